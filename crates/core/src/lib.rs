@@ -1,0 +1,12 @@
+//! Domain types and rules of cloudfilm. Nothing here does I/O: every rule can be tested alone.
+
+pub mod masking;
+pub mod org;
+pub mod phone;
+pub mod resident_id;
+pub mod uid;
+
+pub use org::{OrgCode, OrgSwitches};
+pub use phone::PhoneNumber;
+pub use resident_id::ResidentId;
+pub use uid::Uid;
