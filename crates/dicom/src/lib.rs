@@ -1,1 +1,14 @@
+//! DICOM for cloudfilm, on dicom-rs: inspecting incoming Part-10 instances for the index,
+//! the query model of QIDO-RS / C-FIND, DICOM JSON, frame extraction and rendering.
+//! Everything of dicom-rs the project uses goes through this crate.
 
+pub mod inspect;
+pub mod json;
+pub mod layout;
+pub mod query;
+pub mod render;
+pub mod synth;
+pub mod transfer;
+
+pub use inspect::{InspectError, InstanceInfo, inspect};
+pub use layout::PixelLayout;

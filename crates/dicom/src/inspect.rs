@@ -1,0 +1,450 @@
+//! Inspecting an incoming Part-10 instance: its identity, the attributes the index needs and
+//! where its frames lie. Reads from any seekable plaintext source (memory, or a decrypting
+//! blob reader) and never loads pixel data.
+
+use crate::layout::PixelLayout;
+use cloudfilm_core::Uid;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::mem::InMemDicomObject;
+use dicom_object::meta::FileMetaTable;
+use dicom_object::{FileDicomObject, OpenFileOptions};
+use dicom_parser::dataset::LazyDataToken;
+use dicom_parser::dataset::lazy_read::LazyDataSetReader;
+use dicom_parser::stateful::decode::StatefulDecode;
+use std::io::{Read, Seek, SeekFrom};
+
+/// Why an instance cannot be stored, with the STOW-RS / C-STORE failure reason it maps to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InspectError {
+    #[error("not a DICOM Part-10 file: {0}")]
+    NotDicom(String),
+    #[error("the file meta information is unreadable: {0}")]
+    BadMeta(String),
+    #[error("unknown or unsupported transfer syntax {0}")]
+    UnsupportedTransferSyntax(String),
+    #[error("the data set does not parse: {0}")]
+    Malformed(String),
+    #[error("missing or invalid {0}")]
+    MissingUid(&'static str),
+    #[error("the pixel data is inconsistent with the image attributes: {0}")]
+    BadPixelData(String),
+}
+
+impl InspectError {
+    /// The DICOM failure reason (PS3.4 / PS3.18): 0xC122 for a transfer syntax we cannot read,
+    /// 0xA900 for a data set that does not match its SOP class, 0xC000 otherwise.
+    pub fn failure_reason(&self) -> u16 {
+        match self {
+            InspectError::UnsupportedTransferSyntax(_) => 0xC122,
+            InspectError::MissingUid(_) | InspectError::BadPixelData(_) => 0xA900,
+            _ => 0xC000,
+        }
+    }
+}
+
+/// What the index keeps of an instance. Personal values are returned here in clear; the store
+/// seals them before they touch the disk.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceInfo {
+    pub transfer_syntax: String,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub study: StudyAttrs,
+    pub patient: PatientAttrs,
+    pub series: SeriesAttrs,
+    pub instance: InstanceAttrs,
+    pub photometric: Option<String>,
+    pub layout: Option<PixelLayout>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StudyAttrs {
+    pub date: Option<String>,
+    pub time: Option<String>,
+    pub accession_number: Option<String>,
+    pub description: Option<String>,
+    pub study_id: Option<String>,
+    pub institution_name: Option<String>,
+    pub referring_physician_name: Option<String>,
+}
+
+/// Personal attributes: sealed at rest.
+#[derive(Debug, Clone, Default)]
+pub struct PatientAttrs {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub birth_date: Option<String>,
+    pub sex: Option<String>,
+    pub other_ids: Vec<String>,
+    pub telephone_numbers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeriesAttrs {
+    pub modality: Option<String>,
+    pub number: Option<i64>,
+    pub description: Option<String>,
+    pub body_part: Option<String>,
+    pub date: Option<String>,
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InstanceAttrs {
+    pub number: Option<i64>,
+    pub frames: u32,
+    pub rows: Option<u16>,
+    pub columns: Option<u16>,
+    pub bits_allocated: Option<u16>,
+    pub samples_per_pixel: Option<u16>,
+}
+
+/// A text attribute, trimmed, `None` when absent or empty.
+pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let value = obj.get(tag)?.to_str().ok()?;
+    let value = value.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn multi_text(obj: &InMemDicomObject, tag: Tag) -> Vec<String> {
+    text(obj, tag)
+        .map(|v| {
+            v.split('\\')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
+    obj.get(tag)?.to_int::<i64>().ok()
+}
+
+fn uid(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<String, InspectError> {
+    let raw = text(obj, tag).ok_or(InspectError::MissingUid(name))?;
+    Uid::parse(&raw)
+        .map(|u| u.as_str().to_owned())
+        .map_err(|_| InspectError::MissingUid(name))
+}
+
+/// Where the data set begins, after the optional 128-byte preamble and the file meta group.
+fn read_meta<R: Read + Seek>(src: &mut R) -> Result<(FileMetaTable, u64), InspectError> {
+    let mut head = [0u8; 132];
+    src.seek(SeekFrom::Start(0))
+        .map_err(|e| InspectError::NotDicom(e.to_string()))?;
+    let n = read_up_to(src, &mut head).map_err(|e| InspectError::NotDicom(e.to_string()))?;
+    let start = if n >= 132 && &head[128..132] == b"DICM" {
+        128
+    } else if n >= 4 && &head[..4] == b"DICM" {
+        0
+    } else {
+        return Err(InspectError::NotDicom(
+            "no DICM prefix (a Part-10 file has file meta information)".into(),
+        ));
+    };
+    src.seek(SeekFrom::Start(start))
+        .map_err(|e| InspectError::NotDicom(e.to_string()))?;
+    let meta =
+        FileMetaTable::from_reader(&mut *src).map_err(|e| InspectError::BadMeta(e.to_string()))?;
+    let dataset_start = src
+        .stream_position()
+        .map_err(|e| InspectError::BadMeta(e.to_string()))?;
+    Ok((meta, dataset_start))
+}
+
+fn read_up_to<R: Read>(src: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match src.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Parses the file meta and the data set up to the pixel data.
+pub fn read_header<R: Read + Seek>(
+    src: &mut R,
+) -> Result<FileDicomObject<InMemDicomObject>, InspectError> {
+    src.seek(SeekFrom::Start(0))
+        .map_err(|e| InspectError::NotDicom(e.to_string()))?;
+    OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(&mut *src)
+        .map_err(|e| InspectError::Malformed(e.to_string()))
+}
+
+/// Inspects a whole Part-10 instance.
+pub fn inspect<R: Read + Seek>(src: &mut R) -> Result<InstanceInfo, InspectError> {
+    let (meta, dataset_start) = read_meta(src)?;
+    let ts_uid = meta
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .trim()
+        .to_owned();
+    let ts = crate::transfer::lookup(&ts_uid)
+        .ok_or_else(|| InspectError::UnsupportedTransferSyntax(ts_uid.clone()))?;
+    let mut obj = read_header(src)?;
+    // The data set is authoritative; the file meta fills SOP identifiers it lacks.
+    for (tag, from_meta) in [
+        (tags::SOP_CLASS_UID, meta.media_storage_sop_class_uid()),
+        (
+            tags::SOP_INSTANCE_UID,
+            meta.media_storage_sop_instance_uid(),
+        ),
+    ] {
+        if text(&obj, tag).is_none() && !from_meta.trim_end_matches('\0').is_empty() {
+            obj.put(DataElement::new(
+                tag,
+                VR::UI,
+                PrimitiveValue::from(from_meta.trim_end_matches('\0')),
+            ));
+        }
+    }
+    let mut info = describe(&obj)?;
+    info.transfer_syntax = ts_uid;
+    info.layout = Some(if crate::transfer::is_dataset_codec(ts) {
+        PixelLayout::Whole
+    } else {
+        locate_pixels(src, dataset_start, ts, &info)?
+    });
+    Ok(info)
+}
+
+/// The indexed attributes of a parsed data set.
+pub fn describe(obj: &InMemDicomObject) -> Result<InstanceInfo, InspectError> {
+    // (0010,1000) Other Patient IDs is retired but still what many hospitals send.
+    let mut other_ids = multi_text(obj, Tag(0x0010, 0x1000));
+    if let Some(seq) = obj
+        .get(tags::OTHER_PATIENT_I_DS_SEQUENCE)
+        .and_then(|e| e.items())
+    {
+        other_ids.extend(seq.iter().filter_map(|item| text(item, tags::PATIENT_ID)));
+    }
+    other_ids.dedup();
+    Ok(InstanceInfo {
+        transfer_syntax: String::new(),
+        sop_class_uid: uid(obj, tags::SOP_CLASS_UID, "SOP Class UID")?,
+        sop_instance_uid: uid(obj, tags::SOP_INSTANCE_UID, "SOP Instance UID")?,
+        study_uid: uid(obj, tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
+        series_uid: uid(obj, tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
+        study: StudyAttrs {
+            date: text(obj, tags::STUDY_DATE),
+            time: text(obj, tags::STUDY_TIME),
+            accession_number: text(obj, tags::ACCESSION_NUMBER),
+            description: text(obj, tags::STUDY_DESCRIPTION),
+            study_id: text(obj, tags::STUDY_ID),
+            institution_name: text(obj, tags::INSTITUTION_NAME),
+            referring_physician_name: text(obj, tags::REFERRING_PHYSICIAN_NAME),
+        },
+        patient: PatientAttrs {
+            id: text(obj, tags::PATIENT_ID),
+            name: text(obj, tags::PATIENT_NAME),
+            birth_date: text(obj, tags::PATIENT_BIRTH_DATE),
+            sex: text(obj, tags::PATIENT_SEX),
+            other_ids,
+            telephone_numbers: multi_text(obj, tags::PATIENT_TELEPHONE_NUMBERS),
+        },
+        series: SeriesAttrs {
+            modality: text(obj, tags::MODALITY),
+            number: int(obj, tags::SERIES_NUMBER),
+            description: text(obj, tags::SERIES_DESCRIPTION),
+            body_part: text(obj, tags::BODY_PART_EXAMINED),
+            date: text(obj, tags::SERIES_DATE),
+            time: text(obj, tags::SERIES_TIME),
+        },
+        instance: InstanceAttrs {
+            number: int(obj, tags::INSTANCE_NUMBER),
+            frames: int(obj, tags::NUMBER_OF_FRAMES)
+                .map(|n| n.clamp(0, u32::MAX as i64) as u32)
+                .unwrap_or(1),
+            rows: int(obj, tags::ROWS).map(|v| v as u16),
+            columns: int(obj, tags::COLUMNS).map(|v| v as u16),
+            bits_allocated: int(obj, tags::BITS_ALLOCATED).map(|v| v as u16),
+            samples_per_pixel: int(obj, tags::SAMPLES_PER_PIXEL).map(|v| v as u16),
+        },
+        photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION),
+        layout: None,
+    })
+}
+
+/// Walks the root data set's element headers to the pixel data, without reading values.
+fn locate_pixels<R: Read + Seek>(
+    src: &mut R,
+    dataset_start: u64,
+    ts: &dicom_encoding::TransferSyntax,
+    info: &InstanceInfo,
+) -> Result<PixelLayout, InspectError> {
+    let malformed = |e: &dyn std::fmt::Display| InspectError::Malformed(e.to_string());
+    src.seek(SeekFrom::Start(dataset_start))
+        .map_err(|e| malformed(&e))?;
+    let mut reader = LazyDataSetReader::new_with_ts(&mut *src, ts).map_err(|e| malformed(&e))?;
+    let mut depth = 0usize;
+    let mut in_pixels = false;
+    // Items of the pixel sequence seen so far: the first is the Basic Offset Table.
+    let mut pixel_items = 0usize;
+    let mut fragments: Vec<(u64, u32)> = Vec::new();
+    let mut offset_table: Vec<u8> = Vec::new();
+    while let Some(token) = reader.advance() {
+        match token.map_err(|e| malformed(&e))? {
+            LazyDataToken::ItemStart { .. } if in_pixels && depth == 1 => {
+                pixel_items += 1;
+                depth += 1;
+            }
+            LazyDataToken::SequenceStart { .. } | LazyDataToken::ItemStart { .. } => depth += 1,
+            LazyDataToken::PixelSequenceStart if depth == 0 => {
+                in_pixels = true;
+                depth += 1;
+            }
+            LazyDataToken::PixelSequenceStart => depth += 1,
+            LazyDataToken::SequenceEnd if in_pixels && depth == 1 => break,
+            LazyDataToken::SequenceEnd | LazyDataToken::ItemEnd => depth = depth.saturating_sub(1),
+            LazyDataToken::LazyItemValue { len, decoder } if in_pixels => {
+                if pixel_items == 1 {
+                    decoder
+                        .read_to_vec(len, &mut offset_table)
+                        .map_err(|e| malformed(&e))?;
+                } else {
+                    fragments.push((decoder.position(), len));
+                    decoder.skip_bytes(len).map_err(|e| malformed(&e))?;
+                }
+            }
+            LazyDataToken::LazyValue { header, decoder } => {
+                if depth == 0 && header.tag == tags::PIXEL_DATA {
+                    let Some(len) = header.len.get() else {
+                        return Err(InspectError::BadPixelData(
+                            "undefined length native pixel data".into(),
+                        ));
+                    };
+                    return native_layout(decoder.position(), u64::from(len), info);
+                }
+                decoder
+                    .skip_bytes(header.len.get().unwrap_or(0))
+                    .map_err(|e| malformed(&e))?;
+            }
+            LazyDataToken::LazyItemValue { len, decoder } => {
+                decoder.skip_bytes(len).map_err(|e| malformed(&e))?;
+            }
+            LazyDataToken::ElementHeader(header) if depth == 0 && header.tag > tags::PIXEL_DATA => {
+                break;
+            }
+            _ => {}
+        }
+    }
+    drop(reader);
+    if in_pixels {
+        encapsulated_layout(src, fragments, offset_table, info)
+    } else {
+        Ok(PixelLayout::None)
+    }
+}
+
+fn native_layout(offset: u64, len: u64, info: &InstanceInfo) -> Result<PixelLayout, InspectError> {
+    let a = &info.instance;
+    let (Some(rows), Some(cols), Some(bits)) = (a.rows, a.columns, a.bits_allocated) else {
+        return Err(InspectError::BadPixelData(
+            "Rows, Columns or Bits Allocated is missing".into(),
+        ));
+    };
+    let mut samples = u64::from(a.samples_per_pixel.unwrap_or(1));
+    if info.photometric.as_deref() == Some("YBR_FULL_422") {
+        // Two luminance samples share one pair of chrominance samples (PS3.3 C.7.6.3.1.2).
+        samples = 2;
+    }
+    let frames = a.frames.max(1);
+    let frame_bits = u64::from(rows) * u64::from(cols) * samples * u64::from(bits);
+    if frame_bits == 0 {
+        return Err(InspectError::BadPixelData("an image of zero size".into()));
+    }
+    if frame_bits % 8 != 0 {
+        return Ok(PixelLayout::Whole);
+    }
+    let frame_len = frame_bits / 8;
+    if frame_len
+        .checked_mul(u64::from(frames))
+        .is_none_or(|need| need > len)
+    {
+        // Stored as received; frames are then found, if at all, by decoding the whole object.
+        return Ok(PixelLayout::Whole);
+    }
+    Ok(PixelLayout::Native {
+        offset,
+        frame_len,
+        frames,
+    })
+}
+
+/// Groups fragments into frames: one frame takes all; a Basic Offset Table decides; as many
+/// fragments as frames map one to one; otherwise frame starts are found by codec markers.
+fn encapsulated_layout<R: Read + Seek>(
+    src: &mut R,
+    fragments: Vec<(u64, u32)>,
+    offset_table: Vec<u8>,
+    info: &InstanceInfo,
+) -> Result<PixelLayout, InspectError> {
+    let frames = info.instance.frames.max(1) as usize;
+    if fragments.is_empty() {
+        return Err(InspectError::BadPixelData(
+            "encapsulated pixel data without fragments".into(),
+        ));
+    }
+    if frames == 1 {
+        return Ok(PixelLayout::Encapsulated {
+            frames: vec![fragments],
+        });
+    }
+    let offsets: Vec<u64> = offset_table
+        .chunks_exact(4)
+        .map(|c| u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes"))))
+        .collect();
+    let starts: Vec<usize> = if offsets.len() == frames {
+        // Offsets count from the first fragment's item tag; each item has an 8-byte header.
+        let first = fragments[0].0 - 8;
+        let mut starts = Vec::with_capacity(frames);
+        for off in &offsets {
+            match fragments
+                .iter()
+                .position(|(pos, _)| pos - 8 - first == *off)
+            {
+                Some(i) => starts.push(i),
+                None => return Ok(PixelLayout::Whole),
+            }
+        }
+        starts
+    } else if fragments.len() == frames {
+        (0..frames).collect()
+    } else {
+        let mut starts = Vec::new();
+        for (i, (pos, len)) in fragments.iter().enumerate() {
+            let mut magic = [0u8; 2];
+            if *len >= 2 {
+                src.seek(SeekFrom::Start(*pos))
+                    .map_err(|e| InspectError::Malformed(e.to_string()))?;
+                src.read_exact(&mut magic)
+                    .map_err(|e| InspectError::Malformed(e.to_string()))?;
+            }
+            // JPEG SOI, JPEG 2000 codestream SOC, JP2 signature box length.
+            if matches!(magic, [0xFF, 0xD8] | [0xFF, 0x4F] | [0x00, 0x00]) {
+                starts.push(i);
+            }
+        }
+        if starts.len() != frames || starts.first() != Some(&0) {
+            return Ok(PixelLayout::Whole);
+        }
+        starts
+    };
+    if starts.windows(2).any(|w| w[0] >= w[1]) {
+        return Ok(PixelLayout::Whole);
+    }
+    let mut grouped = Vec::with_capacity(frames);
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(fragments.len());
+        grouped.push(fragments[start..end].to_vec());
+    }
+    Ok(PixelLayout::Encapsulated { frames: grouped })
+}
