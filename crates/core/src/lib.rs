@@ -3,6 +3,7 @@
 pub mod masking;
 pub mod org;
 pub mod phone;
+pub mod query;
 pub mod resident_id;
 pub mod uid;
 
