@@ -1,5 +1,6 @@
 //! Domain types and rules of cloudfilm. Nothing here does I/O: every rule can be tested alone.
 
+pub mod instance;
 pub mod masking;
 pub mod org;
 pub mod phone;

@@ -174,6 +174,10 @@ impl KeyRing {
         self.active
     }
 
+    pub fn versions(&self) -> Vec<u32> {
+        self.masters.keys().copied().collect()
+    }
+
     /// A 256-bit key for `label`, derived from master key `version`.
     pub fn derive(&self, version: u32, label: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
         let master = self

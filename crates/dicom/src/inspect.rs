@@ -2,8 +2,10 @@
 //! where its frames lie. Reads from any seekable plaintext source (memory, or a decrypting
 //! blob reader) and never loads pixel data.
 
-use crate::layout::PixelLayout;
 use cloudfilm_core::Uid;
+use cloudfilm_core::instance::{
+    InstanceAttrs, InstanceInfo, PatientAttrs, PixelLayout, SeriesAttrs, StudyAttrs,
+};
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemDicomObject;
@@ -41,65 +43,6 @@ impl InspectError {
             _ => 0xC000,
         }
     }
-}
-
-/// What the index keeps of an instance. Personal values are returned here in clear; the store
-/// seals them before they touch the disk.
-#[derive(Debug, Clone, Default)]
-pub struct InstanceInfo {
-    pub transfer_syntax: String,
-    pub sop_class_uid: String,
-    pub sop_instance_uid: String,
-    pub study_uid: String,
-    pub series_uid: String,
-    pub study: StudyAttrs,
-    pub patient: PatientAttrs,
-    pub series: SeriesAttrs,
-    pub instance: InstanceAttrs,
-    pub photometric: Option<String>,
-    pub layout: Option<PixelLayout>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct StudyAttrs {
-    pub date: Option<String>,
-    pub time: Option<String>,
-    pub accession_number: Option<String>,
-    pub description: Option<String>,
-    pub study_id: Option<String>,
-    pub institution_name: Option<String>,
-    pub referring_physician_name: Option<String>,
-}
-
-/// Personal attributes: sealed at rest.
-#[derive(Debug, Clone, Default)]
-pub struct PatientAttrs {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub birth_date: Option<String>,
-    pub sex: Option<String>,
-    pub other_ids: Vec<String>,
-    pub telephone_numbers: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct SeriesAttrs {
-    pub modality: Option<String>,
-    pub number: Option<i64>,
-    pub description: Option<String>,
-    pub body_part: Option<String>,
-    pub date: Option<String>,
-    pub time: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct InstanceAttrs {
-    pub number: Option<i64>,
-    pub frames: u32,
-    pub rows: Option<u16>,
-    pub columns: Option<u16>,
-    pub bits_allocated: Option<u16>,
-    pub samples_per_pixel: Option<u16>,
 }
 
 /// A text attribute, trimmed, `None` when absent or empty.

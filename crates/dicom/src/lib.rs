@@ -4,11 +4,10 @@
 
 pub mod inspect;
 pub mod json;
-pub mod layout;
 pub mod query;
 pub mod render;
 pub mod synth;
 pub mod transfer;
 
-pub use inspect::{InspectError, InstanceInfo, inspect};
-pub use layout::PixelLayout;
+pub use cloudfilm_core::instance::{InstanceInfo, PixelLayout};
+pub use inspect::{InspectError, inspect};

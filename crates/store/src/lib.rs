@@ -1,1 +1,17 @@
+//! Where cloudfilm keeps things: the metadata repository (one trait; SQLite now, PostgreSQL can
+//! follow without changing callers) and the encrypted blob store. Personal values are sealed
+//! here, on the way in, and opened on the way out; callers see plain domain types.
 
+pub mod blobs;
+pub mod error;
+pub mod heads;
+pub mod model;
+pub mod repo;
+pub mod sealed;
+pub mod sqlite;
+
+pub use blobs::LocalBlobStore;
+pub use error::StoreError;
+pub use model::*;
+pub use repo::Repository;
+pub use sqlite::SqliteRepository;

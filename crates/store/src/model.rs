@@ -1,0 +1,126 @@
+//! The records the repository reads and writes.
+
+use cloudfilm_audit::AuditEvent;
+use cloudfilm_core::instance::{
+    InstanceAttrs, InstanceInfo, PatientAttrs, PixelLayout, SeriesAttrs, StudyAttrs,
+};
+use cloudfilm_core::{OrgCode, OrgSwitches};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: i64,
+    pub code: OrgCode,
+    pub name: String,
+    pub switches: OrgSwitches,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub org: Org,
+    /// Keyed hash of the whole key.
+    pub secret_hash: Vec<u8>,
+    /// CIDR blocks the key may be used from; empty means anywhere.
+    pub allow: Vec<String>,
+    pub revoked: bool,
+}
+
+/// An instance whose blob is durable, ready for the index.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub org_id: i64,
+    pub info: InstanceInfo,
+    pub blob_id: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// What committing an instance did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Newly indexed: its blob is now referenced.
+    Stored,
+    /// The same bytes were already stored: the new blob is not needed.
+    Duplicate,
+    /// Another instance with this SOP Instance UID and different bytes was kept.
+    Conflict,
+}
+
+/// One unit of work of the writer: applied atomically together with its audit events.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    CreateOrg {
+        code: OrgCode,
+        name: String,
+        switches: OrgSwitches,
+    },
+    SetOrgSwitches {
+        code: OrgCode,
+        cloud_film: Option<bool>,
+        download: Option<bool>,
+    },
+    CreateApiKey {
+        org_id: i64,
+        key_id: String,
+        secret_hash: Vec<u8>,
+        allow: Vec<String>,
+    },
+    RevokeApiKey {
+        key_id: String,
+    },
+    StoreInstances(Vec<NewInstance>),
+    /// Only the audit events.
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    Org(Org),
+    Done,
+    Instances(Vec<StoreOutcome>),
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteJob {
+    pub op: WriteOp,
+    pub audit: Vec<AuditEvent>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StudyRow {
+    pub study_uid: String,
+    pub attrs: StudyAttrs,
+    pub patient: PatientAttrs,
+    pub modalities: Vec<String>,
+    pub num_series: i64,
+    pub num_instances: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeriesRow {
+    pub series_uid: String,
+    pub attrs: SeriesAttrs,
+    pub num_instances: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstanceRow {
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_uid: String,
+    pub sop_class_uid: String,
+    pub attrs: InstanceAttrs,
+    pub transfer_syntax: String,
+    pub size: u64,
+    pub sha256: String,
+    pub blob_id: String,
+    pub layout: PixelLayout,
+}
+
+/// One QIDO / C-FIND result: the study, and the series and instance at deeper levels.
+#[derive(Debug, Clone)]
+pub struct ResultRow {
+    pub study: StudyRow,
+    pub series: Option<SeriesRow>,
+    pub instance: Option<InstanceRow>,
+}

@@ -1,0 +1,52 @@
+//! The metadata repository: the one interface callers use, whatever the database.
+
+use crate::error::Result;
+use crate::model::*;
+use async_trait::async_trait;
+use cloudfilm_audit::{AuditEvent, SignedHead, StoredEntry};
+use cloudfilm_core::OrgCode;
+use cloudfilm_core::query::Query;
+
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    /// Applies one job atomically with its audit events; answers after the commit is durable.
+    async fn write(&self, job: WriteJob) -> Result<WriteResult>;
+
+    /// Appends audit events alone (reads, refusals), durably.
+    async fn audit(&self, events: Vec<AuditEvent>) -> Result<()> {
+        self.write(WriteJob {
+            op: WriteOp::Nothing,
+            audit: events,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn org_by_code(&self, code: &OrgCode) -> Result<Option<Org>>;
+    async fn list_orgs(&self) -> Result<Vec<Org>>;
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
+
+    /// The SHA-256 of an instance already stored under this SOP Instance UID.
+    async fn instance_digest(&self, org_id: i64, sop_uid: &str) -> Result<Option<String>>;
+    /// Whether any instance references this blob (crash recovery).
+    async fn blob_referenced(&self, blob_id: &str) -> Result<bool>;
+
+    /// QIDO-RS / C-FIND.
+    async fn query(&self, org_id: i64, query: &Query) -> Result<Vec<ResultRow>>;
+    /// The instances of a study, a series of it, or one instance, in series and instance order.
+    async fn instances(
+        &self,
+        org_id: i64,
+        study_uid: &str,
+        series_uid: Option<&str>,
+        sop_uid: Option<&str>,
+    ) -> Result<Vec<InstanceRow>>;
+
+    /// The audit log in order, `limit` entries after `after_seq`.
+    async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>>;
+    /// Signs a head over the log as it stands, and keeps it outside the database.
+    async fn sign_audit_head(&self) -> Result<Option<SignedHead>>;
+
+    /// Signs a last head and stops the writer.
+    async fn close(&self);
+}

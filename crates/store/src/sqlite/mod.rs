@@ -1,0 +1,187 @@
+//! The SQLite repository: WAL, `synchronous=FULL`, one writer task that group-commits the jobs
+//! of concurrent requests (with their audit events) in one transaction, and a pool of readers.
+
+mod query;
+mod rows;
+mod writer;
+
+use crate::error::{Result, StoreError};
+use crate::model::*;
+use crate::repo::Repository;
+use crate::sealed::Sealer;
+use async_trait::async_trait;
+use cloudfilm_audit::{SignedHead, StoredEntry};
+use cloudfilm_core::OrgCode;
+use cloudfilm_core::query::Query;
+use cloudfilm_crypto::signing::ArchiveSigner;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub struct SqliteRepository {
+    readers: SqlitePool,
+    sealer: Arc<Sealer>,
+    tx: mpsc::Sender<writer::Msg>,
+}
+
+fn options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        .pragma("temp_store", "memory")
+        .log_statements(tracing::log::LevelFilter::Trace)
+}
+
+impl SqliteRepository {
+    /// Opens (creating and migrating) the database at `path`; signed audit heads go to
+    /// `heads_path`.
+    pub async fn open(
+        path: &Path,
+        sealer: Arc<Sealer>,
+        signer: Arc<ArchiveSigner>,
+        heads_path: PathBuf,
+    ) -> Result<SqliteRepository> {
+        let mut conn = options(path).create_if_missing(true).connect().await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut conn)
+            .await
+            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options(path).read_only(true))
+            .await?;
+        let tx = writer::spawn(conn, sealer.clone(), signer, heads_path).await?;
+        Ok(SqliteRepository {
+            readers,
+            sealer,
+            tx,
+        })
+    }
+
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> writer::Msg,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+#[async_trait]
+impl Repository for SqliteRepository {
+    async fn write(&self, job: WriteJob) -> Result<WriteResult> {
+        self.send(|reply| writer::Msg::Job(job, reply)).await
+    }
+
+    async fn org_by_code(&self, code: &OrgCode) -> Result<Option<Org>> {
+        let row = sqlx::query(rows::ORG_SELECT_BY_CODE)
+            .bind(code.as_str())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(|r| rows::org(&r)).transpose()
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        let rows = sqlx::query("SELECT id, code, name, cloud_film_enabled, download_enabled FROM organizations ORDER BY code")
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(rows::org).collect()
+    }
+
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+        let row = sqlx::query(
+            "SELECT k.key_id, k.secret_hash, k.allow_cidrs, k.revoked_at, \
+             o.id, o.code, o.name, o.cloud_film_enabled, o.download_enabled \
+             FROM api_keys k JOIN organizations o ON o.id = k.org_id WHERE k.key_id = ?",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.readers)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let allow: String = r.try_get("allow_cidrs")?;
+        Ok(Some(ApiKeyRecord {
+            key_id: r.try_get("key_id")?,
+            org: rows::org(&r)?,
+            secret_hash: r.try_get("secret_hash")?,
+            allow: serde_json::from_str(&allow).map_err(|e| StoreError::Database(e.to_string()))?,
+            revoked: r.try_get::<Option<String>, _>("revoked_at")?.is_some(),
+        }))
+    }
+
+    async fn instance_digest(&self, org_id: i64, sop_uid: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT sha256 FROM instances WHERE org_id = ? AND sop_uid = ?")
+                .bind(org_id)
+                .bind(sop_uid)
+                .fetch_optional(&self.readers)
+                .await?,
+        )
+    }
+
+    async fn blob_referenced(&self, blob_id: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM instances WHERE blob_id = ?")
+            .bind(blob_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn query(&self, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
+        query::run(&self.readers, &self.sealer, org_id, query).await
+    }
+
+    async fn instances(
+        &self,
+        org_id: i64,
+        study_uid: &str,
+        series_uid: Option<&str>,
+        sop_uid: Option<&str>,
+    ) -> Result<Vec<InstanceRow>> {
+        query::instances(&self.readers, org_id, study_uid, series_uid, sop_uid).await
+    }
+
+    async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, canonical, leaf, chain FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after_seq as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEntry {
+                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    canonical: r.try_get("canonical")?,
+                    leaf: r.try_get("leaf")?,
+                    chain: r.try_get("chain")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sign_audit_head(&self) -> Result<Option<SignedHead>> {
+        self.send(writer::Msg::SignHead).await
+    }
+
+    async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(writer::Msg::Close(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+        self.readers.close().await;
+    }
+}

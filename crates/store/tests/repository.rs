@@ -1,0 +1,369 @@
+//! The SQLite repository end to end: organizations, keys, instances, queries through sealed
+//! fields, isolation between organizations, the audit chain, and no personal value on disk.
+
+use cloudfilm_audit::{Action, AuditEvent, Outcome, verify_log};
+use cloudfilm_core::query::{Attr, Filter, Level, Matcher, Query};
+use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_crypto::KeyRing;
+use cloudfilm_crypto::signing::ArchiveSigner;
+use cloudfilm_store::sealed::Sealer;
+use cloudfilm_store::*;
+use std::sync::Arc;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    repo: SqliteRepository,
+    signer: Arc<ArchiveSigner>,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = KeyRing::generate();
+    let signer = Arc::new(ArchiveSigner::new(&ring));
+    let repo = SqliteRepository::open(
+        &dir.path().join("index.db"),
+        Arc::new(Sealer::new(&ring).unwrap()),
+        signer.clone(),
+        dir.path().join("heads.jsonl"),
+    )
+    .await
+    .unwrap();
+    Fixture { dir, repo, signer }
+}
+
+fn event(object: &str) -> AuditEvent {
+    AuditEvent::new(
+        Action::SecurityAttributesChanged,
+        "cli:test",
+        object,
+        Outcome::Success,
+    )
+}
+
+async fn create_org(repo: &SqliteRepository, code: &str) -> Org {
+    let job = WriteJob {
+        op: WriteOp::CreateOrg {
+            code: OrgCode::parse(code).unwrap(),
+            name: format!("{code} hospital"),
+            switches: OrgSwitches::default(),
+        },
+        audit: vec![event(&format!("org:{code}"))],
+    };
+    match repo.write(job).await.unwrap() {
+        WriteResult::Org(org) => org,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn demo_instances(org_id: i64, scale: f64) -> Vec<NewInstance> {
+    let mut out = Vec::new();
+    for spec in cloudfilm_dicom::synth::demo_studies(scale) {
+        for bytes in cloudfilm_dicom::synth::generate_study(&spec) {
+            let info = cloudfilm_dicom::inspect(&mut std::io::Cursor::new(&bytes)).unwrap();
+            out.push(NewInstance {
+                org_id,
+                info,
+                blob_id: cloudfilm_crypto::random::hex_id(),
+                size: bytes.len() as u64,
+                sha256: cloudfilm_crypto::sha256_hex(&bytes),
+            });
+        }
+    }
+    out
+}
+
+async fn store(repo: &SqliteRepository, instances: Vec<NewInstance>) -> Vec<StoreOutcome> {
+    match repo
+        .write(WriteJob {
+            op: WriteOp::StoreInstances(instances),
+            audit: vec![],
+        })
+        .await
+        .unwrap()
+    {
+        WriteResult::Instances(outcomes) => outcomes,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn query(level: Level, filters: &[(Attr, &str)]) -> Query {
+    let mut q = Query::new(level);
+    for (attr, value) in filters {
+        q.filters.push(Filter {
+            attr: *attr,
+            matcher: Matcher::parse(*attr, value).unwrap().unwrap(),
+        });
+    }
+    q
+}
+
+#[tokio::test]
+async fn organizations_and_keys() {
+    let f = fixture().await;
+    let org = create_org(&f.repo, "H1").await;
+    assert!(org.switches.cloud_film_enabled && org.switches.download_enabled);
+    let again = WriteJob {
+        op: WriteOp::CreateOrg {
+            code: org.code.clone(),
+            name: "x".into(),
+            switches: OrgSwitches::default(),
+        },
+        audit: vec![],
+    };
+    assert!(matches!(
+        f.repo.write(again).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let set = WriteJob {
+        op: WriteOp::SetOrgSwitches {
+            code: org.code.clone(),
+            cloud_film: None,
+            download: Some(false),
+        },
+        audit: vec![],
+    };
+    match f.repo.write(set).await.unwrap() {
+        WriteResult::Org(o) => {
+            assert!(o.switches.cloud_film_enabled && !o.switches.download_enabled)
+        }
+        other => panic!("{other:?}"),
+    }
+    let key = WriteJob {
+        op: WriteOp::CreateApiKey {
+            org_id: org.id,
+            key_id: "k1".into(),
+            secret_hash: vec![1, 2],
+            allow: vec!["10.0.0.0/8".into()],
+        },
+        audit: vec![],
+    };
+    f.repo.write(key).await.unwrap();
+    let record = f.repo.api_key("k1").await.unwrap().unwrap();
+    assert_eq!(record.org.code.as_str(), "H1");
+    assert_eq!(record.allow, vec!["10.0.0.0/8"]);
+    assert!(!record.revoked);
+    f.repo
+        .write(WriteJob {
+            op: WriteOp::RevokeApiKey {
+                key_id: "k1".into(),
+            },
+            audit: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(f.repo.api_key("k1").await.unwrap().unwrap().revoked);
+    assert!(f.repo.api_key("nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn instances_queries_and_isolation() {
+    let f = fixture().await;
+    let h1 = create_org(&f.repo, "H1").await;
+    let h2 = create_org(&f.repo, "H2").await;
+    let instances = demo_instances(h1.id, 0.1);
+    let n = instances.len();
+    let first = instances[0].clone();
+    assert!(
+        store(&f.repo, instances)
+            .await
+            .iter()
+            .all(|o| *o == StoreOutcome::Stored)
+    );
+
+    // The same bytes again are a duplicate; other bytes under the same UID a conflict.
+    assert_eq!(
+        store(&f.repo, vec![first.clone()]).await,
+        vec![StoreOutcome::Duplicate]
+    );
+    let mut changed = first.clone();
+    changed.sha256 = "0".repeat(64);
+    assert_eq!(
+        store(&f.repo, vec![changed]).await,
+        vec![StoreOutcome::Conflict]
+    );
+    assert_eq!(
+        f.repo
+            .instance_digest(h1.id, &first.info.sop_instance_uid)
+            .await
+            .unwrap(),
+        Some(first.sha256.clone())
+    );
+
+    let studies = f
+        .repo
+        .query(h1.id, &Query::new(Level::Study))
+        .await
+        .unwrap();
+    assert_eq!(studies.len(), 3);
+    assert_eq!(
+        studies[0].study.attrs.date.as_deref(),
+        Some("20261101"),
+        "newest first"
+    );
+    assert_eq!(
+        studies.iter().map(|s| s.study.num_instances).sum::<i64>() as usize,
+        n
+    );
+    let mr = studies
+        .iter()
+        .find(|s| s.study.modalities == vec!["MR"])
+        .unwrap();
+    assert_eq!(mr.study.num_series, 2);
+    assert_eq!(mr.study.patient.name.as_deref(), Some("ZHANG^SAN=张^三"));
+    assert_eq!(mr.study.patient.other_ids, vec!["11010519491231002X"]);
+
+    for (filters, expected) in [
+        (vec![(Attr::PatientName, "ZHANG*")], 3),
+        (vec![(Attr::PatientName, "zhang^san")], 3),
+        (vec![(Attr::PatientName, "张*")], 3),
+        (vec![(Attr::PatientName, "*SAN*")], 3),
+        (vec![(Attr::PatientName, "LI*")], 0),
+        (vec![(Attr::PatientID, "MRN0001234")], 3),
+        (vec![(Attr::PatientID, "MRN000123")], 0),
+        (vec![(Attr::PatientID, "MRN*")], 3),
+        (vec![(Attr::OtherPatientIDs, "11010519491231002X")], 3),
+        (vec![(Attr::PatientTelephoneNumbers, "13800138000")], 3),
+        (vec![(Attr::PatientBirthDate, "19491231")], 3),
+        (vec![(Attr::PatientBirthDate, "19500101-")], 0),
+        (vec![(Attr::StudyDate, "20261001-20261031")], 1),
+        (vec![(Attr::StudyDate, "20261101")], 1),
+        (vec![(Attr::StudyTime, "09-10")], 3),
+        (vec![(Attr::StudyTime, "10-")], 0),
+        (vec![(Attr::AccessionNumber, "CR20260920003")], 1),
+        (vec![(Attr::ModalitiesInStudy, "MR")], 1),
+        (vec![(Attr::ModalitiesInStudy, "CT\\CR")], 2),
+        (vec![(Attr::StudyDescription, "*CHEST*")], 2),
+        (
+            vec![(Attr::PatientName, "ZHANG*"), (Attr::StudyDate, "20261015")],
+            1,
+        ),
+    ] {
+        let rows = f
+            .repo
+            .query(h1.id, &query(Level::Study, &filters))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), expected, "{filters:?}");
+    }
+
+    let mut paged = Query::new(Level::Study);
+    paged.limit = 1;
+    paged.offset = 1;
+    let page = f.repo.query(h1.id, &paged).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].study.study_uid, studies[1].study.study_uid);
+    let mut paged = query(Level::Study, &[(Attr::PatientName, "*SAN")]);
+    paged.limit = 2;
+    paged.offset = 2;
+    assert_eq!(
+        f.repo.query(h1.id, &paged).await.unwrap().len(),
+        1,
+        "paging after decryption filters"
+    );
+
+    let series = f
+        .repo
+        .query(h1.id, &query(Level::Series, &[(Attr::Modality, "MR")]))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 2);
+    let mut in_study = Query::new(Level::Instance);
+    in_study.study_uid = Some(mr.study.study_uid.clone());
+    in_study.series_uid = Some(series[0].series.as_ref().unwrap().series_uid.clone());
+    let instances = f.repo.query(h1.id, &in_study).await.unwrap();
+    assert_eq!(
+        instances.len() as i64,
+        series[0].series.as_ref().unwrap().num_instances
+    );
+    assert_eq!(
+        instances[0].instance.as_ref().unwrap().attrs.number,
+        Some(1)
+    );
+    let rows = f
+        .repo
+        .instances(h1.id, &mr.study.study_uid, None, None)
+        .await
+        .unwrap();
+    assert_eq!(rows.len() as i64, mr.study.num_instances);
+
+    // Another organization sees none of it.
+    assert!(
+        f.repo
+            .query(h2.id, &Query::new(Level::Study))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.repo
+            .query(
+                h2.id,
+                &query(Level::Study, &[(Attr::PatientName, "ZHANG*")])
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.repo
+            .instances(h2.id, &mr.study.study_uid, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        f.repo
+            .instance_digest(h2.id, &first.info.sop_instance_uid)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Nothing personal in the database files.
+    f.repo.close().await;
+    for entry in std::fs::read_dir(f.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for needle in [
+            "ZHANG^SAN",
+            "张^三",
+            "11010519491231002X",
+            "13800138000",
+            "MRN0001234",
+            "19491231",
+        ] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} found on disk"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn audit_chain_is_committed_with_its_effects_and_verifies() {
+    let f = fixture().await;
+    create_org(&f.repo, "H1").await;
+    let writes = (0..20).map(|i| f.repo.audit(vec![event(&format!("study:1.2.{i}"))]));
+    for r in futures::future::join_all(writes).await {
+        r.unwrap();
+    }
+    // A failing job leaves no audit entry behind.
+    let failing = WriteJob {
+        op: WriteOp::RevokeApiKey {
+            key_id: "missing".into(),
+        },
+        audit: vec![event("key:missing")],
+    };
+    assert!(f.repo.write(failing).await.is_err());
+    let head = f.repo.sign_audit_head().await.unwrap().unwrap();
+    assert_eq!(head.tree_size, 21);
+    let entries = f.repo.audit_entries(0, 1000).await.unwrap();
+    assert_eq!(entries.len(), 21);
+    let heads = cloudfilm_store::heads::read_all(&f.dir.path().join("heads.jsonl")).unwrap();
+    let report = verify_log(entries, &heads, &f.signer.public_key()).unwrap();
+    assert_eq!(report.entries, 21);
+    assert!(
+        f.repo.sign_audit_head().await.unwrap().is_none(),
+        "no new head without new entries"
+    );
+}
