@@ -26,6 +26,9 @@ pub struct PendingBlob {
     pub id: String,
     path: PathBuf,
     writer: Option<BlobWriter<BufWriter<File>>>,
+    file: Option<File>,
+    /// Dropping an unpublished blob removes it.
+    keep: bool,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -71,6 +74,8 @@ impl LocalBlobStore {
             id,
             path,
             writer: Some(writer),
+            file: None,
+            keep: false,
         })
     }
 
@@ -156,20 +161,34 @@ impl PendingBlob {
             .map_err(Into::into)
     }
 
-    /// Seals the last segment and fsyncs the file (the directory is synced separately).
+    /// Seals the last segment and flushes it to the file (not yet durable).
     pub fn finish(&mut self) -> Result<BlobSummary> {
         let writer = self.writer.take().expect("finished once");
         let (out, summary) = writer.finish()?;
-        let file = out.into_inner().map_err(|e| classify_io(e.into_error()))?;
-        file.sync_all().map_err(classify_io)?;
+        self.file = Some(out.into_inner().map_err(|e| classify_io(e.into_error()))?);
         Ok(summary)
+    }
+
+    /// Makes the file durable (its directory is synced separately, once per batch).
+    pub fn sync(&mut self) -> Result<()> {
+        self.file
+            .as_ref()
+            .expect("finished")
+            .sync_all()
+            .map_err(classify_io)
+    }
+
+    /// The index now references the blob: it outlives this handle.
+    pub fn keep(mut self) -> String {
+        self.keep = true;
+        std::mem::take(&mut self.id)
     }
 }
 
 impl Drop for PendingBlob {
-    /// An abandoned blob (an error, a cancelled request) leaves nothing behind.
+    /// An abandoned blob (an error, a duplicate, a cancelled request) leaves nothing behind.
     fn drop(&mut self) {
-        if self.writer.is_some() {
+        if !self.keep {
             let _ = fs::remove_file(&self.path);
         }
     }
@@ -192,8 +211,9 @@ mod tests {
         blob.write(b"hello ").unwrap();
         blob.write(b"world").unwrap();
         let summary = blob.finish().unwrap();
+        blob.sync().unwrap();
         store.sync_tmp_dir().unwrap();
-        let id = blob.id.clone();
+        let id = blob.keep();
         assert_eq!(
             store.read_verified(&id, &summary.sha256).unwrap(),
             b"hello world",

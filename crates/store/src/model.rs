@@ -68,9 +68,26 @@ pub enum WriteOp {
     RevokeApiKey {
         key_id: String,
     },
-    StoreInstances(Vec<NewInstance>),
+    /// Index instances; the writer records one import audit entry per study touched, with the
+    /// real outcome (stored, duplicate, conflict, rejected before reaching the index).
+    StoreInstances {
+        instances: Vec<NewInstance>,
+        context: ImportContext,
+    },
     /// Only the audit events.
     Nothing,
+}
+
+/// Who imports, from where, and what was refused before reaching the index.
+#[derive(Debug, Clone, Default)]
+pub struct ImportContext {
+    pub actor: String,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+    /// `stow-rs`, `c-store`, `import`.
+    pub interface: String,
+    /// Instances refused before indexing: their study UID when known, and the reason.
+    pub rejected: Vec<(Option<String>, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

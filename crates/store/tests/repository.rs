@@ -73,9 +73,14 @@ fn demo_instances(org_id: i64, scale: f64) -> Vec<NewInstance> {
 }
 
 async fn store(repo: &SqliteRepository, instances: Vec<NewInstance>) -> Vec<StoreOutcome> {
+    let context = ImportContext {
+        actor: "org:H1/key:test".into(),
+        interface: "test".into(),
+        ..Default::default()
+    };
     match repo
         .write(WriteJob {
-            op: WriteOp::StoreInstances(instances),
+            op: WriteOp::StoreInstances { instances, context },
             audit: vec![],
         })
         .await
@@ -355,13 +360,29 @@ async fn audit_chain_is_committed_with_its_effects_and_verifies() {
         audit: vec![event("key:missing")],
     };
     assert!(f.repo.write(failing).await.is_err());
+    // Stored instances are audited per study with their real outcome.
+    let h1 = f
+        .repo
+        .org_by_code(&OrgCode::parse("H1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut instances = demo_instances(h1.id, 0.05);
+    instances.truncate(2);
+    instances.push(instances[0].clone());
+    store(&f.repo, instances).await;
     let head = f.repo.sign_audit_head().await.unwrap().unwrap();
-    assert_eq!(head.tree_size, 21);
+    assert_eq!(head.tree_size, 22);
     let entries = f.repo.audit_entries(0, 1000).await.unwrap();
-    assert_eq!(entries.len(), 21);
+    assert_eq!(entries.len(), 22);
+    let import = &entries[21].canonical;
+    assert!(
+        import.contains(r#""event_id":"110107""#) && import.contains("stored 2, duplicate 1"),
+        "{import}"
+    );
     let heads = cloudfilm_store::heads::read_all(&f.dir.path().join("heads.jsonl")).unwrap();
     let report = verify_log(entries, &heads, &f.signer.public_key()).unwrap();
-    assert_eq!(report.entries, 21);
+    assert_eq!(report.entries, 22);
     assert!(
         f.repo.sign_audit_head().await.unwrap().is_none(),
         "no new head without new entries"

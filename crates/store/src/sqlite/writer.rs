@@ -269,12 +269,13 @@ impl Writer {
                 }
                 Ok((WriteResult::Done, Vec::new()))
             }
-            WriteOp::StoreInstances(instances) => {
+            WriteOp::StoreInstances { instances, context } => {
                 let mut outcomes = Vec::with_capacity(instances.len());
                 for instance in instances {
                     outcomes.push(self.store_instance(instance, &stamp).await?);
                 }
-                Ok((WriteResult::Instances(outcomes), Vec::new()))
+                let events = import_events(instances, &outcomes, context);
+                Ok((WriteResult::Instances(outcomes), events))
             }
         }
     }
@@ -510,6 +511,74 @@ impl Writer {
         self.last_head_size = head.tree_size;
         Ok(Some(head))
     }
+}
+
+/// One import entry per study: how many instances were stored, already there, in conflict
+/// (kept the first, S4) or refused.
+fn import_events(
+    instances: &[NewInstance],
+    outcomes: &[StoreOutcome],
+    context: &ImportContext,
+) -> Vec<AuditEvent> {
+    use cloudfilm_audit::{Action, Outcome};
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Tally {
+        stored: usize,
+        duplicate: usize,
+        conflict: usize,
+        rejected: Vec<String>,
+    }
+    let mut by_study: BTreeMap<String, Tally> = BTreeMap::new();
+    for (instance, outcome) in instances.iter().zip(outcomes) {
+        let tally = by_study.entry(instance.info.study_uid.clone()).or_default();
+        match outcome {
+            StoreOutcome::Stored => tally.stored += 1,
+            StoreOutcome::Duplicate => tally.duplicate += 1,
+            StoreOutcome::Conflict => tally.conflict += 1,
+        }
+    }
+    for (study, reason) in &context.rejected {
+        by_study
+            .entry(study.clone().unwrap_or_else(|| "unknown".into()))
+            .or_default()
+            .rejected
+            .push(reason.clone());
+    }
+    by_study
+        .into_iter()
+        .map(|(study, t)| {
+            let failed = t.conflict + t.rejected.len();
+            let detail = format!(
+                "{}: stored {}, duplicate {}, conflict {}, rejected {}",
+                context.interface,
+                t.stored,
+                t.duplicate,
+                t.conflict,
+                t.rejected.len()
+            );
+            let mut reasons: Vec<String> = t.rejected.clone();
+            if t.conflict > 0 {
+                reasons.push(
+                    "same SOP Instance UID with different content: the first was kept".into(),
+                );
+            }
+            reasons.dedup();
+            let outcome = match (t.stored + t.duplicate, failed) {
+                (_, 0) => Outcome::Success,
+                (0, _) => Outcome::Failure(reasons.join("; ")),
+                _ => Outcome::Partial(reasons.join("; ")),
+            };
+            AuditEvent::new(
+                Action::Import,
+                context.actor.clone(),
+                format!("study:{study}"),
+                outcome,
+            )
+            .from_client(context.client_ip.clone(), context.request_id.clone())
+            .with_detail(detail)
+        })
+        .collect()
 }
 
 fn clone_error(e: &StoreError) -> StoreError {
