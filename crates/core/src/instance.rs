@@ -107,3 +107,43 @@ impl PixelLayout {
         }
     }
 }
+
+/// A study as queries return it.
+#[derive(Debug, Clone, Default)]
+pub struct StudyRow {
+    pub study_uid: String,
+    pub attrs: StudyAttrs,
+    pub patient: PatientAttrs,
+    pub modalities: Vec<String>,
+    pub num_series: i64,
+    pub num_instances: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeriesRow {
+    pub series_uid: String,
+    pub attrs: SeriesAttrs,
+    pub num_instances: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstanceRow {
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_uid: String,
+    pub sop_class_uid: String,
+    pub attrs: InstanceAttrs,
+    pub transfer_syntax: String,
+    pub size: u64,
+    pub sha256: String,
+    pub blob_id: String,
+    pub layout: PixelLayout,
+}
+
+/// One QIDO / C-FIND result: the study, and the series and instance at deeper levels.
+#[derive(Debug, Clone)]
+pub struct ResultRow {
+    pub study: StudyRow,
+    pub series: Option<SeriesRow>,
+    pub instance: Option<InstanceRow>,
+}

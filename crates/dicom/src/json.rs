@@ -1,1 +1,250 @@
+//! DICOM JSON (PS3.18 Annex F) for QIDO-RS results and WADO-RS metadata, through dicom-json.
 
+use crate::query::tag_u32;
+use cloudfilm_core::instance::ResultRow;
+use cloudfilm_core::query::{Attr, Include, Level, Query};
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::mem::InMemDicomObject;
+use serde_json::Value;
+use std::str::FromStr;
+
+fn tag_of(v: u32) -> Tag {
+    Tag((v >> 16) as u16, (v & 0xFFFF) as u16)
+}
+
+/// The value of an indexed attribute in a result, with multiple values as a list.
+fn value_of(attr: Attr, r: &ResultRow) -> Vec<String> {
+    let one = |v: Option<&String>| v.cloned().into_iter().collect::<Vec<_>>();
+    let num = |v: Option<i64>| v.map(|n| n.to_string()).into_iter().collect::<Vec<_>>();
+    let s = &r.study;
+    match attr {
+        Attr::StudyDate => one(s.attrs.date.as_ref()),
+        Attr::StudyTime => one(s.attrs.time.as_ref()),
+        Attr::AccessionNumber => one(s.attrs.accession_number.as_ref()),
+        Attr::ModalitiesInStudy => s.modalities.clone(),
+        Attr::InstitutionName => one(s.attrs.institution_name.as_ref()),
+        Attr::ReferringPhysicianName => one(s.attrs.referring_physician_name.as_ref()),
+        Attr::StudyDescription => one(s.attrs.description.as_ref()),
+        Attr::PatientName => one(s.patient.name.as_ref()),
+        Attr::PatientID => one(s.patient.id.as_ref()),
+        Attr::PatientBirthDate => one(s.patient.birth_date.as_ref()),
+        Attr::PatientSex => one(s.patient.sex.as_ref()),
+        Attr::OtherPatientIDs => s.patient.other_ids.clone(),
+        Attr::PatientTelephoneNumbers => s.patient.telephone_numbers.clone(),
+        Attr::StudyInstanceUID => vec![s.study_uid.clone()],
+        Attr::StudyID => one(s.attrs.study_id.as_ref()),
+        Attr::NumberOfStudyRelatedSeries => vec![s.num_series.to_string()],
+        Attr::NumberOfStudyRelatedInstances => vec![s.num_instances.to_string()],
+        _ => match (&r.series, &r.instance) {
+            (Some(se), _) if attr.level() == Level::Series => match attr {
+                Attr::Modality => one(se.attrs.modality.as_ref()),
+                Attr::SeriesDate => one(se.attrs.date.as_ref()),
+                Attr::SeriesTime => one(se.attrs.time.as_ref()),
+                Attr::SeriesDescription => one(se.attrs.description.as_ref()),
+                Attr::BodyPartExamined => one(se.attrs.body_part.as_ref()),
+                Attr::SeriesInstanceUID => vec![se.series_uid.clone()],
+                Attr::SeriesNumber => num(se.attrs.number),
+                Attr::NumberOfSeriesRelatedInstances => vec![se.num_instances.to_string()],
+                _ => Vec::new(),
+            },
+            (_, Some(i)) => match attr {
+                Attr::SOPClassUID => vec![i.sop_class_uid.clone()],
+                Attr::SOPInstanceUID => vec![i.sop_uid.clone()],
+                Attr::InstanceNumber => num(i.attrs.number),
+                Attr::NumberOfFrames => vec![i.attrs.frames.to_string()],
+                Attr::Rows => num(i.attrs.rows.map(i64::from)),
+                Attr::Columns => num(i.attrs.columns.map(i64::from)),
+                Attr::BitsAllocated => num(i.attrs.bits_allocated.map(i64::from)),
+                Attr::AvailableTransferSyntaxUID => vec![i.transfer_syntax.clone()],
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn element(attr: Attr, values: Vec<String>) -> DataElement<InMemDicomObject> {
+    let vr = VR::from_str(attr.vr()).unwrap_or(VR::LO);
+    let tag = tag_of(attr.tag());
+    let value = match vr {
+        VR::US => PrimitiveValue::U16(values.iter().filter_map(|v| v.parse().ok()).collect()),
+        VR::IS if !values.is_empty() => {
+            PrimitiveValue::I64(values.iter().filter_map(|v| v.parse().ok()).collect())
+        }
+        _ if values.is_empty() => PrimitiveValue::Empty,
+        _ if values.len() == 1 => PrimitiveValue::from(values[0].clone()),
+        _ => PrimitiveValue::Strs(values.into_iter().collect()),
+    };
+    DataElement::new(tag, vr, value)
+}
+
+/// Which indexed attributes a result carries.
+pub fn returned_attrs(query: &Query) -> Vec<Attr> {
+    let mut attrs: Vec<Attr> = Vec::new();
+    let mut add = |list: &[Attr]| {
+        for a in list {
+            if !attrs.contains(a) {
+                attrs.push(*a);
+            }
+        }
+    };
+    let levels: Vec<Level> = [Level::Study, Level::Series, Level::Instance]
+        .into_iter()
+        .filter(|l| *l <= query.level)
+        .collect();
+    for level in &levels {
+        // Attributes of the levels above are returned when that level is not fixed by the path.
+        let fixed = match level {
+            Level::Study => query.study_uid.is_some(),
+            Level::Series => query.series_uid.is_some(),
+            Level::Instance => false,
+        };
+        if *level == query.level || !fixed {
+            add(Attr::defaults(*level));
+        }
+    }
+    add(&[Attr::StudyInstanceUID]);
+    if query.level >= Level::Series {
+        add(&[Attr::SeriesInstanceUID]);
+    }
+    match &query.include {
+        Include::All => {
+            let all: Vec<Attr> = Attr::ALL
+                .iter()
+                .copied()
+                .filter(|a| levels.contains(&a.level()))
+                .collect();
+            add(&all);
+        }
+        Include::Tags(tags) => {
+            let indexed: Vec<Attr> = tags
+                .iter()
+                .filter_map(|t| Attr::from_tag(*t))
+                .filter(|a| levels.contains(&a.level()))
+                .collect();
+            add(&indexed);
+        }
+        Include::Defaults => {}
+    }
+    let filtered: Vec<Attr> = query.filters.iter().map(|f| f.attr).collect();
+    add(&filtered);
+    attrs
+}
+
+/// Requested tags that the index does not hold (read from a stored header instead).
+pub fn unindexed_tags(query: &Query) -> Vec<u32> {
+    match &query.include {
+        Include::Tags(tags) => tags
+            .iter()
+            .copied()
+            .filter(|t| Attr::from_tag(*t).is_none())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One QIDO-RS result as DICOM JSON. `extra` holds attributes taken from a stored header.
+pub fn result_json(
+    r: &ResultRow,
+    query: &Query,
+    base_url: &str,
+    extra: Option<&InMemDicomObject>,
+) -> Value {
+    let mut obj = InMemDicomObject::new_empty();
+    if let Some(extra) = extra {
+        let wanted = unindexed_tags(query);
+        let all = query.include == Include::All && query.level == Level::Instance;
+        for e in extra.iter() {
+            let tag = e.header().tag;
+            if (all || wanted.contains(&tag_u32(tag))) && tag != tags::PIXEL_DATA {
+                obj.put(e.clone());
+            }
+        }
+    }
+    for attr in returned_attrs(query) {
+        obj.put(element(attr, value_of(attr, r)));
+    }
+    obj.put(DataElement::new(
+        tags::SPECIFIC_CHARACTER_SET,
+        VR::CS,
+        PrimitiveValue::from("ISO_IR 192"),
+    ));
+    let mut url = format!("{base_url}/studies/{}", r.study.study_uid);
+    if let (Some(se), true) = (&r.series, query.level >= Level::Series) {
+        url.push_str(&format!("/series/{}", se.series_uid));
+    }
+    if let (Some(i), true) = (&r.instance, query.level == Level::Instance) {
+        url.push_str(&format!("/instances/{}", i.sop_uid));
+    }
+    obj.put(DataElement::new(
+        tags::RETRIEVE_URL,
+        VR::UR,
+        PrimitiveValue::from(url),
+    ));
+    dicom_json::to_value(&obj).unwrap_or(Value::Null)
+}
+
+/// WADO-RS metadata of one instance: every attribute of the stored header, the pixel data
+/// replaced by a bulk data URI.
+pub fn metadata_json(header: &InMemDicomObject, has_pixels: bool, instance_url: &str) -> Value {
+    let mut value = dicom_json::to_value(header).unwrap_or(Value::Null);
+    if let (true, Some(map)) = (has_pixels, value.as_object_mut()) {
+        map.insert(
+            "7FE00010".into(),
+            serde_json::json!({ "vr": "OW", "BulkDataURI": format!("{instance_url}/bulkdata/7FE00010") }),
+        );
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudfilm_core::instance::{PatientAttrs, StudyAttrs, StudyRow};
+    use cloudfilm_core::query::{Filter, Matcher};
+
+    #[test]
+    fn study_results_carry_defaults_filters_and_names_by_group() {
+        let view = ResultRow {
+            study: StudyRow {
+                study_uid: "1.2.3".into(),
+                attrs: StudyAttrs {
+                    date: Some("20261101".into()),
+                    accession_number: Some("A1".into()),
+                    ..Default::default()
+                },
+                patient: PatientAttrs {
+                    name: Some("WANG^ZHIQIANG=王^志强".into()),
+                    id: Some("P1".into()),
+                    ..Default::default()
+                },
+                modalities: vec!["CT".to_owned(), "SR".to_owned()],
+                num_series: 2,
+                num_instances: 7,
+            },
+            series: None,
+            instance: None,
+        };
+        let mut q = Query::new(Level::Study);
+        q.filters.push(Filter {
+            attr: Attr::InstitutionName,
+            matcher: Matcher::Exact("X".into()),
+        });
+        let json = result_json(&view, &q, "http://h/dicom-web", None);
+        assert_eq!(json["00100010"]["Value"][0]["Alphabetic"], "WANG^ZHIQIANG");
+        assert_eq!(json["00100010"]["Value"][0]["Ideographic"], "王^志强");
+        assert_eq!(json["00080061"]["Value"], serde_json::json!(["CT", "SR"]));
+        assert_eq!(json["00201208"]["Value"][0], 7);
+        assert_eq!(
+            json["00081190"]["Value"][0],
+            "http://h/dicom-web/studies/1.2.3"
+        );
+        assert!(json.get("00080080").is_some(), "a matching key is returned");
+        assert!(
+            json.get("00100030").is_some(),
+            "defaults are returned even when empty"
+        );
+        assert_eq!(json["00100030"]["vr"], "DA");
+    }
+}

@@ -1,9 +1,8 @@
 //! The records the repository reads and writes.
 
 use cloudfilm_audit::AuditEvent;
-use cloudfilm_core::instance::{
-    InstanceAttrs, InstanceInfo, PatientAttrs, PixelLayout, SeriesAttrs, StudyAttrs,
-};
+use cloudfilm_core::instance::InstanceInfo;
+pub use cloudfilm_core::instance::{InstanceRow, ResultRow, SeriesRow, StudyRow};
 use cloudfilm_core::{OrgCode, OrgSwitches};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,43 +100,4 @@ pub enum WriteResult {
 pub struct WriteJob {
     pub op: WriteOp,
     pub audit: Vec<AuditEvent>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct StudyRow {
-    pub study_uid: String,
-    pub attrs: StudyAttrs,
-    pub patient: PatientAttrs,
-    pub modalities: Vec<String>,
-    pub num_series: i64,
-    pub num_instances: i64,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct SeriesRow {
-    pub series_uid: String,
-    pub attrs: SeriesAttrs,
-    pub num_instances: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct InstanceRow {
-    pub study_uid: String,
-    pub series_uid: String,
-    pub sop_uid: String,
-    pub sop_class_uid: String,
-    pub attrs: InstanceAttrs,
-    pub transfer_syntax: String,
-    pub size: u64,
-    pub sha256: String,
-    pub blob_id: String,
-    pub layout: PixelLayout,
-}
-
-/// One QIDO / C-FIND result: the study, and the series and instance at deeper levels.
-#[derive(Debug, Clone)]
-pub struct ResultRow {
-    pub study: StudyRow,
-    pub series: Option<SeriesRow>,
-    pub instance: Option<InstanceRow>,
 }
