@@ -1,1 +1,325 @@
+//! Rendering one frame to JPEG or PNG (WADO-RS `rendered`, `thumbnail`, the patient viewer):
+//! only the requested frame is decoded, windowed as asked (or as the object says), scaled to
+//! fit a viewport.
 
+use dicom_core::value::{PixelFragmentSequence, Value};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::FileDicomObject;
+use dicom_object::mem::InMemDicomObject;
+use dicom_pixeldata::image::{DynamicImage, ImageFormat as Format, imageops::FilterType};
+use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutFunction, VoiLutOption, WindowLevel};
+use std::io::Cursor;
+
+pub type Header = FileDicomObject<InMemDicomObject>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageFormat {
+    #[default]
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Png => "image/png",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub center: f64,
+    pub width: f64,
+    pub function: VoiLutFunction,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderOptions {
+    pub format: ImageFormat,
+    pub window: Option<Window>,
+    /// Fit inside (width, height), keeping the aspect ratio.
+    pub viewport: Option<(u32, u32)>,
+    /// JPEG quality 1..=100 (default 90).
+    pub quality: Option<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("frames in {0} cannot be decoded here")]
+    Unsupported(String),
+    #[error("the frame could not be decoded: {0}")]
+    Decode(String),
+    #[error("the image could not be encoded: {0}")]
+    Encode(String),
+    #[error("invalid rendering parameter: {0}")]
+    BadParameter(String),
+}
+
+/// The bytes of one frame, as the layout found them.
+pub enum FrameSource {
+    /// An uncompressed frame.
+    Native(Vec<u8>),
+    /// The fragments of a compressed frame.
+    Fragments(Vec<Vec<u8>>),
+    /// The whole object, for layouts where one frame cannot be read alone; 0-based index.
+    Whole(Box<Header>, u32),
+}
+
+/// Parses `window=center,width[,function]` (PS3.18 §8.3.5.1.4).
+pub fn parse_window(value: &str) -> Result<Window, RenderError> {
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
+    let (Some(center), Some(width)) = (
+        parts.first().and_then(|s| number(s)),
+        parts.get(1).and_then(|s| number(s)),
+    ) else {
+        return Err(RenderError::BadParameter(
+            "window takes center,width[,function]".into(),
+        ));
+    };
+    if width < 1.0 || parts.len() > 3 {
+        return Err(RenderError::BadParameter(
+            "the window width must be at least 1".into(),
+        ));
+    }
+    let function = match parts.get(2).map(|f| f.to_ascii_lowercase()) {
+        None => VoiLutFunction::Linear,
+        Some(f) if f == "linear" => VoiLutFunction::Linear,
+        Some(f) if f == "linear-exact" || f == "linear_exact" => VoiLutFunction::LinearExact,
+        Some(f) if f == "sigmoid" => VoiLutFunction::Sigmoid,
+        Some(other) => {
+            return Err(RenderError::BadParameter(format!(
+                "unknown window function {other:?}"
+            )));
+        }
+    };
+    Ok(Window {
+        center,
+        width,
+        function,
+    })
+}
+
+/// Parses `viewport=width,height` (also `vw,vh,sx,sy,sw,sh`: the first two are used).
+pub fn parse_viewport(value: &str) -> Result<(u32, u32), RenderError> {
+    let parts: Vec<u32> = value
+        .split(',')
+        .map(|s| s.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| RenderError::BadParameter("viewport takes width,height in pixels".into()))?;
+    match parts.as_slice() {
+        [w, h, ..] if (1..=8192).contains(w) && (1..=8192).contains(h) => Ok((*w, *h)),
+        _ => Err(RenderError::BadParameter(
+            "viewport takes width,height between 1 and 8192".into(),
+        )),
+    }
+}
+
+/// Decodes one frame to an image.
+pub fn decode_frame(
+    header: &Header,
+    source: FrameSource,
+    window: Option<Window>,
+) -> Result<DynamicImage, RenderError> {
+    let ts = header
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    if !crate::transfer::can_decode_pixels(&ts) {
+        return Err(RenderError::Unsupported(
+            crate::transfer::name(&ts).to_owned(),
+        ));
+    }
+    let mut options = ConvertOptions::new().force_8bit();
+    if let Some(w) = window {
+        options = options.with_voi_lut(VoiLutOption::CustomWithFunction(
+            WindowLevel {
+                center: w.center,
+                width: w.width,
+            },
+            w.function,
+        ));
+    }
+    let decode = |obj: &Header, frame: u32| -> Result<DynamicImage, RenderError> {
+        let decoded = obj
+            .decode_pixel_data_frame(frame)
+            .map_err(|e| RenderError::Decode(e.to_string()))?;
+        decoded
+            .to_dynamic_image_with_options(0, &options)
+            .map_err(|e| RenderError::Decode(e.to_string()))
+    };
+    match source {
+        FrameSource::Whole(obj, frame) => decode(&obj, frame),
+        FrameSource::Native(bytes) => {
+            let mut obj = single_frame(header);
+            let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(8);
+            let big_endian = ts == "1.2.840.10008.1.2.2";
+            let value = if bits == 16 {
+                let words = bytes.chunks_exact(2).map(|c| {
+                    let pair = [c[0], c[1]];
+                    if big_endian {
+                        u16::from_be_bytes(pair)
+                    } else {
+                        u16::from_le_bytes(pair)
+                    }
+                });
+                PrimitiveValue::U16(words.collect())
+            } else if bits == 32 {
+                let words = bytes.chunks_exact(4).map(|c| {
+                    let quad = [c[0], c[1], c[2], c[3]];
+                    if big_endian {
+                        u32::from_be_bytes(quad)
+                    } else {
+                        u32::from_le_bytes(quad)
+                    }
+                });
+                PrimitiveValue::U32(words.collect())
+            } else {
+                PrimitiveValue::U8(bytes.into())
+            };
+            let vr = if bits > 8 { VR::OW } else { VR::OB };
+            obj.put(DataElement::new(tags::PIXEL_DATA, vr, value));
+            decode(&obj, 0)
+        }
+        FrameSource::Fragments(fragments) => {
+            let mut obj = single_frame(header);
+            let sequence = PixelFragmentSequence::new(Vec::<u32>::new(), fragments);
+            obj.put(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                Value::PixelSequence(sequence),
+            ));
+            decode(&obj, 0)
+        }
+    }
+}
+
+fn int(obj: &Header, tag: dicom_core::Tag) -> Option<i64> {
+    obj.get(tag)?.to_int::<i64>().ok()
+}
+
+fn single_frame(header: &Header) -> Header {
+    let mut obj = header.clone();
+    if obj.get(tags::NUMBER_OF_FRAMES).is_some() {
+        obj.put(DataElement::new(
+            tags::NUMBER_OF_FRAMES,
+            VR::IS,
+            PrimitiveValue::from("1"),
+        ));
+    }
+    obj
+}
+
+/// Scales to the viewport and encodes.
+pub fn encode(image: DynamicImage, options: &RenderOptions) -> Result<Vec<u8>, RenderError> {
+    let image = match options.viewport {
+        Some((w, h)) => image.resize(w, h, FilterType::Triangle),
+        None => image,
+    };
+    let mut out = Cursor::new(Vec::new());
+    match options.format {
+        ImageFormat::Png => image
+            .write_to(&mut out, Format::Png)
+            .map_err(|e| RenderError::Encode(e.to_string()))?,
+        ImageFormat::Jpeg => {
+            let quality = options.quality.unwrap_or(90).clamp(1, 100);
+            let image = match image {
+                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image,
+                other if other.color().has_color() => DynamicImage::ImageRgb8(other.to_rgb8()),
+                other => DynamicImage::ImageLuma8(other.to_luma8()),
+            };
+            let encoder = dicom_pixeldata::image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut out, quality,
+            );
+            image
+                .write_with_encoder(encoder)
+                .map_err(|e| RenderError::Encode(e.to_string()))?;
+        }
+    }
+    Ok(out.into_inner())
+}
+
+/// Decodes, windows, scales and encodes one frame.
+pub fn render(
+    header: &Header,
+    source: FrameSource,
+    options: &RenderOptions,
+) -> Result<Vec<u8>, RenderError> {
+    encode(decode_frame(header, source, options.window)?, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters() {
+        let w = parse_window("40,400").unwrap();
+        assert_eq!(
+            (w.center, w.width, w.function),
+            (40.0, 400.0, VoiLutFunction::Linear)
+        );
+        assert_eq!(
+            parse_window("40,400,SIGMOID").unwrap().function,
+            VoiLutFunction::Sigmoid
+        );
+        assert!(parse_window("40").is_err());
+        assert!(parse_window("40,0").is_err());
+        assert!(parse_window("a,b").is_err());
+        assert!(parse_window("40,400,cubic").is_err());
+        assert_eq!(parse_viewport("256,256").unwrap(), (256, 256));
+        assert!(parse_viewport("0,10").is_err());
+        assert!(parse_viewport("99999,10").is_err());
+    }
+
+    #[test]
+    fn renders_a_synthetic_ct_slice_with_and_without_window() {
+        let spec = &crate::synth::demo_studies(0.02)[0];
+        let bytes = &crate::synth::generate_study(spec)[0];
+        let mut cursor = Cursor::new(bytes);
+        let info = crate::inspect(&mut cursor).unwrap();
+        let header = crate::inspect::read_header(&mut cursor).unwrap();
+        let Some(crate::PixelLayout::Native {
+            offset, frame_len, ..
+        }) = info.layout
+        else {
+            panic!()
+        };
+        let frame = bytes[offset as usize..(offset + frame_len) as usize].to_vec();
+        let default = decode_frame(&header, FrameSource::Native(frame.clone()), None).unwrap();
+        let lung = decode_frame(
+            &header,
+            FrameSource::Native(frame.clone()),
+            Some(parse_window("-600,1500").unwrap()),
+        )
+        .unwrap();
+        assert_eq!((default.width(), default.height()), (512, 512));
+        assert_ne!(
+            default.to_luma8().into_raw(),
+            lung.to_luma8().into_raw(),
+            "the window changes the pixels"
+        );
+        let options = RenderOptions {
+            viewport: Some((128, 128)),
+            ..Default::default()
+        };
+        let jpeg = render(&header, FrameSource::Native(frame.clone()), &options).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        let decoded = dicom_pixeldata::image::load_from_memory(&jpeg).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (128, 128));
+        let png = render(
+            &header,
+            FrameSource::Native(frame),
+            &RenderOptions {
+                format: ImageFormat::Png,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
+}
