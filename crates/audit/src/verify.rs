@@ -55,27 +55,39 @@ pub struct VerifyReport {
     pub root: String,
 }
 
-/// Checks every entry in order, then every signed head.
-pub fn verify_log(
-    entries: impl IntoIterator<Item = StoredEntry>,
-    heads: &[SignedHead],
-    public_key: &[u8; 32],
-) -> Result<VerifyReport, Broken> {
-    for head in heads {
-        if !head.signature_valid(public_key) {
-            return Err(Broken::BadHeadSignature {
-                tree_size: head.tree_size,
-                at: head.at.clone(),
-            });
+/// Checks entries one at a time (in order), then the end of the log against the heads.
+pub struct Verifier<'h> {
+    heads: &'h [SignedHead],
+    by_size: BTreeMap<u64, &'h SignedHead>,
+    frontier: MerkleFrontier,
+    link: Hash,
+    links: Vec<Hash>,
+    expected: u64,
+}
+
+impl<'h> Verifier<'h> {
+    /// Fails at once on a head whose signature is invalid.
+    pub fn new(heads: &'h [SignedHead], public_key: &[u8; 32]) -> Result<Verifier<'h>, Broken> {
+        for head in heads {
+            if !head.signature_valid(public_key) {
+                return Err(Broken::BadHeadSignature {
+                    tree_size: head.tree_size,
+                    at: head.at.clone(),
+                });
+            }
         }
+        Ok(Verifier {
+            heads,
+            by_size: heads.iter().map(|h| (h.tree_size, h)).collect(),
+            frontier: MerkleFrontier::default(),
+            link: [0; 32],
+            links: Vec::new(),
+            expected: 1,
+        })
     }
-    let by_size: BTreeMap<u64, &SignedHead> = heads.iter().map(|h| (h.tree_size, h)).collect();
-    let mut frontier = MerkleFrontier::default();
-    let mut link: Hash = [0; 32];
-    // Links recomputed from content, to name the first entry a head no longer agrees with.
-    let mut links: Vec<Hash> = Vec::new();
-    let mut expected = 1u64;
-    for entry in entries {
+
+    pub fn push(&mut self, entry: &StoredEntry) -> Result<(), Broken> {
+        let expected = self.expected;
         if entry.seq != expected {
             return Err(if entry.seq > expected {
                 Broken::Missing {
@@ -103,15 +115,18 @@ pub fn verify_log(
             }
             None => return Err(Broken::Altered { seq: entry.seq }),
         }
-        link = chain_hash(&link, &leaf);
-        if entry.chain != link {
+        self.link = chain_hash(&self.link, &leaf);
+        if entry.chain != self.link {
             return Err(Broken::ChainBroken { seq: entry.seq });
         }
-        links.push(link);
-        frontier.push(leaf);
-        if let Some(head) = by_size.get(&frontier.size()) {
-            if hex::encode(frontier.root()) != head.root || hex::encode(link) != head.chain {
-                let first_bad = first_differing_link(&links, heads);
+        // Every link is kept (32 bytes an entry) to name where a rewrite began.
+        self.links.push(self.link);
+        self.frontier.push(leaf);
+        if let Some(head) = self.by_size.get(&self.frontier.size()) {
+            if hex::encode(self.frontier.root()) != head.root
+                || hex::encode(self.link) != head.chain
+            {
+                let first_bad = first_differing_link(&self.links, self.heads);
                 return Err(Broken::HeadMismatch {
                     tree_size: head.tree_size,
                     at: head.at.clone(),
@@ -119,22 +134,39 @@ pub fn verify_log(
                 });
             }
         }
-        expected += 1;
+        self.expected += 1;
+        Ok(())
     }
-    if let Some(head) = heads.iter().max_by_key(|h| h.tree_size) {
-        if head.tree_size > frontier.size() {
-            return Err(Broken::Truncated {
-                tree_size: head.tree_size,
-                present: frontier.size(),
-                at: head.at.clone(),
-            });
+
+    pub fn finish(self) -> Result<VerifyReport, Broken> {
+        if let Some(head) = self.heads.iter().max_by_key(|h| h.tree_size) {
+            if head.tree_size > self.frontier.size() {
+                return Err(Broken::Truncated {
+                    tree_size: head.tree_size,
+                    present: self.frontier.size(),
+                    at: head.at.clone(),
+                });
+            }
         }
+        Ok(VerifyReport {
+            entries: self.frontier.size(),
+            heads_checked: self.heads.len(),
+            root: hex::encode(self.frontier.root()),
+        })
     }
-    Ok(VerifyReport {
-        entries: frontier.size(),
-        heads_checked: heads.len(),
-        root: hex::encode(frontier.root()),
-    })
+}
+
+/// Checks every entry in order, then every signed head.
+pub fn verify_log(
+    entries: impl IntoIterator<Item = StoredEntry>,
+    heads: &[SignedHead],
+    public_key: &[u8; 32],
+) -> Result<VerifyReport, Broken> {
+    let mut verifier = Verifier::new(heads, public_key)?;
+    for entry in entries {
+        verifier.push(&entry)?;
+    }
+    verifier.finish()
 }
 
 /// The smallest head size whose chain link differs bounds where the rewrite began: the entry

@@ -1,1 +1,111 @@
-fn main() {}
+//! `cloudfilm`: the archive's one binary.
+
+mod admin;
+mod audit;
+mod import;
+mod serve;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "cloudfilm",
+    version,
+    about = "A privacy-first archive of medical images that patients reach from their phone"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Global {
+    /// The data directory (key ring, index, encrypted blobs, audit heads).
+    #[arg(long, global = true, env = "CLOUDFILM_DATA")]
+    data: Option<PathBuf>,
+    /// A TOML configuration file (see `cloudfilm config`).
+    #[arg(long, global = true, env = "CLOUDFILM_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Run the server with a demo organization, API key and generated sample studies.
+    Demo(serve::DemoArgs),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(admin::OrgCommand),
+    /// Manage organization API keys.
+    #[command(subcommand)]
+    Apikey(admin::ApiKeyCommand),
+    /// Import every DICOM file under a directory for an organization.
+    Import(import::ImportArgs),
+    /// The audit chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Print the effective configuration (defaults, file, environment) as TOML.
+    Config,
+}
+
+impl Global {
+    /// The configuration: defaults, then the file, then the environment, then `--data`.
+    pub fn config(&self) -> anyhow::Result<cloudfilm_server::Config> {
+        let mut config = cloudfilm_server::Config::load(self.config.as_deref())?;
+        if let Some(data) = &self.data {
+            config.data = data.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// Who runs a CLI command, for the audit chain.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let user: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(32)
+        .collect();
+    format!("cli:{user}")
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLOUDFILM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::serve(&cli.global, args).await,
+            Command::Demo(args) => serve::demo(&cli.global, args).await,
+            Command::Org(cmd) => admin::org(&cli.global, cmd).await,
+            Command::Apikey(cmd) => admin::apikey(&cli.global, cmd).await,
+            Command::Import(args) => import::run(&cli.global, args).await,
+            Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+            Command::Config => {
+                print!("{}", cli.global.config()?.to_toml());
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -118,12 +118,8 @@ pub fn parse_viewport(value: &str) -> Result<(u32, u32), RenderError> {
     }
 }
 
-/// Decodes one frame to an image.
-pub fn decode_frame(
-    header: &Header,
-    source: FrameSource,
-    window: Option<Window>,
-) -> Result<DynamicImage, RenderError> {
+/// A one-frame object holding just this frame (or the whole object and the frame's index).
+fn frame_object(header: &Header, source: FrameSource) -> Result<(Header, u32), RenderError> {
     let ts = header
         .meta()
         .transfer_syntax()
@@ -134,26 +130,8 @@ pub fn decode_frame(
             crate::transfer::name(&ts).to_owned(),
         ));
     }
-    let mut options = ConvertOptions::new().force_8bit();
-    if let Some(w) = window {
-        options = options.with_voi_lut(VoiLutOption::CustomWithFunction(
-            WindowLevel {
-                center: w.center,
-                width: w.width,
-            },
-            w.function,
-        ));
-    }
-    let decode = |obj: &Header, frame: u32| -> Result<DynamicImage, RenderError> {
-        let decoded = obj
-            .decode_pixel_data_frame(frame)
-            .map_err(|e| RenderError::Decode(e.to_string()))?;
-        decoded
-            .to_dynamic_image_with_options(0, &options)
-            .map_err(|e| RenderError::Decode(e.to_string()))
-    };
     match source {
-        FrameSource::Whole(obj, frame) => decode(&obj, frame),
+        FrameSource::Whole(obj, frame) => Ok((*obj, frame)),
         FrameSource::Native(bytes) => {
             let mut obj = single_frame(header);
             let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(8);
@@ -183,7 +161,7 @@ pub fn decode_frame(
             };
             let vr = if bits > 8 { VR::OW } else { VR::OB };
             obj.put(DataElement::new(tags::PIXEL_DATA, vr, value));
-            decode(&obj, 0)
+            Ok((obj, 0))
         }
         FrameSource::Fragments(fragments) => {
             let mut obj = single_frame(header);
@@ -193,9 +171,44 @@ pub fn decode_frame(
                 VR::OB,
                 Value::PixelSequence(sequence),
             ));
-            decode(&obj, 0)
+            Ok((obj, 0))
         }
     }
+}
+
+/// Decodes one frame to an image.
+pub fn decode_frame(
+    header: &Header,
+    source: FrameSource,
+    window: Option<Window>,
+) -> Result<DynamicImage, RenderError> {
+    let (obj, frame) = frame_object(header, source)?;
+    let mut options = ConvertOptions::new().force_8bit();
+    if let Some(w) = window {
+        options = options.with_voi_lut(VoiLutOption::CustomWithFunction(
+            WindowLevel {
+                center: w.center,
+                width: w.width,
+            },
+            w.function,
+        ));
+    }
+    let decoded = obj
+        .decode_pixel_data_frame(frame)
+        .map_err(|e| RenderError::Decode(e.to_string()))?;
+    decoded
+        .to_dynamic_image_with_options(0, &options)
+        .map_err(|e| RenderError::Decode(e.to_string()))
+}
+
+/// Decodes one frame to uncompressed little-endian samples (WADO-RS frames as
+/// `application/octet-stream`).
+pub fn decode_raw(header: &Header, source: FrameSource) -> Result<Vec<u8>, RenderError> {
+    let (obj, frame) = frame_object(header, source)?;
+    let decoded = obj
+        .decode_pixel_data_frame(frame)
+        .map_err(|e| RenderError::Decode(e.to_string()))?;
+    Ok(decoded.data().to_vec())
 }
 
 fn int(obj: &Header, tag: dicom_core::Tag) -> Option<i64> {

@@ -1,1 +1,14 @@
+//! The cloudfilm server: the archive service (ingest and retrieval shared by every interface),
+//! the HTTP application (DICOMweb now; the patient API later) and its configuration.
 
+pub mod app;
+pub mod archive;
+pub mod auth;
+pub mod config;
+pub mod dicomweb;
+pub mod error;
+pub mod ingest;
+pub mod retrieve;
+
+pub use archive::Archive;
+pub use config::Config;

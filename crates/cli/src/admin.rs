@@ -1,0 +1,145 @@
+//! `cloudfilm org ...` and `cloudfilm apikey ...`.
+
+use crate::{Global, cli_actor};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use cloudfilm_core::org::parse_switch;
+use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_server::Archive;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization (both switches on unless told otherwise).
+    Create {
+        #[arg(long, value_parser = parse_code)]
+        code: OrgCode,
+        #[arg(long)]
+        name: String,
+        /// Whether patients see this organization's exams.
+        #[arg(long = "cloud-film", value_parser = parse_switch, default_value = "on")]
+        cloud_film: bool,
+        /// Whether patients may download original DICOM.
+        #[arg(long, value_parser = parse_switch, default_value = "on")]
+        download: bool,
+    },
+    /// Flip an organization's switches.
+    Set {
+        #[arg(value_parser = parse_code)]
+        code: OrgCode,
+        #[arg(long = "cloud-film", value_parser = parse_switch)]
+        cloud_film: Option<bool>,
+        #[arg(long, value_parser = parse_switch)]
+        download: Option<bool>,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; it is printed once, alone on the last line of stdout.
+    Create {
+        #[arg(long, value_parser = parse_code)]
+        org: OrgCode,
+        /// Networks the key may be used from (repeatable); anywhere when absent.
+        #[arg(long = "allow")]
+        allow: Vec<ipnet::IpNet>,
+    },
+    /// Revoke a key by its id (the part before the first '.').
+    Revoke { key_id: String },
+}
+
+fn parse_code(raw: &str) -> Result<OrgCode, String> {
+    OrgCode::parse(raw).map_err(|e| e.to_string())
+}
+
+fn print_org(org: &cloudfilm_store::Org) {
+    let on = |v: bool| if v { "on" } else { "off" };
+    println!(
+        "{}\t{}\tcloud-film {}\tdownload {}",
+        org.code,
+        org.name,
+        on(org.switches.cloud_film_enabled),
+        on(org.switches.download_enabled)
+    );
+}
+
+pub async fn org(global: &Global, cmd: OrgCommand) -> anyhow::Result<ExitCode> {
+    let archive = Archive::open(global.config()?).await?;
+    let result = match cmd {
+        OrgCommand::Create {
+            code,
+            name,
+            cloud_film,
+            download,
+        } => {
+            let switches = OrgSwitches {
+                cloud_film_enabled: cloud_film,
+                download_enabled: download,
+            };
+            archive
+                .create_org(&code, &name, switches, &cli_actor())
+                .await
+                .map(|org| print_org(&org))
+        }
+        OrgCommand::Set {
+            code,
+            cloud_film,
+            download,
+        } => {
+            if cloud_film.is_none() && download.is_none() {
+                archive.close().await;
+                bail!("nothing to set: give --cloud-film and/or --download");
+            }
+            archive
+                .set_org_switches(&code, cloud_film, download, &cli_actor())
+                .await
+                .map(|org| print_org(&org))
+        }
+        OrgCommand::List => archive
+            .repo
+            .list_orgs()
+            .await
+            .map(|orgs| orgs.iter().for_each(print_org)),
+    };
+    archive.close().await;
+    result.map_err(|e| match e {
+        cloudfilm_store::StoreError::NotFound => anyhow::anyhow!("no such organization"),
+        other => other.into(),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn apikey(global: &Global, cmd: ApiKeyCommand) -> anyhow::Result<ExitCode> {
+    let archive = Archive::open(global.config()?).await?;
+    let result = match cmd {
+        ApiKeyCommand::Create { org, allow } => create_key(&archive, &org, allow).await,
+        ApiKeyCommand::Revoke { key_id } => archive
+            .revoke_api_key(&key_id, &cli_actor())
+            .await
+            .map(|_| println!("revoked {key_id}"))
+            .map_err(|_| anyhow::anyhow!("no active key {key_id}")),
+    };
+    archive.close().await;
+    result.map(|_| ExitCode::SUCCESS)
+}
+
+async fn create_key(
+    archive: &Archive,
+    code: &OrgCode,
+    allow: Vec<ipnet::IpNet>,
+) -> anyhow::Result<()> {
+    let org = archive
+        .repo
+        .org_by_code(code)
+        .await?
+        .with_context(|| format!("no organization {code}"))?;
+    let key = archive.create_api_key(&org, allow, &cli_actor()).await?;
+    eprintln!(
+        "API key {} for {} (shown once; only its hash is kept):",
+        key.key_id, org.code
+    );
+    println!("{}", key.key);
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `cloudfilm audit verify`.
+
+use crate::{Global, cli_actor};
+use clap::Subcommand;
+use cloudfilm_audit::{Action, AuditEvent, Outcome, Verifier};
+use cloudfilm_server::Archive;
+use cloudfilm_server::archive::DataLayout;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole chain and the signed heads; exit 0 when intact, 1 naming the first broken entry.
+    Verify,
+}
+
+pub async fn run(global: &Global, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    let AuditCommand::Verify = cmd;
+    let config = global.config()?;
+    let heads_path = DataLayout::of(&config.data).audit_heads;
+    let archive = Archive::open(config).await?;
+    let heads = cloudfilm_store::heads::read_all(&heads_path)?;
+    let public_key = archive.signer.public_key();
+    let outcome = async {
+        let mut verifier = Verifier::new(&heads, &public_key)?;
+        let mut after = 0;
+        loop {
+            let page = archive
+                .repo
+                .audit_entries(after, 10_000)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for entry in &page {
+                verifier.push(entry)?;
+            }
+        }
+        Ok::<_, anyhow::Error>(verifier.finish()?)
+    }
+    .await;
+    let (code, event) = match &outcome {
+        Ok(report) => {
+            println!(
+                "audit chain intact: {} entries, {} signed head(s) checked, root {}",
+                report.entries, report.heads_checked, report.root
+            );
+            (
+                ExitCode::SUCCESS,
+                AuditEvent::new(
+                    Action::AuditLogUsed,
+                    cli_actor(),
+                    "audit-log",
+                    Outcome::Success,
+                ),
+            )
+        }
+        Err(e) => {
+            println!("audit chain BROKEN: {e}");
+            let failure = Outcome::Failure(e.to_string());
+            (
+                ExitCode::FAILURE,
+                AuditEvent::new(Action::AuditLogUsed, cli_actor(), "audit-log", failure),
+            )
+        }
+    };
+    archive
+        .repo
+        .audit(vec![event.with_detail("audit verify")])
+        .await?;
+    archive.close().await;
+    Ok(code)
+}

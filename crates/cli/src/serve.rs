@@ -1,0 +1,140 @@
+//! `cloudfilm serve` and `cloudfilm demo`.
+
+use crate::{Global, cli_actor};
+use anyhow::Context;
+use clap::Args;
+use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_server::{Archive, ingest};
+use cloudfilm_store::ImportContext;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Args)]
+#[command(after_long_help = CONFIG_HELP)]
+pub struct ServeArgs {
+    /// Address to listen on for HTTP (overrides `http.listen`).
+    #[arg(long)]
+    http: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Address to listen on for HTTP.
+    #[arg(long)]
+    http: Option<String>,
+    /// Size of the generated studies relative to the default (60 CT slices, 2×24 MR, 1 CR).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+const CONFIG_HELP: &str = "\
+Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KEY>):
+  data                          data directory (also --data, CLOUDFILM_DATA)      [./data]
+  [http] listen                 HTTP listen address (also --http)                 [127.0.0.1:8080]
+  [http] public_url             base URL for RetrieveURL values; from Host when empty
+  [limits] max_request_bytes    largest STOW-RS request                           [8 GiB]
+  [limits] max_instance_bytes   largest instance                                  [2 GiB]
+  [limits] max_parts            most instances in one STOW-RS request             [20000]
+  [limits] inline_parse_bytes   instances up to this size are parsed in memory    [64 MiB]
+  [limits] max_concurrent_renders  frames decoded at once                         [4]
+  [limits] max_render_pixels    largest frame the renderer decodes                [100000000]
+Keys: CLOUDFILM_MASTER_KEY (base64 256-bit key) or CLOUDFILM_KEYRING_FILE (path); otherwise
+DATA/keyring.json is created on first start (mode 0600). `cloudfilm config` prints the effective values.";
+
+async fn shutdown_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+/// Binds, prints where, serves until a signal, then closes the archive (last signed head).
+async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str)) -> anyhow::Result<ExitCode> {
+    let listen = archive.config.http.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    banner(&url);
+    std::io::stdout().flush()?;
+    cloudfilm_server::app::serve(archive.clone(), listener, shutdown_signal()).await?;
+    tracing::info!("shutting down");
+    archive.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = global.config()?;
+    if let Some(http) = args.http {
+        config.http.listen = http;
+    }
+    let archive = Arc::new(Archive::open(config).await?);
+    run_server(archive, |url| {
+        println!("cloudfilm listening on {url}");
+        println!("DICOMweb: {url}/dicom-web");
+    })
+    .await
+}
+
+pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut config = global.config()?;
+    if let Some(http) = args.http {
+        config.http.listen = http;
+    }
+    let archive = Arc::new(Archive::open(config).await?);
+    let code = OrgCode::parse("DEMO").expect("a valid code");
+    let org = match archive.repo.org_by_code(&code).await? {
+        Some(org) => org,
+        None => {
+            archive
+                .create_org(
+                    &code,
+                    "Cloudfilm Demo Hospital",
+                    OrgSwitches::default(),
+                    &cli_actor(),
+                )
+                .await?
+        }
+    };
+    let key = archive
+        .create_api_key(&org, Vec::new(), &cli_actor())
+        .await?;
+    let (mut stored, mut total) = (0, 0);
+    for spec in cloudfilm_dicom::synth::demo_studies(args.scale) {
+        let mut received = Vec::new();
+        for bytes in cloudfilm_dicom::synth::generate_study(&spec) {
+            received.push(ingest::receive_bytes(&archive, &bytes).await);
+        }
+        let context = ImportContext {
+            actor: cli_actor(),
+            interface: "demo".into(),
+            ..Default::default()
+        };
+        let results = ingest::commit(&archive, org.id, received, None, context).await?;
+        total += results.len();
+        stored += results
+            .iter()
+            .filter(|r| r.disposition == ingest::Disposition::Stored)
+            .count();
+    }
+    let patient = cloudfilm_dicom::synth::demo_patient();
+    run_server(archive, |url| {
+        println!("cloudfilm demo is running");
+        println!("URL:                {url}/");
+        println!("DICOMweb:           {url}/dicom-web");
+        println!("API key:            {}", key.key);
+        println!("Demo patient phone: {}", patient.phone);
+        println!("Sample studies:     {total} instances ({stored} new): CT, MR and CR of the demo patient");
+    })
+    .await
+}

@@ -1,0 +1,95 @@
+//! The HTTP application: routes, request ids, security headers, logs without personal data.
+
+use crate::archive::Archive;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub archive: Arc<Archive>,
+}
+
+/// Who is calling and which request this is; set on every request.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client_ip: IpAddr,
+}
+
+pub fn router(archive: Arc<Archive>) -> Router {
+    let state = AppState { archive };
+    Router::new()
+        .nest("/dicom-web", crate::dicomweb::routes())
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .layer(middleware::from_fn(context_and_headers))
+        .with_state(state)
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives the request an id and a client address, logs it without its query string (which
+/// can hold patient names), and sets the security headers of every response (S17).
+async fn context_and_headers(mut request: Request, next: Next) -> Response {
+    let request_id = cloudfilm_crypto::random::hex_id()[..16].to_owned();
+    let client_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    request.extensions_mut().insert(RequestContext {
+        request_id: request_id.clone(),
+        client_ip,
+    });
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    tracing::info!(
+        request_id = %request_id,
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    let headers = response.headers_mut();
+    headers.insert(
+        REQUEST_ID.clone(),
+        HeaderValue::from_str(&request_id).expect("hex"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    archive: Arc<Archive>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(archive).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

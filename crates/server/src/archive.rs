@@ -1,0 +1,246 @@
+//! The archive: the data directory opened as one service (key ring, index, blobs, signer),
+//! shared by the HTTP server, the CLI and (later) the DIMSE listener.
+
+use crate::config::Config;
+use anyhow::Context;
+use cloudfilm_audit::{Action, AuditEvent, Outcome};
+use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_crypto::KeyRing;
+use cloudfilm_crypto::keyring::KeySource;
+use cloudfilm_crypto::signing::ArchiveSigner;
+use cloudfilm_store::sealed::Sealer;
+use cloudfilm_store::{
+    LocalBlobStore, Org, Repository, SqliteRepository, StoreError, WriteJob, WriteOp, WriteResult,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct Archive {
+    pub config: Config,
+    pub repo: Arc<dyn Repository>,
+    pub blobs: LocalBlobStore,
+    pub sealer: Arc<Sealer>,
+    pub signer: Arc<ArchiveSigner>,
+    /// Bounds concurrent frame decoding.
+    pub render_permits: tokio::sync::Semaphore,
+}
+
+/// Where things live inside the data directory.
+pub struct DataLayout {
+    pub keyring: PathBuf,
+    pub database: PathBuf,
+    pub blobs: PathBuf,
+    pub audit_heads: PathBuf,
+}
+
+impl DataLayout {
+    pub fn of(data: &Path) -> DataLayout {
+        DataLayout {
+            keyring: data.join("keyring.json"),
+            database: data.join("index.db"),
+            blobs: data.join("blobs"),
+            audit_heads: data.join("audit-heads.jsonl"),
+        }
+    }
+}
+
+/// A freshly created API key: shown once.
+pub struct NewApiKey {
+    pub key_id: String,
+    pub key: String,
+}
+
+impl Archive {
+    /// Opens the data directory, creating it (and the key ring) on first start, and finishes
+    /// any write a crash interrupted.
+    pub async fn open(config: Config) -> anyhow::Result<Archive> {
+        let data = config.data.clone();
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700));
+        }
+        let layout = DataLayout::of(&data);
+        let (ring, source) =
+            KeyRing::load_or_create(&layout.keyring).context("cannot load the master key ring")?;
+        match source {
+            KeySource::Created(path) => {
+                tracing::info!(%path, "created a new master key ring (mode 0600): back it up")
+            }
+            KeySource::File(path) => tracing::info!(%path, "master key ring loaded"),
+            KeySource::Environment => tracing::info!("master key taken from the environment"),
+        }
+        let ring = Arc::new(ring);
+        let sealer = Arc::new(Sealer::new(&ring)?);
+        let signer = Arc::new(ArchiveSigner::new(&ring));
+        let repo = SqliteRepository::open(
+            &layout.database,
+            sealer.clone(),
+            signer.clone(),
+            layout.audit_heads.clone(),
+        )
+        .await
+        .context("cannot open the index database")?;
+        let blobs = LocalBlobStore::open(&layout.blobs, ring.clone())?;
+        let archive = Archive {
+            render_permits: tokio::sync::Semaphore::new(
+                config.limits.max_concurrent_renders.max(1),
+            ),
+            config,
+            repo: Arc::new(repo),
+            blobs,
+            sealer,
+            signer,
+        };
+        archive.recover().await?;
+        Ok(archive)
+    }
+
+    /// Publishes blobs whose index rows committed before a crash, removes the rest.
+    async fn recover(&self) -> anyhow::Result<()> {
+        let mut referenced = std::collections::HashSet::new();
+        let tmp = self.config.data.join("blobs").join("tmp");
+        for entry in std::fs::read_dir(&tmp)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if self.repo.blob_referenced(&name).await? {
+                referenced.insert(name);
+            }
+        }
+        let (published, deleted) = self.blobs.recover(|id| referenced.contains(id))?;
+        if published + deleted > 0 {
+            tracing::warn!(published, deleted, "finished writes interrupted by a crash");
+        }
+        Ok(())
+    }
+
+    pub async fn create_org(
+        &self,
+        code: &OrgCode,
+        name: &str,
+        switches: OrgSwitches,
+        actor: &str,
+    ) -> Result<Org, StoreError> {
+        let event = AuditEvent::new(
+            Action::SecurityAttributesChanged,
+            actor,
+            format!("org:{code}"),
+            Outcome::Success,
+        )
+        .with_detail(format!(
+            "organization created; cloud film {}, download {}",
+            on_off(switches.cloud_film_enabled),
+            on_off(switches.download_enabled)
+        ));
+        let job = WriteJob {
+            op: WriteOp::CreateOrg {
+                code: code.clone(),
+                name: name.to_owned(),
+                switches,
+            },
+            audit: vec![event],
+        };
+        match self.repo.write(job).await? {
+            WriteResult::Org(org) => Ok(org),
+            _ => unreachable!("CreateOrg answers with the organization"),
+        }
+    }
+
+    pub async fn set_org_switches(
+        &self,
+        code: &OrgCode,
+        cloud_film: Option<bool>,
+        download: Option<bool>,
+        actor: &str,
+    ) -> Result<Org, StoreError> {
+        let mut changes = Vec::new();
+        if let Some(v) = cloud_film {
+            changes.push(format!("cloud film {}", on_off(v)));
+        }
+        if let Some(v) = download {
+            changes.push(format!("download {}", on_off(v)));
+        }
+        let event = AuditEvent::new(
+            Action::SecurityAttributesChanged,
+            actor,
+            format!("org:{code}"),
+            Outcome::Success,
+        )
+        .with_detail(format!("switches set: {}", changes.join(", ")));
+        let job = WriteJob {
+            op: WriteOp::SetOrgSwitches {
+                code: code.clone(),
+                cloud_film,
+                download,
+            },
+            audit: vec![event],
+        };
+        match self.repo.write(job).await? {
+            WriteResult::Org(org) => Ok(org),
+            _ => unreachable!("SetOrgSwitches answers with the organization"),
+        }
+    }
+
+    /// Creates an API key (≥ 256 bits of secret) for an organization; only its keyed hash is kept.
+    pub async fn create_api_key(
+        &self,
+        org: &Org,
+        allow: Vec<ipnet::IpNet>,
+        actor: &str,
+    ) -> Result<NewApiKey, StoreError> {
+        let key_id = format!("cfk{}", &cloudfilm_crypto::random::hex_id()[..16]);
+        let key = format!("{key_id}.{}", cloudfilm_crypto::random::token::<32>());
+        let allow: Vec<String> = allow.iter().map(|n| n.to_string()).collect();
+        let event = AuditEvent::new(
+            Action::SecurityAttributesChanged,
+            actor,
+            format!("org:{}/key:{key_id}", org.code),
+            Outcome::Success,
+        )
+        .with_detail(if allow.is_empty() {
+            "API key created, usable from anywhere".into()
+        } else {
+            format!("API key created, allowed from {}", allow.join(", "))
+        });
+        let job = WriteJob {
+            op: WriteOp::CreateApiKey {
+                org_id: org.id,
+                key_id: key_id.clone(),
+                secret_hash: self.sealer.secret_hash(&key),
+                allow,
+            },
+            audit: vec![event],
+        };
+        self.repo.write(job).await?;
+        Ok(NewApiKey { key_id, key })
+    }
+
+    pub async fn revoke_api_key(&self, key_id: &str, actor: &str) -> Result<(), StoreError> {
+        let event = AuditEvent::new(
+            Action::SecurityAttributesChanged,
+            actor,
+            format!("key:{key_id}"),
+            Outcome::Success,
+        )
+        .with_detail("API key revoked");
+        self.repo
+            .write(WriteJob {
+                op: WriteOp::RevokeApiKey {
+                    key_id: key_id.to_owned(),
+                },
+                audit: vec![event],
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Signs a last audit head and stops the writer.
+    pub async fn close(&self) {
+        self.repo.close().await;
+    }
+}
+
+fn on_off(v: bool) -> &'static str {
+    if v { "on" } else { "off" }
+}

@@ -1,0 +1,104 @@
+//! Configuration: built-in defaults, then an optional TOML file, then environment variables
+//! `CLOUDFILM_<SECTION>__<KEY>` (e.g. `CLOUDFILM_LIMITS__MAX_INSTANCE_BYTES=1073741824`), then
+//! command-line flags.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The data directory: key ring, index database, blobs, audit heads.
+    pub data: PathBuf,
+    pub http: HttpConfig,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// The public base URL used in RetrieveURL values; derived from the Host header when empty.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest STOW-RS request body.
+    pub max_request_bytes: u64,
+    /// Largest single instance.
+    pub max_instance_bytes: u64,
+    /// Most parts in one STOW-RS request.
+    pub max_parts: usize,
+    /// Instances up to this size are parsed from memory; larger ones from their encrypted spool.
+    pub inline_parse_bytes: usize,
+    /// Frames decoded at once for rendering (bounds memory).
+    pub max_concurrent_renders: usize,
+    /// Largest decoded frame (rows × columns × samples × bytes) the renderer accepts.
+    pub max_render_pixels: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("./data"),
+            http: HttpConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 8 << 30,
+            max_instance_bytes: 2 << 30,
+            max_parts: 20_000,
+            inline_parse_bytes: 64 << 20,
+            max_concurrent_renders: 4,
+            max_render_pixels: 100_000_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, config::ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::Config::try_from(&Config::default())?);
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        // Only `CLOUDFILM_<SECTION>__<KEY>` variables are configuration; others such as
+        // CLOUDFILM_DATA or CLOUDFILM_MASTER_KEY are read where they belong.
+        let sectioned: std::collections::HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CLOUDFILM_") && k.contains("__"))
+            .collect();
+        builder
+            .add_source(
+                config::Environment::with_prefix("CLOUDFILM")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(sectioned)),
+            )
+            .build()?
+            .try_deserialize()
+    }
+
+    /// The configuration as TOML, for `--help`-style reference output.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration serializes")
+    }
+}

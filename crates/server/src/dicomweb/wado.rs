@@ -1,0 +1,680 @@
+//! WADO-RS (PS3.18 §10.4): instances as stored, metadata, frames (as stored or uncompressed),
+//! rendered frames, thumbnails and the pixel data bulk data.
+
+use super::accept::{self, MediaRange};
+use super::{base_url, frame_media_type, is_native, multipart, path_uid};
+use crate::Archive;
+use crate::app::AppState;
+use crate::auth::OrgAuth;
+use crate::error::ApiError;
+use crate::retrieve::{self, InstanceChunks};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::instance::{InstanceRow, PixelLayout};
+use cloudfilm_dicom::render::{self, ImageFormat, RenderOptions};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+
+type Params = Query<HashMap<String, String>>;
+
+/// The instances a path names, or 404 (also for another organization's study).
+async fn rows(
+    state: &AppState,
+    auth: &OrgAuth,
+    study: &str,
+    series: Option<&str>,
+    sop: Option<&str>,
+) -> Result<Vec<InstanceRow>, ApiError> {
+    let study = path_uid(study)?;
+    let series = series.map(path_uid).transpose()?;
+    let sop = sop.map(path_uid).transpose()?;
+    let rows = state
+        .archive
+        .repo
+        .instances(auth.org.id, &study, series.as_deref(), sop.as_deref())
+        .await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    Ok(rows)
+}
+
+async fn audit_access(
+    state: &AppState,
+    auth: &OrgAuth,
+    rows: &[InstanceRow],
+    what: String,
+) -> Result<(), ApiError> {
+    let study = &rows[0].study_uid;
+    let event = auth
+        .event(
+            Action::InstancesAccessed,
+            format!("study:{study}"),
+            Outcome::Success,
+        )
+        .with_detail(what);
+    Ok(state.archive.repo.audit(vec![event]).await?)
+}
+
+/// Records an integrity failure found while reading (S3).
+fn alert_integrity(archive: &Archive, auth: &OrgAuth, row: &InstanceRow) {
+    let event = auth
+        .event(
+            Action::SecurityAlert,
+            format!("study:{}", row.study_uid),
+            Outcome::Failure("stored instance failed its integrity check".into()),
+        )
+        .with_detail(format!("instance {}", row.sop_uid));
+    tracing::error!(request_id = %auth.context.request_id, "a stored instance failed its integrity check");
+    let _ = tokio::runtime::Handle::current().block_on(archive.repo.audit(vec![event]));
+}
+
+fn instance_url(base: &str, row: &InstanceRow) -> String {
+    format!(
+        "{base}/studies/{}/series/{}/instances/{}",
+        row.study_uid, row.series_uid, row.sop_uid
+    )
+}
+
+// ---- instances -------------------------------------------------------------------------
+
+pub async fn study(
+    s: State<AppState>,
+    a: OrgAuth,
+    Path(study): Path<String>,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    retrieve_instances(s, a, &study, None, None, h).await
+}
+
+pub async fn series(
+    s: State<AppState>,
+    a: OrgAuth,
+    Path((st, se)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    retrieve_instances(s, a, &st, Some(&se), None, h).await
+}
+
+pub async fn instance(
+    s: State<AppState>,
+    a: OrgAuth,
+    Path((st, se, sop)): Path<(String, String, String)>,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    retrieve_instances(s, a, &st, Some(&se), Some(&sop), h).await
+}
+
+async fn retrieve_instances(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    study: &str,
+    series: Option<&str>,
+    sop: Option<&str>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rows = rows(&state, &auth, study, series, sop).await?;
+    let ranges = accept::parse(&headers);
+    let acceptable = ranges.iter().any(|r| {
+        r.accepts("application/dicom")
+            && rows
+                .iter()
+                .all(|row| r.allows_transfer_syntax(&row.transfer_syntax))
+    });
+    if !acceptable {
+        return Err(ApiError::not_acceptable(
+            "instances are served as stored (multipart/related; type=\"application/dicom\"; transfer-syntax=*); transcoding is not offered",
+        ));
+    }
+    audit_access(
+        &state,
+        &auth,
+        &rows,
+        format!("wado-rs: {} instance(s)", rows.len()),
+    )
+    .await?;
+    let archive = state.archive.clone();
+    let base = base_url(&state, &headers);
+    Ok(multipart::stream("application/dicom", None, move |w| {
+        for row in &rows {
+            let mut chunks = InstanceChunks::open(&archive, row).map_err(std::io::Error::other)?;
+            if !w.part_header("application/dicom", Some(&instance_url(&base, row))) {
+                return Ok(());
+            }
+            loop {
+                match chunks.next_chunk() {
+                    Ok(Some(chunk)) => {
+                        if !w.send(chunk) {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        alert_integrity(&archive, &auth, row);
+                        return Err(std::io::Error::other(e));
+                    }
+                }
+            }
+            w.part_end();
+        }
+        Ok(())
+    }))
+}
+
+// ---- metadata --------------------------------------------------------------------------
+
+pub async fn study_metadata(
+    s: State<AppState>,
+    a: OrgAuth,
+    Path(study): Path<String>,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    metadata(s, a, &study, None, None, h).await
+}
+
+pub async fn series_metadata(
+    s: State<AppState>,
+    a: OrgAuth,
+    Path((st, se)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    metadata(s, a, &st, Some(&se), None, h).await
+}
+
+pub async fn instance_metadata(
+    s: State<AppState>,
+    a: OrgAuth,
+    Path((st, se, sop)): Path<(String, String, String)>,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    metadata(s, a, &st, Some(&se), Some(&sop), h).await
+}
+
+async fn metadata(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    study: &str,
+    series: Option<&str>,
+    sop: Option<&str>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rows = rows(&state, &auth, study, series, sop).await?;
+    let ranges = accept::parse(&headers);
+    if !ranges
+        .iter()
+        .any(|r| r.accepts("application/dicom+json") || r.accepts("application/json"))
+    {
+        return Err(ApiError::not_acceptable(
+            "metadata is served as application/dicom+json",
+        ));
+    }
+    audit_access(
+        &state,
+        &auth,
+        &rows,
+        format!("wado-rs metadata: {} instance(s)", rows.len()),
+    )
+    .await?;
+    let archive = state.archive.clone();
+    let base = base_url(&state, &headers);
+    let auth2 = auth.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<Vec<serde_json::Value>, ApiError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let header = retrieve::header(&archive, row).inspect_err(|e| {
+                if matches!(
+                    e,
+                    retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)
+                ) {
+                    alert_integrity(&archive, &auth2, row);
+                }
+            })?;
+            let has_pixels = !matches!(row.layout, PixelLayout::None);
+            out.push(cloudfilm_dicom::json::metadata_json(
+                &header,
+                has_pixels,
+                &instance_url(&base, row),
+            ));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+    let mut response = (
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("JSON serializes"),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/dicom+json"),
+    );
+    Ok(response)
+}
+
+// ---- frames ----------------------------------------------------------------------------
+
+/// How frames go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FrameMode {
+    /// The stored bytes, in the stored transfer syntax's media type.
+    AsStored(&'static str),
+    /// Decoded to little-endian samples (`application/octet-stream`).
+    Uncompressed,
+}
+
+fn frame_mode(ranges: &[MediaRange], row: &InstanceRow) -> Option<FrameMode> {
+    let ts = row.transfer_syntax.as_str();
+    let stored_le =
+        is_native(ts) && ts != "1.2.840.10008.1.2.2" && !matches!(row.layout, PixelLayout::Whole);
+    for r in ranges {
+        if stored_le
+            && r.accepts("application/octet-stream")
+            && (r.allows_transfer_syntax(EXPLICIT_LE) || r.allows_transfer_syntax(ts))
+        {
+            return Some(FrameMode::AsStored("application/octet-stream"));
+        }
+        if !is_native(ts) && !matches!(row.layout, PixelLayout::Whole) {
+            let media = frame_media_type(ts);
+            if r.accepts(media)
+                && r.allows_transfer_syntax(ts)
+                && media != "application/octet-stream"
+            {
+                return Some(FrameMode::AsStored(media));
+            }
+        }
+        if r.accepts("application/octet-stream")
+            && r.allows_transfer_syntax(EXPLICIT_LE)
+            && cloudfilm_dicom::transfer::can_decode_pixels(ts)
+        {
+            return Some(FrameMode::Uncompressed);
+        }
+    }
+    None
+}
+
+fn parse_frames(list: &str, count: u32) -> Result<Vec<u32>, ApiError> {
+    let frames: Vec<u32> = list
+        .split(',')
+        .map(|f| f.trim().parse::<u32>().ok().filter(|n| *n >= 1))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_frame_list",
+                "frames are listed as 1-based numbers separated by commas",
+            )
+        })?;
+    if frames.is_empty() || frames.len() > 10_000 {
+        return Err(ApiError::bad_request(
+            "invalid_frame_list",
+            "list between 1 and 10000 frames",
+        ));
+    }
+    if let Some(missing) = frames.iter().find(|n| **n > count) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_frame",
+            format!("frame {missing} does not exist (the instance has {count})"),
+        ));
+    }
+    Ok(frames)
+}
+
+fn frame_count(row: &InstanceRow) -> u32 {
+    match row.layout {
+        PixelLayout::None => 0,
+        ref layout => layout.frame_count().unwrap_or(row.attrs.frames.max(1)),
+    }
+}
+
+pub async fn frames(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path((st, se, sop, list)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
+        .await?
+        .remove(0);
+    let frames = parse_frames(&list, frame_count(&row))?;
+    send_frames(&state, auth, row, frames, &headers).await
+}
+
+pub async fn bulkdata(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path((st, se, sop, tag)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
+        .await?
+        .remove(0);
+    if !tag.eq_ignore_ascii_case("7FE00010") || matches!(row.layout, PixelLayout::None) {
+        return Err(ApiError::not_found());
+    }
+    let frames = (1..=frame_count(&row)).collect();
+    send_frames(&state, auth, row, frames, &headers).await
+}
+
+async fn send_frames(
+    state: &AppState,
+    auth: OrgAuth,
+    row: InstanceRow,
+    frames: Vec<u32>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let mode = frame_mode(&accept::parse(headers), &row).ok_or_else(|| {
+        ApiError::not_acceptable(format!(
+            "frames of this instance are available as {} (as stored){}",
+            frame_media_type(&row.transfer_syntax),
+            if cloudfilm_dicom::transfer::can_decode_pixels(&row.transfer_syntax) {
+                " or application/octet-stream (uncompressed)"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    audit_access(
+        state,
+        &auth,
+        std::slice::from_ref(&row),
+        format!(
+            "wado-rs frames: {} frame(s) of instance {}",
+            frames.len(),
+            row.sop_uid
+        ),
+    )
+    .await?;
+    let archive = state.archive.clone();
+    let (part_type, ts) = match mode {
+        FrameMode::AsStored(media) if media != "application/octet-stream" => {
+            (media, Some(row.transfer_syntax.clone()))
+        }
+        _ => ("application/octet-stream", Some(EXPLICIT_LE.to_owned())),
+    };
+    Ok(multipart::stream(part_type, ts.as_deref(), move |w| {
+        for n in frames {
+            let (header, source) = retrieve::frame(&archive, &row, n).map_err(|e| {
+                if matches!(
+                    e,
+                    retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)
+                ) {
+                    alert_integrity(&archive, &auth, &row);
+                }
+                std::io::Error::other(e)
+            })?;
+            let bytes = match mode {
+                FrameMode::AsStored(_) => retrieve::stored_frame_bytes(&source),
+                FrameMode::Uncompressed => None,
+            };
+            let bytes = match bytes {
+                Some(b) => b,
+                None => render::decode_raw(&header, source).map_err(std::io::Error::other)?,
+            };
+            if !w.part_header(part_type, None) || !w.send(bytes) || !w.part_end() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }))
+}
+
+// ---- rendered and thumbnails --------------------------------------------------------
+
+fn render_options(
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    thumbnail: bool,
+) -> Result<RenderOptions, ApiError> {
+    let bad = |e: render::RenderError| {
+        ApiError::bad_request("invalid_rendering_parameter", e.to_string())
+    };
+    let ranges = accept::parse(headers);
+    let format = ranges
+        .iter()
+        .find_map(|r| {
+            if r.accepts("image/jpeg") {
+                Some(ImageFormat::Jpeg)
+            } else if r.accepts("image/png") {
+                Some(ImageFormat::Png)
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| ApiError::not_acceptable("rendered images are image/jpeg or image/png"))?;
+    let window = params
+        .get("window")
+        .map(|w| render::parse_window(w))
+        .transpose()
+        .map_err(bad)?;
+    let mut viewport = params
+        .get("viewport")
+        .map(|v| render::parse_viewport(v))
+        .transpose()
+        .map_err(bad)?;
+    if thumbnail && viewport.is_none() {
+        viewport = Some((128, 128));
+    }
+    let quality = params
+        .get("quality")
+        .map(|q| q.parse::<u8>().ok().filter(|q| (1..=100).contains(q)))
+        .map(|q| {
+            q.ok_or_else(|| {
+                ApiError::bad_request("invalid_rendering_parameter", "quality is 1 to 100")
+            })
+        })
+        .transpose()?;
+    Ok(RenderOptions {
+        format,
+        window,
+        viewport,
+        quality,
+    })
+}
+
+/// Renders frame `number` of `row` into the requested image.
+pub async fn render_frame(
+    archive: &Arc<Archive>,
+    auth: &OrgAuth,
+    row: InstanceRow,
+    number: u32,
+    options: RenderOptions,
+) -> Result<Response, ApiError> {
+    let pixels = u64::from(row.attrs.rows.unwrap_or(0))
+        * u64::from(row.attrs.columns.unwrap_or(0))
+        * u64::from(row.attrs.samples_per_pixel.unwrap_or(1));
+    if pixels > archive.config.limits.max_render_pixels {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "frame_too_large",
+            "the frame is larger than the renderer's limit",
+        ));
+    }
+    let _permit = archive
+        .render_permits
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let archive = archive.clone();
+    let auth = auth.clone();
+    let format = options.format;
+    let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let (header, source) = retrieve::frame(&archive, &row, number).inspect_err(|e| {
+            if matches!(
+                e,
+                retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)
+            ) {
+                alert_integrity(&archive, &auth, &row);
+            }
+        })?;
+        render::render(&header, source, &options).map_err(|e| match e {
+            render::RenderError::Unsupported(ts) => ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "cannot_render",
+                format!("frames in {ts} cannot be rendered here; the original is available"),
+            ),
+            other => {
+                tracing::warn!(error = %other, "a frame could not be rendered");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "cannot_render",
+                    "this frame could not be rendered; the original is available",
+                )
+            }
+        })
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+    let mut response = (StatusCode::OK, image).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.media_type()),
+    );
+    Ok(response)
+}
+
+pub async fn instance_rendered(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path((st, se, sop)): Path<(String, String, String)>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
+        .await?
+        .remove(0);
+    rendered(&state, auth, row, 1, &params, &headers, false).await
+}
+
+pub async fn frame_rendered(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path((st, se, sop, list)): Path<(String, String, String, String)>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
+        .await?
+        .remove(0);
+    let frames = parse_frames(&list, frame_count(&row))?;
+    let [frame] = frames[..] else {
+        return Err(ApiError::bad_request(
+            "invalid_frame_list",
+            "a rendered frame request names one frame",
+        ));
+    };
+    rendered(&state, auth, row, frame, &params, &headers, false).await
+}
+
+pub async fn frame_thumbnail(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path((st, se, sop, list)): Path<(String, String, String, String)>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
+        .await?
+        .remove(0);
+    let frames = parse_frames(&list, frame_count(&row))?;
+    rendered(&state, auth, row, frames[0], &params, &headers, true).await
+}
+
+pub async fn instance_thumbnail(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path((st, se, sop)): Path<(String, String, String)>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
+        .await?
+        .remove(0);
+    let middle = frame_count(&row).div_ceil(2).max(1);
+    rendered(&state, auth, row, middle, &params, &headers, true).await
+}
+
+pub async fn series_thumbnail(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path((st, se)): Path<(String, String)>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rows = rows(&state, &auth, &st, Some(&se), None).await?;
+    thumbnail_of(&state, auth, rows, &params, &headers).await
+}
+
+pub async fn study_thumbnail(
+    State(state): State<AppState>,
+    auth: OrgAuth,
+    Path(study): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rows = rows(&state, &auth, &study, None, None).await?;
+    thumbnail_of(&state, auth, rows, &params, &headers).await
+}
+
+/// The middle image of the first series that has images.
+async fn thumbnail_of(
+    state: &AppState,
+    auth: OrgAuth,
+    rows: Vec<InstanceRow>,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(first) = rows.iter().find(|r| !matches!(r.layout, PixelLayout::None)) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_pixel_data",
+            "nothing here has images",
+        ));
+    };
+    let series: Vec<&InstanceRow> = rows
+        .iter()
+        .filter(|r| r.series_uid == first.series_uid && !matches!(r.layout, PixelLayout::None))
+        .collect();
+    let row = series[series.len() / 2].clone();
+    let middle = frame_count(&row).div_ceil(2).max(1);
+    rendered(state, auth, row, middle, params, headers, true).await
+}
+
+async fn rendered(
+    state: &AppState,
+    auth: OrgAuth,
+    row: InstanceRow,
+    frame: u32,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    thumbnail: bool,
+) -> Result<Response, ApiError> {
+    if matches!(row.layout, PixelLayout::None) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_pixel_data",
+            "the instance has no pixel data",
+        ));
+    }
+    if frame > frame_count(&row) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_frame",
+            format!("frame {frame} does not exist"),
+        ));
+    }
+    let options = render_options(params, headers, thumbnail)?;
+    let what = if thumbnail { "thumbnail" } else { "rendered" };
+    audit_access(
+        state,
+        &auth,
+        std::slice::from_ref(&row),
+        format!("wado-rs {what}: frame {frame} of instance {}", row.sop_uid),
+    )
+    .await?;
+    render_frame(&state.archive, &auth, row, frame, options).await
+}

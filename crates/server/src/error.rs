@@ -1,0 +1,109 @@
+//! HTTP errors: a status and `{"error": {"code": "...", "message": "..."}}` with a stable
+//! snake_case code and a message without personal data.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cloudfilm_store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// The same answer for "does not exist" and "is not yours" (S15).
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required",
+        )
+    }
+
+    pub fn not_acceptable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message)
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; the request id is in the logs",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Full => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the archive is out of storage space",
+            ),
+            StoreError::Integrity => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "integrity_failure",
+                "stored data failed its integrity check; it was not returned and the event was recorded",
+            ),
+            StoreError::AlreadyExists(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("{what} already exists"),
+            ),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::retrieve::RetrieveError> for ApiError {
+    fn from(e: crate::retrieve::RetrieveError) -> ApiError {
+        use crate::retrieve::RetrieveError::*;
+        match e {
+            NoSuchFrame(n) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_frame",
+                format!("frame {n} does not exist"),
+            ),
+            NoPixels => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_pixel_data",
+                "the instance has no pixel data",
+            ),
+            Store(s) => s.into(),
+            Parse(m) => {
+                tracing::error!(error = %m, "a stored instance does not parse");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, axum::Json(body)).into_response()
+    }
+}

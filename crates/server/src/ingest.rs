@@ -1,0 +1,336 @@
+//! The ingest pipeline shared by STOW-RS, `cloudfilm import` and (later) C-STORE:
+//! spool (encrypting as bytes arrive) → inspect → fsync → one index commit for the batch →
+//! publish. Nothing is acknowledged before the blob and its index row are durable (S1), and
+//! nothing of a refused or failed instance remains.
+
+use crate::archive::Archive;
+use cloudfilm_core::instance::InstanceInfo;
+use cloudfilm_crypto::blob::BlobSummary;
+use cloudfilm_dicom::InspectError;
+use cloudfilm_store::blobs::PendingBlob;
+use cloudfilm_store::{
+    ImportContext, NewInstance, StoreError, StoreOutcome, WriteJob, WriteOp, WriteResult,
+};
+use std::io::Cursor;
+use std::sync::Arc;
+
+/// DICOM failure reasons used in STOW-RS responses and C-STORE statuses.
+pub mod reason {
+    /// Out of resources (disk full).
+    pub const OUT_OF_RESOURCES: u16 = 0xA700;
+    /// Data set does not match the SOP class / the target study.
+    pub const DATASET_MISMATCH: u16 = 0xA900;
+    /// Cannot understand.
+    pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+    /// Processing failure.
+    pub const PROCESSING_FAILURE: u16 = 0x0110;
+    /// Duplicate SOP Instance (same UID, different content).
+    pub const DUPLICATE_SOP_INSTANCE: u16 = 0x0111;
+}
+
+/// An instance being received.
+pub struct Spool {
+    blob: PendingBlob,
+    memory: Option<Vec<u8>>,
+    inline_limit: usize,
+    len: u64,
+    max: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("the instance is larger than the configured limit of {0} bytes")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Spool {
+    pub fn new(archive: &Archive) -> Result<Spool, StoreError> {
+        Ok(Spool {
+            blob: archive.blobs.create()?,
+            memory: Some(Vec::new()),
+            inline_limit: archive.config.limits.inline_parse_bytes,
+            len: 0,
+            max: archive.config.limits.max_instance_bytes,
+        })
+    }
+
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
+        self.len += chunk.len() as u64;
+        if self.len > self.max {
+            return Err(SpoolError::TooLarge(self.max));
+        }
+        self.blob.write(chunk)?;
+        if let Some(memory) = &mut self.memory {
+            if memory.len() + chunk.len() <= self.inline_limit {
+                memory.extend_from_slice(chunk);
+            } else {
+                self.memory = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What happened to one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Stored,
+    /// The same bytes were already there: a success.
+    Duplicate,
+    Failed {
+        reason: u16,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestResult {
+    pub sop_class_uid: Option<String>,
+    pub sop_instance_uid: Option<String>,
+    pub study_uid: Option<String>,
+    pub series_uid: Option<String>,
+    pub disposition: Disposition,
+}
+
+impl IngestResult {
+    pub fn succeeded(&self) -> bool {
+        matches!(
+            self.disposition,
+            Disposition::Stored | Disposition::Duplicate
+        )
+    }
+
+    pub fn failed(reason: u16, message: impl Into<String>) -> IngestResult {
+        IngestResult {
+            sop_class_uid: None,
+            sop_instance_uid: None,
+            study_uid: None,
+            series_uid: None,
+            disposition: Disposition::Failed {
+                reason,
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// A received instance, inspected.
+pub struct Candidate {
+    blob: PendingBlob,
+    summary: BlobSummary,
+    info: InstanceInfo,
+}
+
+/// Finishes the spool and inspects the instance (from memory, or from its encrypted spool).
+pub async fn inspect(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, IngestResult> {
+    let archive = archive.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let Spool {
+            mut blob, memory, ..
+        } = spool;
+        let summary = blob.finish().map_err(|e| store_failure(&e))?;
+        let inspected = match &memory {
+            Some(bytes) => cloudfilm_dicom::inspect(&mut Cursor::new(bytes)),
+            None => match archive.blobs.open_blob(&blob.id) {
+                Ok(mut reader) => cloudfilm_dicom::inspect(&mut reader),
+                Err(e) => return Err(store_failure(&e)),
+            },
+        };
+        match inspected {
+            Ok(info) => Ok(Candidate {
+                blob,
+                summary,
+                info,
+            }),
+            Err(e) => Err(inspect_failure(&e)),
+        }
+    })
+    .await;
+    outcome.unwrap_or_else(|e| {
+        Err(IngestResult::failed(
+            reason::PROCESSING_FAILURE,
+            format!("internal error: {e}"),
+        ))
+    })
+}
+
+fn inspect_failure(e: &InspectError) -> IngestResult {
+    IngestResult::failed(e.failure_reason(), e.to_string())
+}
+
+fn store_failure(e: &StoreError) -> IngestResult {
+    if e.is_out_of_resources() {
+        IngestResult::failed(
+            reason::OUT_OF_RESOURCES,
+            "the archive is out of storage space",
+        )
+    } else {
+        IngestResult::failed(
+            reason::PROCESSING_FAILURE,
+            "the archive could not write the instance",
+        )
+    }
+}
+
+/// Either an inspected instance or the reason it was refused.
+pub type Received = Result<Candidate, IngestResult>;
+
+/// Makes the batch durable and indexes it; results come back in the order received.
+/// `expected_study` refuses instances of another study (STOW-RS to `/studies/{uid}`).
+pub async fn commit(
+    archive: &Arc<Archive>,
+    org_id: i64,
+    received: Vec<Received>,
+    expected_study: Option<&str>,
+    mut context: ImportContext,
+) -> Result<Vec<IngestResult>, StoreError> {
+    let mut results: Vec<Option<IngestResult>> = Vec::with_capacity(received.len());
+    let mut batch: Vec<(usize, Candidate)> = Vec::new();
+    for (index, item) in received.into_iter().enumerate() {
+        match item {
+            Ok(candidate) if expected_study.is_some_and(|s| s != candidate.info.study_uid) => {
+                let message =
+                    "the instance belongs to another study than the one in the request URL";
+                context
+                    .rejected
+                    .push((Some(candidate.info.study_uid.clone()), message.into()));
+                let failed = Disposition::Failed {
+                    reason: reason::DATASET_MISMATCH,
+                    message: message.into(),
+                };
+                results.push(Some(describe(&candidate.info, failed)));
+            }
+            Ok(candidate) => {
+                results.push(None);
+                batch.push((index, candidate));
+            }
+            Err(result) => {
+                let message = match &result.disposition {
+                    Disposition::Failed { message, .. } => message.clone(),
+                    _ => String::new(),
+                };
+                context.rejected.push((result.study_uid.clone(), message));
+                results.push(Some(result));
+            }
+        }
+    }
+
+    // Blobs durable before the index names them.
+    let batch =
+        tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Candidate)>, StoreError> {
+            for (_, candidate) in batch.iter_mut() {
+                candidate.blob.sync()?;
+            }
+            Ok(batch)
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
+    if !batch.is_empty() {
+        archive.blobs.sync_tmp_dir()?;
+    }
+
+    let instances: Vec<NewInstance> = batch
+        .iter()
+        .map(|(_, c)| NewInstance {
+            org_id,
+            info: c.info.clone(),
+            blob_id: c.blob.id.clone(),
+            size: c.summary.plaintext_len,
+            sha256: c.summary.sha256.clone(),
+        })
+        .collect();
+    let outcomes = match archive
+        .repo
+        .write(WriteJob {
+            op: WriteOp::StoreInstances { instances, context },
+            audit: vec![],
+        })
+        .await?
+    {
+        WriteResult::Instances(outcomes) => outcomes,
+        _ => unreachable!("StoreInstances answers with outcomes"),
+    };
+
+    let mut to_publish = Vec::new();
+    for ((index, candidate), outcome) in batch.into_iter().zip(outcomes) {
+        let disposition = match outcome {
+            StoreOutcome::Stored => Disposition::Stored,
+            StoreOutcome::Duplicate => Disposition::Duplicate,
+            StoreOutcome::Conflict => Disposition::Failed {
+                reason: reason::DUPLICATE_SOP_INSTANCE,
+                message: "another instance with this SOP Instance UID and different content is stored; it was kept".into(),
+            },
+        };
+        results[index] = Some(describe(&candidate.info, disposition.clone()));
+        if disposition == Disposition::Stored {
+            to_publish.push(candidate.blob.keep());
+        }
+    }
+    let blobs = archive.blobs.clone();
+    let published = tokio::task::spawn_blocking(move || {
+        for id in to_publish {
+            // The row is committed: a failed rename is finished by recovery, reads meanwhile
+            // find the blob under tmp/.
+            if let Err(e) = blobs.publish(&id) {
+                tracing::warn!(error = %e, "a stored blob stays in tmp/ until the next start");
+            }
+        }
+    });
+    let _ = published.await;
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every item has a result"))
+        .collect())
+}
+
+fn describe(info: &InstanceInfo, disposition: Disposition) -> IngestResult {
+    IngestResult {
+        sop_class_uid: Some(info.sop_class_uid.clone()),
+        sop_instance_uid: Some(info.sop_instance_uid.clone()),
+        study_uid: Some(info.study_uid.clone()),
+        series_uid: Some(info.series_uid.clone()),
+        disposition,
+    }
+}
+
+/// Spools and inspects an instance held in memory (generated studies).
+pub async fn receive_bytes(archive: &Arc<Archive>, bytes: &[u8]) -> Received {
+    let mut spool = Spool::new(archive).map_err(|e| store_failure(&e))?;
+    spool.write(bytes).map_err(spool_failure)?;
+    inspect(archive, spool).await
+}
+
+/// Spools and inspects a file, read in chunks.
+pub async fn receive_file(archive: &Arc<Archive>, path: &std::path::Path) -> Received {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await.map_err(|e| {
+        IngestResult::failed(
+            reason::CANNOT_UNDERSTAND,
+            format!("cannot read the file: {e}"),
+        )
+    })?;
+    let mut spool = Spool::new(archive).map_err(|e| store_failure(&e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await.map_err(|e| {
+            IngestResult::failed(
+                reason::CANNOT_UNDERSTAND,
+                format!("cannot read the file: {e}"),
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        spool.write(&buf[..n]).map_err(spool_failure)?;
+    }
+    inspect(archive, spool).await
+}
+
+fn spool_failure(e: SpoolError) -> IngestResult {
+    match e {
+        SpoolError::TooLarge(_) => IngestResult::failed(reason::OUT_OF_RESOURCES, e.to_string()),
+        SpoolError::Store(s) => store_failure(&s),
+    }
+}
