@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct AppState {
     pub archive: Arc<Archive>,
+    /// The port the server is bound to, for URLs when a client's Host header omits it.
+    pub port: u16,
 }
 
 /// Who is calling and which request this is; set on every request.
@@ -22,8 +24,8 @@ pub struct RequestContext {
     pub client_ip: IpAddr,
 }
 
-pub fn router(archive: Arc<Archive>) -> Router {
-    let state = AppState { archive };
+pub fn router(archive: Arc<Archive>, port: u16) -> Router {
+    let state = AppState { archive, port };
     Router::new()
         .nest("/dicom-web", crate::dicomweb::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
@@ -88,7 +90,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(archive).into_make_service_with_connect_info::<SocketAddr>();
+    let port = listener.local_addr()?.port();
+    let app = router(archive, port).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -89,9 +89,18 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("localhost");
-    format!("http://{host}/dicom-web")
+    // Some clients (python-requests on chunked uploads) send the host without its port.
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        && !host.ends_with(']');
+    if has_port || state.port == 80 {
+        format!("http://{host}/dicom-web")
+    } else {
+        format!("http://{host}:{}/dicom-web", state.port)
+    }
 }
 
 /// The media type a compressed frame is sent as (PS3.18 Table 8.7.3-2).
