@@ -152,6 +152,12 @@ pub fn inspect<R: Read + Seek>(src: &mut R) -> Result<InstanceInfo, InspectError
     let mut info = describe(&obj)?;
     info.transfer_syntax = ts_uid;
     info.layout = Some(if crate::transfer::is_dataset_codec(ts) {
+        // A compressed data set has no byte offsets: check that all of it decodes.
+        src.seek(SeekFrom::Start(0))
+            .map_err(|e| InspectError::Malformed(e.to_string()))?;
+        OpenFileOptions::new()
+            .from_reader(&mut *src)
+            .map_err(|e| InspectError::Malformed(e.to_string()))?;
         PixelLayout::Whole
     } else {
         locate_pixels(src, dataset_start, ts, &info)?
@@ -224,6 +230,7 @@ fn locate_pixels<R: Read + Seek>(
     info: &InstanceInfo,
 ) -> Result<PixelLayout, InspectError> {
     let malformed = |e: &dyn std::fmt::Display| InspectError::Malformed(e.to_string());
+    let total = src.seek(SeekFrom::End(0)).map_err(|e| malformed(&e))?;
     src.seek(SeekFrom::Start(dataset_start))
         .map_err(|e| malformed(&e))?;
     let mut reader = LazyDataSetReader::new_with_ts(&mut *src, ts).map_err(|e| malformed(&e))?;
@@ -264,7 +271,14 @@ fn locate_pixels<R: Read + Seek>(
                             "undefined length native pixel data".into(),
                         ));
                     };
-                    return native_layout(decoder.position(), u64::from(len), info);
+                    let offset = decoder.position();
+                    if offset + u64::from(len) > total {
+                        return Err(InspectError::Malformed(format!(
+                            "the pixel data declares {len} bytes but only {} remain (a truncated file)",
+                            total.saturating_sub(offset)
+                        )));
+                    }
+                    return native_layout(offset, u64::from(len), info);
                 }
                 decoder
                     .skip_bytes(header.len.get().unwrap_or(0))
