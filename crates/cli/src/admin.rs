@@ -17,10 +17,10 @@ pub enum OrgCommand {
         #[arg(long)]
         name: String,
         /// Whether patients see this organization's exams.
-        #[arg(long = "cloud-film", value_parser = parse_switch, default_value = "on")]
+        #[arg(long = "cloud-film", value_parser = parse_switch, default_value = "on", action = clap::ArgAction::Set)]
         cloud_film: bool,
         /// Whether patients may download original DICOM.
-        #[arg(long, value_parser = parse_switch, default_value = "on")]
+        #[arg(long, value_parser = parse_switch, default_value = "on", action = clap::ArgAction::Set)]
         download: bool,
     },
     /// Flip an organization's switches.
