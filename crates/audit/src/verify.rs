@@ -122,31 +122,30 @@ impl<'h> Verifier<'h> {
         // Every link is kept (32 bytes an entry) to name where a rewrite began.
         self.links.push(self.link);
         self.frontier.push(leaf);
-        if let Some(head) = self.by_size.get(&self.frontier.size()) {
-            if hex::encode(self.frontier.root()) != head.root
-                || hex::encode(self.link) != head.chain
-            {
-                let first_bad = first_differing_link(&self.links, self.heads);
-                return Err(Broken::HeadMismatch {
-                    tree_size: head.tree_size,
-                    at: head.at.clone(),
-                    first_bad,
-                });
-            }
+        if let Some(head) = self.by_size.get(&self.frontier.size())
+            && (hex::encode(self.frontier.root()) != head.root
+                || hex::encode(self.link) != head.chain)
+        {
+            let first_bad = first_differing_link(&self.links, self.heads);
+            return Err(Broken::HeadMismatch {
+                tree_size: head.tree_size,
+                at: head.at.clone(),
+                first_bad,
+            });
         }
         self.expected += 1;
         Ok(())
     }
 
     pub fn finish(self) -> Result<VerifyReport, Broken> {
-        if let Some(head) = self.heads.iter().max_by_key(|h| h.tree_size) {
-            if head.tree_size > self.frontier.size() {
-                return Err(Broken::Truncated {
-                    tree_size: head.tree_size,
-                    present: self.frontier.size(),
-                    at: head.at.clone(),
-                });
-            }
+        if let Some(head) = self.heads.iter().max_by_key(|h| h.tree_size)
+            && head.tree_size > self.frontier.size()
+        {
+            return Err(Broken::Truncated {
+                tree_size: head.tree_size,
+                present: self.frontier.size(),
+                at: head.at.clone(),
+            });
         }
         Ok(VerifyReport {
             entries: self.frontier.size(),

@@ -41,7 +41,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn sql(data: &Path, statements: &[&str]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        use sqlx::ConnectOptions;
+        use sqlx::{ConnectOptions, Connection};
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(data.join("index.db"))
             .connect()
@@ -53,22 +53,26 @@ fn sql(data: &Path, statements: &[&str]) {
                 .await
                 .unwrap();
         }
+        conn.close().await.unwrap();
     });
 }
 
 fn entries(data: &Path) -> Vec<(i64, String)> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        use sqlx::ConnectOptions;
+        use sqlx::{ConnectOptions, Connection};
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(data.join("index.db"))
+            .read_only(true)
             .connect()
             .await
             .unwrap();
-        sqlx::query_as("SELECT seq, canonical FROM audit_log ORDER BY seq")
+        let rows = sqlx::query_as("SELECT seq, canonical FROM audit_log ORDER BY seq")
             .fetch_all(&mut conn)
             .await
-            .unwrap()
+            .unwrap();
+        conn.close().await.unwrap();
+        rows
     })
 }
 

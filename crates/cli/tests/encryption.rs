@@ -125,17 +125,19 @@ fn an_altered_blob_is_refused_and_recorded() {
 fn count_events(db: &std::path::Path, event_id: &str) -> i64 {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        use sqlx::ConnectOptions;
+        use sqlx::{ConnectOptions, Connection};
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(db)
             .read_only(true)
             .connect()
             .await
             .unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE canonical LIKE ?")
+        let count = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE canonical LIKE ?")
             .bind(format!("%\"event_id\":\"{event_id}\"%"))
             .fetch_one(&mut conn)
             .await
-            .unwrap()
+            .unwrap();
+        conn.close().await.unwrap();
+        count
     })
 }

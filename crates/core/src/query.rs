@@ -215,7 +215,7 @@ impl Matcher {
         match self {
             Matcher::Exact(v) => {
                 let v = fold(v);
-                candidates.iter().any(|c| *c == v)
+                candidates.contains(&v)
             }
             Matcher::Wildcard(p) => {
                 let p = fold(p);

@@ -146,10 +146,6 @@ impl InstanceChunks {
         })
     }
 
-    pub fn len(&self) -> u64 {
-        self.reader.plaintext_len()
-    }
-
     /// The next chunk, `None` at the end; an altered blob is an error, never wrong bytes.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
         use sha2::Digest;

@@ -147,11 +147,10 @@ async fn search(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/dicom+json"),
     );
-    if !warnings.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&format!("299 cloudfilm \"{}\"", warnings.join("; ")))
-        {
-            response.headers_mut().insert(header::WARNING, v);
-        }
+    if !warnings.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&format!("299 cloudfilm \"{}\"", warnings.join("; ")))
+    {
+        response.headers_mut().insert(header::WARNING, v);
     }
     Ok(response)
 }

@@ -56,12 +56,12 @@ fn boundary(headers: &HeaderMap) -> Result<String, ApiError> {
             "STOW-RS takes multipart/related; type=\"application/dicom\"",
         ));
     }
-    if let Some(part_type) = mime.get_param("type") {
-        if !part_type.as_str().eq_ignore_ascii_case("application/dicom") {
-            return Err(unsupported(
-                "only application/dicom parts are accepted (not metadata + bulk data)",
-            ));
-        }
+    if let Some(part_type) = mime.get_param("type")
+        && !part_type.as_str().eq_ignore_ascii_case("application/dicom")
+    {
+        return Err(unsupported(
+            "only application/dicom parts are accepted (not metadata + bulk data)",
+        ));
     }
     mime.get_param(mime::BOUNDARY)
         .map(|b| b.as_str().to_owned())
