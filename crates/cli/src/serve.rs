@@ -42,20 +42,18 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
 Keys: CLOUDFILM_MASTER_KEY (base64 256-bit key) or CLOUDFILM_KEYRING_FILE (path); otherwise
 DATA/keyring.json is created on first start (mode 0600). `cloudfilm config` prints the effective values.";
 
-async fn shutdown_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+/// Registers for SIGTERM and SIGINT at once (before the banner is printed, so a signal sent
+/// as soon as the server announces itself is not lost) and resolves on the first.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-        #[cfg(not(unix))]
-        std::future::pending::<()>().await;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    })
 }
 
 /// Binds, prints where, serves until a signal, then closes the archive (last signed head).
@@ -65,9 +63,10 @@ async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str)) -> anyhow:
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
+    let shutdown = shutdown_signal()?;
     banner(&url);
     std::io::stdout().flush()?;
-    cloudfilm_server::app::serve(archive.clone(), listener, shutdown_signal()).await?;
+    cloudfilm_server::app::serve(archive.clone(), listener, shutdown).await?;
     tracing::info!("shutting down");
     archive.close().await;
     Ok(ExitCode::SUCCESS)

@@ -232,3 +232,25 @@ fn configuration_is_documented_and_layered() {
         assert!(help.contains(key), "serve --help documents {key}");
     }
 }
+
+#[test]
+fn commands_beside_a_running_server_leave_its_writes_in_flight_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    org_with_key(d, "H1");
+    let server = Server::start(d, &[]);
+    // A temporary blob as an upload in progress leaves it.
+    let in_flight = d.join("blobs/tmp").join("0123456789abcdef0123456789abcdef");
+    std::fs::write(&in_flight, b"being written").unwrap();
+    cli_ok(d, &["org", "list"]);
+    new_key(d, "H1", &[]);
+    assert!(
+        in_flight.exists(),
+        "another process's write in flight is not recovery's to remove"
+    );
+    server.stop();
+    // Alone, the next start finishes what a crash left: an unreferenced temporary is removed.
+    let server = Server::start(d, &[]);
+    assert!(!in_flight.exists());
+    server.stop();
+}

@@ -51,8 +51,8 @@ pub struct NewApiKey {
 }
 
 impl Archive {
-    /// Opens the data directory, creating it (and the key ring) on first start, and finishes
-    /// any write a crash interrupted.
+    /// Opens the data directory, creating it (and the key ring) on first start, and, when no
+    /// other process has it open, finishes the writes a crash interrupted.
     pub async fn open(config: Config) -> anyhow::Result<Archive> {
         let data = config.data.clone();
         std::fs::create_dir_all(&data)
@@ -83,7 +83,7 @@ impl Archive {
         )
         .await
         .context("cannot open the index database")?;
-        let blobs = LocalBlobStore::open(&layout.blobs, ring.clone())?;
+        let (blobs, alone) = LocalBlobStore::open(&layout.blobs, ring.clone())?;
         let archive = Archive {
             render_permits: tokio::sync::Semaphore::new(
                 config.limits.max_concurrent_renders.max(1),
@@ -94,7 +94,10 @@ impl Archive {
             sealer,
             signer,
         };
-        archive.recover().await?;
+        if alone {
+            archive.recover().await?;
+        }
+        archive.blobs.share()?;
         Ok(archive)
     }
 

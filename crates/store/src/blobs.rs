@@ -19,6 +19,9 @@ use std::sync::Arc;
 pub struct LocalBlobStore {
     root: PathBuf,
     ring: Arc<KeyRing>,
+    /// A shared lock on `tmp.lock` for as long as the store is open: temporaries are only
+    /// recovered by a process that holds the lock alone.
+    _lock: Arc<File>,
 }
 
 /// A blob being written under `tmp/`.
@@ -39,13 +42,32 @@ fn valid_id(id: &str) -> bool {
 }
 
 impl LocalBlobStore {
-    pub fn open(root: &Path, ring: Arc<KeyRing>) -> Result<LocalBlobStore> {
+    /// Opens the store. The flag tells whether no other process has it open, in which case
+    /// [`recover`](Self::recover) may run: another process's temporaries are writes in flight.
+    pub fn open(root: &Path, ring: Arc<KeyRing>) -> Result<(LocalBlobStore, bool)> {
         fs::create_dir_all(root.join("tmp")).map_err(classify_io)?;
         fs::create_dir_all(root.join("objects")).map_err(classify_io)?;
-        Ok(LocalBlobStore {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("tmp.lock"))
+            .map_err(classify_io)?;
+        let alone = lock.try_lock().is_ok();
+        if !alone {
+            lock.lock_shared().map_err(classify_io)?;
+        }
+        let store = LocalBlobStore {
             root: root.to_owned(),
             ring,
-        })
+            _lock: Arc::new(lock),
+        };
+        Ok((store, alone))
+    }
+
+    /// Lets other processes open the store once recovery is done (or was not needed).
+    pub fn share(&self) -> Result<()> {
+        self._lock.lock_shared().map_err(classify_io)
     }
 
     fn tmp_path(&self, id: &str) -> PathBuf {
@@ -200,7 +222,9 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, LocalBlobStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobStore::open(dir.path(), Arc::new(KeyRing::generate())).unwrap();
+        let (store, alone) =
+            LocalBlobStore::open(dir.path(), Arc::new(KeyRing::generate())).unwrap();
+        assert!(alone);
         (dir, store)
     }
 
@@ -250,6 +274,16 @@ mod tests {
             store.open_blob(&drop_me.id),
             Err(StoreError::NotFound)
         ));
+    }
+
+    #[test]
+    fn only_a_lone_opener_may_recover() {
+        let (dir, first) = store();
+        first.share().unwrap();
+        let (_second, alone) =
+            LocalBlobStore::open(dir.path(), Arc::new(KeyRing::generate())).unwrap();
+        assert!(!alone, "another opener holds the store");
+        drop(first);
     }
 
     #[test]
