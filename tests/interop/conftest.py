@@ -25,7 +25,7 @@ BIN = os.environ.get("CLOUDFILM_BIN", "/work/main/target/debug/cloudfilm")
 CLI_TIMEOUT = 60  # seconds for one CLI command
 START_TIMEOUT = 60  # seconds until the server prints where it listens
 STOP_TIMEOUT = 20  # seconds after SIGTERM before the server is killed
-HTTP_TIMEOUT = 60  # seconds for one HTTP request
+HTTP_TIMEOUT = 120  # seconds for one HTTP request (a few malformed samples take ~1 min to refuse)
 
 LISTENING = re.compile(r"^cloudfilm listening on (http://127\.0\.0\.1:(\d+))\s*$")
 
