@@ -70,14 +70,6 @@ RENDER_UNSUPPORTED = {
     "rtdose_expb_1frame.dcm": "32-bit samples are not rendered",
 }
 
-# Known server bugs, kept as strict xfails so that a fix shows up as XPASS (then drop the mark).
-BE_OW_8BIT = pytest.mark.xfail(
-    strict=True,
-    reason="server bug: 8-bit samples in OW under Explicit VR Big Endian are not byte-swapped "
-    "(frames as octet-stream and rendered colours are wrong)",
-)
-
-
 # ---- what pydicom says about each sample ----------------------------------------------------
 
 
@@ -269,7 +261,7 @@ RENDER_TWINS = [
     ("SC_rgb_rle.dcm", "SC_rgb_rle_16bit.dcm"),
     ("SC_rgb_rle.dcm", "SC_rgb_rle_2frame.dcm"),
     ("SC_rgb_rle.dcm", "SC_rgb_jpeg_gdcm.dcm"),
-    pytest.param("SC_rgb_small_odd.dcm", "SC_rgb_small_odd_big_endian.dcm", marks=BE_OW_8BIT),
+    pytest.param("SC_rgb_small_odd.dcm", "SC_rgb_small_odd_big_endian.dcm"),
 ]
 
 
@@ -322,7 +314,7 @@ FRAME_CASES = [
     ("MR_small_implicit.dcm", 1, MR_SMALL),
     ("MR_small_bigendian.dcm", 1, MR_SMALL),
     ("SC_rgb_small_odd.dcm", 1, "own"),
-    pytest.param("SC_rgb_small_odd_big_endian.dcm", 1, "SC_rgb_small_odd.dcm", marks=BE_OW_8BIT),
+    pytest.param("SC_rgb_small_odd_big_endian.dcm", 1, "SC_rgb_small_odd.dcm"),
     ("rtdose.dcm", 15, "own"),
     ("MR_small_RLE.dcm", 1, MR_SMALL),
     ("SC_rgb_rle_2frame.dcm", 2, "own"),
@@ -355,11 +347,6 @@ def test_frame_as_octet_stream(archive, name, frame, reference):
         assert body == pixels_of(name if reference == "own" else reference, frame)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a frame that cannot be decoded is answered 200 and the multipart stream "
-    "is then cut (the client sees a broken transfer instead of an error status)",
-)
 @pytest.mark.parametrize("name", ["JPEG-lossy.dcm", "SC_rgb_rle_32bit.dcm"])
 def test_undecodable_frame_as_octet_stream_is_a_clean_refusal(archive, name):
     try:

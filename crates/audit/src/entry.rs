@@ -71,12 +71,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(
-        action: Action,
-        actor: impl Into<String>,
-        object: impl Into<String>,
-        outcome: Outcome,
-    ) -> Self {
+    pub fn new(action: Action, actor: impl Into<String>, object: impl Into<String>, outcome: Outcome) -> Self {
         AuditEvent {
             action,
             actor: actor.into(),
@@ -109,22 +104,14 @@ impl AuditEvent {
             #[serde(flatten)]
             event: &'a AuditEvent,
         }
-        serde_json::to_string(&Sequenced {
-            seq,
-            at,
-            event_id: self.action.event_id(),
-            event: self,
-        })
-        .expect("an audit entry always serializes")
+        serde_json::to_string(&Sequenced { seq, at, event_id: self.action.event_id(), event: self })
+            .expect("an audit entry always serializes")
     }
 }
 
 /// Reads back the sequence number inside an entry's canonical bytes.
 pub fn seq_of(canonical: &str) -> Option<u64> {
-    serde_json::from_str::<serde_json::Value>(canonical)
-        .ok()?
-        .get("seq")?
-        .as_u64()
+    serde_json::from_str::<serde_json::Value>(canonical).ok()?.get("seq")?.as_u64()
 }
 
 #[cfg(test)]
@@ -133,13 +120,8 @@ mod tests {
 
     #[test]
     fn canonical_bytes_carry_seq_time_and_event_id() {
-        let e = AuditEvent::new(
-            Action::Import,
-            "org:H1/key:k1",
-            "study:1.2.3",
-            Outcome::Success,
-        )
-        .from_client(Some("127.0.0.1".into()), Some("r1".into()));
+        let e = AuditEvent::new(Action::Import, "org:H1/key:k1", "study:1.2.3", Outcome::Success)
+            .from_client(Some("127.0.0.1".into()), Some("r1".into()));
         let c = e.canonical(7, "2026-11-23T00:00:00Z");
         assert!(c.contains(r#""event_id":"110107""#), "{c}");
         assert!(c.contains(r#""result":"success""#), "{c}");

@@ -94,22 +94,10 @@ impl SignedHead {
         format!("cloudfilm-audit-head-v1\n{tree_size}\n{root}\n{chain}\n{at}").into_bytes()
     }
 
-    pub fn sign(
-        tree_size: u64,
-        root: &Hash,
-        chain: &Hash,
-        at: &str,
-        sign: impl Fn(&[u8]) -> [u8; 64],
-    ) -> SignedHead {
+    pub fn sign(tree_size: u64, root: &Hash, chain: &Hash, at: &str, sign: impl Fn(&[u8]) -> [u8; 64]) -> SignedHead {
         let (root, chain) = (hex::encode(root), hex::encode(chain));
         let signature = hex::encode(sign(&Self::message(tree_size, &root, &chain, at)));
-        SignedHead {
-            tree_size,
-            root,
-            chain,
-            at: at.to_owned(),
-            signature,
-        }
+        SignedHead { tree_size, root, chain, at: at.to_owned(), signature }
     }
 
     pub fn signature_valid(&self, public_key: &[u8; 32]) -> bool {
@@ -126,9 +114,7 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n)
-            .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
-            .collect()
+        (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
     }
 
     #[test]
@@ -151,23 +137,14 @@ mod tests {
         );
         assert_eq!(merkle_root(&l), expected);
         let l = leaves(5);
-        let expected = node_hash(
-            &node_hash(&node_hash(&l[0], &l[1]), &node_hash(&l[2], &l[3])),
-            &l[4],
-        );
+        let expected = node_hash(&node_hash(&node_hash(&l[0], &l[1]), &node_hash(&l[2], &l[3])), &l[4]);
         assert_eq!(merkle_root(&l), expected);
     }
 
     #[test]
     fn rfc6962_empty_tree_and_leaf_prefix() {
-        assert_eq!(
-            hex::encode(merkle_root(&[])),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(hex::encode(merkle_root(&[])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         // The RFC 6962 test vector: the leaf hash of the empty entry.
-        assert_eq!(
-            hex::encode(leaf_hash(b"")),
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
-        );
+        assert_eq!(hex::encode(leaf_hash(b"")), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
     }
 }

@@ -23,28 +23,18 @@ pub enum Broken {
     Missing { expected: u64, found: u64 },
     #[error("entry {seq} is out of place: it says it is entry {claims}")]
     Reordered { seq: u64, claims: u64 },
-    #[error(
-        "entry {seq} does not link to the entry before it (an entry was removed, inserted or reordered)"
-    )]
+    #[error("entry {seq} does not link to the entry before it (an entry was removed, inserted or reordered)")]
     ChainBroken { seq: u64 },
     #[error("the signed head of {at} for {tree_size} entries has an invalid signature")]
     BadHeadSignature { tree_size: u64, at: String },
     #[error(
         "the log was truncated or rolled back: the signed head of {at} covers {tree_size} entries, only {present} are present"
     )]
-    Truncated {
-        tree_size: u64,
-        present: u64,
-        at: String,
-    },
+    Truncated { tree_size: u64, present: u64, at: String },
     #[error(
         "entries 1..={tree_size} no longer match the signed head of {at} (first differing link: entry {first_bad})"
     )]
-    HeadMismatch {
-        tree_size: u64,
-        at: String,
-        first_bad: u64,
-    },
+    HeadMismatch { tree_size: u64, at: String, first_bad: u64 },
 }
 
 /// What an intact log looks like.
@@ -70,10 +60,7 @@ impl<'h> Verifier<'h> {
     pub fn new(heads: &'h [SignedHead], public_key: &[u8; 32]) -> Result<Verifier<'h>, Broken> {
         for head in heads {
             if !head.signature_valid(public_key) {
-                return Err(Broken::BadHeadSignature {
-                    tree_size: head.tree_size,
-                    at: head.at.clone(),
-                });
+                return Err(Broken::BadHeadSignature { tree_size: head.tree_size, at: head.at.clone() });
             }
         }
         Ok(Verifier {
@@ -90,15 +77,9 @@ impl<'h> Verifier<'h> {
         let expected = self.expected;
         if entry.seq != expected {
             return Err(if entry.seq > expected {
-                Broken::Missing {
-                    expected,
-                    found: entry.seq,
-                }
+                Broken::Missing { expected, found: entry.seq }
             } else {
-                Broken::Reordered {
-                    seq: expected,
-                    claims: entry.seq,
-                }
+                Broken::Reordered { seq: expected, claims: entry.seq }
             });
         }
         let leaf = leaf_hash(entry.canonical.as_bytes());
@@ -108,10 +89,7 @@ impl<'h> Verifier<'h> {
         match seq_of(&entry.canonical) {
             Some(claims) if claims == entry.seq => {}
             Some(claims) => {
-                return Err(Broken::Reordered {
-                    seq: entry.seq,
-                    claims,
-                });
+                return Err(Broken::Reordered { seq: entry.seq, claims });
             }
             None => return Err(Broken::Altered { seq: entry.seq }),
         }
@@ -123,15 +101,10 @@ impl<'h> Verifier<'h> {
         self.links.push(self.link);
         self.frontier.push(leaf);
         if let Some(head) = self.by_size.get(&self.frontier.size())
-            && (hex::encode(self.frontier.root()) != head.root
-                || hex::encode(self.link) != head.chain)
+            && (hex::encode(self.frontier.root()) != head.root || hex::encode(self.link) != head.chain)
         {
             let first_bad = first_differing_link(&self.links, self.heads);
-            return Err(Broken::HeadMismatch {
-                tree_size: head.tree_size,
-                at: head.at.clone(),
-                first_bad,
-            });
+            return Err(Broken::HeadMismatch { tree_size: head.tree_size, at: head.at.clone(), first_bad });
         }
         self.expected += 1;
         Ok(())
@@ -172,10 +145,7 @@ pub fn verify_log(
 /// right after the largest head that still agrees.
 fn first_differing_link(links: &[Hash], heads: &[SignedHead]) -> u64 {
     let mut agreeing = 0u64;
-    let mut sizes: Vec<&SignedHead> = heads
-        .iter()
-        .filter(|h| h.tree_size as usize <= links.len())
-        .collect();
+    let mut sizes: Vec<&SignedHead> = heads.iter().filter(|h| h.tree_size as usize <= links.len()).collect();
     sizes.sort_by_key(|h| h.tree_size);
     for head in sizes {
         if hex::encode(links[head.tree_size as usize - 1]) == head.chain {
@@ -206,33 +176,17 @@ mod tests {
         let mut frontier = MerkleFrontier::default();
         let mut link = [0u8; 32];
         for seq in 1..=n {
-            let e = AuditEvent::new(
-                Action::Query,
-                "org:H/key:k",
-                format!("study:1.2.{seq}"),
-                Outcome::Success,
-            );
+            let e = AuditEvent::new(Action::Query, "org:H/key:k", format!("study:1.2.{seq}"), Outcome::Success);
             let canonical = e.canonical(seq, "2026-11-23T10:00:00Z");
             let leaf = leaf_hash(canonical.as_bytes());
             link = chain_hash(&link, &leaf);
             frontier.push(leaf);
-            entries.push(StoredEntry {
-                seq,
-                canonical,
-                leaf: leaf.to_vec(),
-                chain: link.to_vec(),
-            });
+            entries.push(StoredEntry { seq, canonical, leaf: leaf.to_vec(), chain: link.to_vec() });
             if seq % head_every == 0 {
-                heads.push(SignedHead::sign(seq, &frontier.root(), &link, "t", |m| {
-                    signer.sign(m)
-                }));
+                heads.push(SignedHead::sign(seq, &frontier.root(), &link, "t", |m| signer.sign(m)));
             }
         }
-        Log {
-            entries,
-            heads,
-            signer,
-        }
+        Log { entries, heads, signer }
     }
 
     fn check(log: &Log) -> Result<VerifyReport, Broken> {
@@ -269,13 +223,7 @@ mod tests {
     fn a_deleted_entry_is_named() {
         let mut log = build(25, 10);
         log.entries.remove(6);
-        assert_eq!(
-            check(&log),
-            Err(Broken::Missing {
-                expected: 7,
-                found: 8
-            })
-        );
+        assert_eq!(check(&log), Err(Broken::Missing { expected: 7, found: 8 }));
     }
 
     #[test]
@@ -292,14 +240,7 @@ mod tests {
     fn a_truncated_tail_or_rollback_is_detected() {
         let mut log = build(25, 10);
         log.entries.truncate(15);
-        assert!(matches!(
-            check(&log),
-            Err(Broken::Truncated {
-                tree_size: 20,
-                present: 15,
-                ..
-            })
-        ));
+        assert!(matches!(check(&log), Err(Broken::Truncated { tree_size: 20, present: 15, .. })));
     }
 
     #[test]
@@ -307,14 +248,7 @@ mod tests {
         let mut log = build(25, 5);
         log.entries[12].canonical = log.entries[12].canonical.replace("1.2.13", "1.2.99");
         relink(&mut log);
-        assert!(matches!(
-            check(&log),
-            Err(Broken::HeadMismatch {
-                tree_size: 15,
-                first_bad: 11,
-                ..
-            })
-        ));
+        assert!(matches!(check(&log), Err(Broken::HeadMismatch { tree_size: 15, first_bad: 11, .. })));
     }
 
     #[test]

@@ -68,40 +68,18 @@ fn print_org(org: &cloudfilm_store::Org) {
 pub async fn org(global: &Global, cmd: OrgCommand) -> anyhow::Result<ExitCode> {
     let archive = Archive::open(global.config()?).await?;
     let result = match cmd {
-        OrgCommand::Create {
-            code,
-            name,
-            cloud_film,
-            download,
-        } => {
-            let switches = OrgSwitches {
-                cloud_film_enabled: cloud_film,
-                download_enabled: download,
-            };
-            archive
-                .create_org(&code, &name, switches, &cli_actor())
-                .await
-                .map(|org| print_org(&org))
+        OrgCommand::Create { code, name, cloud_film, download } => {
+            let switches = OrgSwitches { cloud_film_enabled: cloud_film, download_enabled: download };
+            archive.create_org(&code, &name, switches, &cli_actor()).await.map(|org| print_org(&org))
         }
-        OrgCommand::Set {
-            code,
-            cloud_film,
-            download,
-        } => {
+        OrgCommand::Set { code, cloud_film, download } => {
             if cloud_film.is_none() && download.is_none() {
                 archive.close().await;
                 bail!("nothing to set: give --cloud-film and/or --download");
             }
-            archive
-                .set_org_switches(&code, cloud_film, download, &cli_actor())
-                .await
-                .map(|org| print_org(&org))
+            archive.set_org_switches(&code, cloud_film, download, &cli_actor()).await.map(|org| print_org(&org))
         }
-        OrgCommand::List => archive
-            .repo
-            .list_orgs()
-            .await
-            .map(|orgs| orgs.iter().for_each(print_org)),
+        OrgCommand::List => archive.repo.list_orgs().await.map(|orgs| orgs.iter().for_each(print_org)),
     };
     archive.close().await;
     result.map_err(|e| match e {
@@ -125,21 +103,10 @@ pub async fn apikey(global: &Global, cmd: ApiKeyCommand) -> anyhow::Result<ExitC
     result.map(|_| ExitCode::SUCCESS)
 }
 
-async fn create_key(
-    archive: &Archive,
-    code: &OrgCode,
-    allow: Vec<ipnet::IpNet>,
-) -> anyhow::Result<()> {
-    let org = archive
-        .repo
-        .org_by_code(code)
-        .await?
-        .with_context(|| format!("no organization {code}"))?;
+async fn create_key(archive: &Archive, code: &OrgCode, allow: Vec<ipnet::IpNet>) -> anyhow::Result<()> {
+    let org = archive.repo.org_by_code(code).await?.with_context(|| format!("no organization {code}"))?;
     let key = archive.create_api_key(&org, allow, &cli_actor()).await?;
-    eprintln!(
-        "API key {} for {} (shown once; only its hash is kept):",
-        key.key_id, org.code
-    );
+    eprintln!("API key {} for {} (shown once; only its hash is kept):", key.key_id, org.code);
     println!("{}", key.key);
     Ok(())
 }

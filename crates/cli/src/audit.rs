@@ -24,11 +24,7 @@ pub async fn run(global: &Global, cmd: AuditCommand) -> anyhow::Result<ExitCode>
         let mut verifier = Verifier::new(&heads, &public_key)?;
         let mut after = 0;
         loop {
-            let page = archive
-                .repo
-                .audit_entries(after, 10_000)
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let page = archive.repo.audit_entries(after, 10_000).await.map_err(|e| anyhow::anyhow!(e))?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             for entry in &page {
@@ -44,29 +40,15 @@ pub async fn run(global: &Global, cmd: AuditCommand) -> anyhow::Result<ExitCode>
                 "audit chain intact: {} entries, {} signed head(s) checked, root {}",
                 report.entries, report.heads_checked, report.root
             );
-            (
-                ExitCode::SUCCESS,
-                AuditEvent::new(
-                    Action::AuditLogUsed,
-                    cli_actor(),
-                    "audit-log",
-                    Outcome::Success,
-                ),
-            )
+            (ExitCode::SUCCESS, AuditEvent::new(Action::AuditLogUsed, cli_actor(), "audit-log", Outcome::Success))
         }
         Err(e) => {
             println!("audit chain BROKEN: {e}");
             let failure = Outcome::Failure(e.to_string());
-            (
-                ExitCode::FAILURE,
-                AuditEvent::new(Action::AuditLogUsed, cli_actor(), "audit-log", failure),
-            )
+            (ExitCode::FAILURE, AuditEvent::new(Action::AuditLogUsed, cli_actor(), "audit-log", failure))
         }
     };
-    archive
-        .repo
-        .audit(vec![event.with_detail("audit verify")])
-        .await?;
+    archive.repo.audit(vec![event.with_detail("audit verify")]).await?;
     archive.close().await;
     Ok(code)
 }

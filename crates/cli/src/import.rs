@@ -31,11 +31,7 @@ const BATCH: usize = 64;
 
 pub async fn run(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let archive = Arc::new(Archive::open(global.config()?).await?);
-    let org = archive
-        .repo
-        .org_by_code(&args.org)
-        .await?
-        .with_context(|| format!("no organization {}", args.org))?;
+    let org = archive.repo.org_by_code(&args.org).await?.with_context(|| format!("no organization {}", args.org))?;
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&args.dir)
         .into_iter()
         .filter_map(Result::ok)
@@ -43,15 +39,9 @@ pub async fn run(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> 
         .map(|e| e.into_path())
         .collect();
     files.sort();
-    let (dicomdirs, files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|p| {
-        p.file_name()
-            .is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR"))
-    });
-    let bytes: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
+    let (dicomdirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
+        files.into_iter().partition(|p| p.file_name().is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR")));
+    let bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let bar = ProgressBar::new(bytes);
     bar.set_style(
         ProgressStyle::with_template(
@@ -71,11 +61,7 @@ pub async fn run(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> 
             .buffered(args.jobs.max(1))
             .collect()
             .await;
-        let context = ImportContext {
-            actor: cli_actor(),
-            interface: "import".into(),
-            ..Default::default()
-        };
+        let context = ImportContext { actor: cli_actor(), interface: "import".into(), ..Default::default() };
         let results = ingest::commit(&archive, org.id, received, None, context).await?;
         for (path, result) in chunk.iter().zip(results) {
             match result.disposition {
@@ -103,22 +89,12 @@ pub async fn run(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> 
         bytes as f64 / 1e6 / elapsed
     );
     for path in &dicomdirs {
-        println!(
-            "  skipped {} (a media directory, not an instance)",
-            relative(&args.dir, path).display()
-        );
+        println!("  skipped {} (a media directory, not an instance)", relative(&args.dir, path).display());
     }
     for (reason, (count, example)) in &rejected {
-        println!(
-            "  rejected {count}: {reason} (e.g. {})",
-            relative(&args.dir, example).display()
-        );
+        println!("  rejected {count}: {reason} (e.g. {})", relative(&args.dir, example).display());
     }
-    Ok(if failed > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 fn relative<'a>(base: &Path, path: &'a Path) -> &'a Path {

@@ -66,11 +66,7 @@ impl Global {
 /// Who runs a CLI command, for the audit chain.
 pub fn cli_actor() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-    let user: String = user
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .take(32)
-        .collect();
+    let user: String = user.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').take(32).collect();
     format!("cli:{user}")
 }
 
@@ -83,10 +79,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::serve(&cli.global, args).await,

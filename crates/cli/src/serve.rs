@@ -59,9 +59,8 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
 /// Binds, prints where, serves until a signal, then closes the archive (last signed head).
 async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str)) -> anyhow::Result<ExitCode> {
     let listen = archive.config.http.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     let shutdown = shutdown_signal()?;
     banner(&url);
@@ -94,37 +93,19 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let code = OrgCode::parse("DEMO").expect("a valid code");
     let org = match archive.repo.org_by_code(&code).await? {
         Some(org) => org,
-        None => {
-            archive
-                .create_org(
-                    &code,
-                    "Cloudfilm Demo Hospital",
-                    OrgSwitches::default(),
-                    &cli_actor(),
-                )
-                .await?
-        }
+        None => archive.create_org(&code, "Cloudfilm Demo Hospital", OrgSwitches::default(), &cli_actor()).await?,
     };
-    let key = archive
-        .create_api_key(&org, Vec::new(), &cli_actor())
-        .await?;
+    let key = archive.create_api_key(&org, Vec::new(), &cli_actor()).await?;
     let (mut stored, mut total) = (0, 0);
     for spec in cloudfilm_dicom::synth::demo_studies(args.scale) {
         let mut received = Vec::new();
         for bytes in cloudfilm_dicom::synth::generate_study(&spec) {
             received.push(ingest::receive_bytes(&archive, &bytes).await);
         }
-        let context = ImportContext {
-            actor: cli_actor(),
-            interface: "demo".into(),
-            ..Default::default()
-        };
+        let context = ImportContext { actor: cli_actor(), interface: "demo".into(), ..Default::default() };
         let results = ingest::commit(&archive, org.id, received, None, context).await?;
         total += results.len();
-        stored += results
-            .iter()
-            .filter(|r| r.disposition == ingest::Disposition::Stored)
-            .count();
+        stored += results.iter().filter(|r| r.disposition == ingest::Disposition::Stored).count();
     }
     let patient = cloudfilm_dicom::synth::demo_patient();
     run_server(archive, |url| {

@@ -18,10 +18,7 @@ fn populated() -> tempfile::TempDir {
     for _ in 0..5 {
         qido(&server, &key, "/studies?PatientName=ZHANG*");
     }
-    assert_eq!(
-        get(&server, &key, &instance_path(&instances[0])).status(),
-        200
-    );
+    assert_eq!(get(&server, &key, &instance_path(&instances[0])).status(), 200);
     server.stop();
     dir
 }
@@ -42,16 +39,10 @@ fn sql(data: &Path, statements: &[&str]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         use sqlx::{ConnectOptions, Connection};
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(data.join("index.db"))
-            .connect()
-            .await
-            .unwrap();
+        let mut conn =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("index.db")).connect().await.unwrap();
         for s in statements {
-            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
-                .execute(&mut conn)
-                .await
-                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string())).execute(&mut conn).await.unwrap();
         }
         conn.close().await.unwrap();
     });
@@ -67,10 +58,8 @@ fn entries(data: &Path) -> Vec<(i64, String)> {
             .connect()
             .await
             .unwrap();
-        let rows = sqlx::query_as("SELECT seq, canonical FROM audit_log ORDER BY seq")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+        let rows =
+            sqlx::query_as("SELECT seq, canonical FROM audit_log ORDER BY seq").fetch_all(&mut conn).await.unwrap();
         conn.close().await.unwrap();
         rows
     })
@@ -82,10 +71,7 @@ fn verify_after(original: &Path, tamper: impl FnOnce(&Path)) -> (bool, String) {
     copy_dir(original, copy.path());
     tamper(copy.path());
     let out = cli(copy.path(), &["audit", "verify"]);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn hex_sql(bytes: &[u8]) -> String {
@@ -103,51 +89,20 @@ fn tampering_is_detected_and_named() {
 
     let (ok, out) = verify_after(data.path(), |_| {});
     assert!(ok && out.contains("audit chain intact"), "{out}");
-    assert!(
-        all.iter()
-            .any(|(_, c)| c.contains("\"event_id\":\"110107\"")),
-        "imports are audited"
-    );
-    assert!(
-        all.iter()
-            .any(|(_, c)| c.contains("\"event_id\":\"110112\"")),
-        "queries are audited"
-    );
-    assert!(
-        all.iter()
-            .any(|(_, c)| c.contains("\"event_id\":\"110103\"")),
-        "reads are audited"
-    );
-    assert!(
-        !all.iter().any(|(_, c)| c.contains("ZHANG")),
-        "no personal value in the chain"
-    );
+    assert!(all.iter().any(|(_, c)| c.contains("\"event_id\":\"110107\"")), "imports are audited");
+    assert!(all.iter().any(|(_, c)| c.contains("\"event_id\":\"110112\"")), "queries are audited");
+    assert!(all.iter().any(|(_, c)| c.contains("\"event_id\":\"110103\"")), "reads are audited");
+    assert!(!all.iter().any(|(_, c)| c.contains("ZHANG")), "no personal value in the chain");
 
-    let edited = all[middle as usize - 1]
-        .1
-        .replace("\"result\":\"success\"", "\"result\":\"failure\"");
+    let edited = all[middle as usize - 1].1.replace("\"result\":\"success\"", "\"result\":\"failure\"");
     assert_ne!(edited, all[middle as usize - 1].1);
     let (ok, out) = verify_after(data.path(), |d| {
-        sql(
-            d,
-            &[&format!(
-                "UPDATE audit_log SET canonical = '{}' WHERE seq = {middle}",
-                text(&edited)
-            )],
-        )
+        sql(d, &[&format!("UPDATE audit_log SET canonical = '{}' WHERE seq = {middle}", text(&edited))])
     });
-    assert!(
-        !ok && out.contains(&format!("entry {middle} was altered")),
-        "{out}"
-    );
+    assert!(!ok && out.contains(&format!("entry {middle} was altered")), "{out}");
 
-    let (ok, out) = verify_after(data.path(), |d| {
-        sql(d, &[&format!("DELETE FROM audit_log WHERE seq = {middle}")])
-    });
-    assert!(
-        !ok && out.contains(&format!("entry {middle} is missing")),
-        "{out}"
-    );
+    let (ok, out) = verify_after(data.path(), |d| sql(d, &[&format!("DELETE FROM audit_log WHERE seq = {middle}")]));
+    assert!(!ok && out.contains(&format!("entry {middle} is missing")), "{out}");
 
     let (a, b) = (middle, middle + 1);
     let (ok, out) = verify_after(data.path(), |d| {
@@ -160,17 +115,9 @@ fn tampering_is_detected_and_named() {
             ],
         )
     });
-    assert!(
-        !ok && out.contains(&format!("entry {a} is out of place")),
-        "{out}"
-    );
+    assert!(!ok && out.contains(&format!("entry {a} is out of place")), "{out}");
 
-    let (ok, out) = verify_after(data.path(), |d| {
-        sql(
-            d,
-            &[&format!("DELETE FROM audit_log WHERE seq > {}", n - 3)],
-        )
-    });
+    let (ok, out) = verify_after(data.path(), |d| sql(d, &[&format!("DELETE FROM audit_log WHERE seq > {}", n - 3)]));
     assert!(!ok && out.contains("truncated or rolled back"), "{out}");
 
     // A rewrite with every hash recomputed passes the chain but not the signed heads.
@@ -178,21 +125,9 @@ fn tampering_is_detected_and_named() {
         let mut link = [0u8; 32];
         let mut statements = Vec::new();
         for (seq, canonical) in &all {
-            let canonical = if *seq == middle {
-                edited.clone()
-            } else {
-                canonical.clone()
-            };
-            let leaf: [u8; 32] = Sha256::new()
-                .chain_update([0u8])
-                .chain_update(canonical.as_bytes())
-                .finalize()
-                .into();
-            link = Sha256::new()
-                .chain_update(link)
-                .chain_update(leaf)
-                .finalize()
-                .into();
+            let canonical = if *seq == middle { edited.clone() } else { canonical.clone() };
+            let leaf: [u8; 32] = Sha256::new().chain_update([0u8]).chain_update(canonical.as_bytes()).finalize().into();
+            link = Sha256::new().chain_update(link).chain_update(leaf).finalize().into();
             statements.push(format!(
                 "UPDATE audit_log SET canonical = '{}', leaf = {}, chain = {} WHERE seq = {seq}",
                 text(&canonical),
@@ -203,18 +138,11 @@ fn tampering_is_detected_and_named() {
         let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
         sql(d, &refs);
     });
-    assert!(
-        !ok && out.contains("no longer match the signed head"),
-        "{out}"
-    );
+    assert!(!ok && out.contains("no longer match the signed head"), "{out}");
 
     let (ok, out) = verify_after(data.path(), |d| {
         let heads = std::fs::read_to_string(d.join("audit-heads.jsonl")).unwrap();
-        std::fs::write(
-            d.join("audit-heads.jsonl"),
-            heads.replacen("\"tree_size\":", "\"tree_size\":1", 1),
-        )
-        .unwrap();
+        std::fs::write(d.join("audit-heads.jsonl"), heads.replacen("\"tree_size\":", "\"tree_size\":1", 1)).unwrap();
     });
     assert!(!ok && out.contains("invalid signature"), "{out}");
 }

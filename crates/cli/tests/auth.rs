@@ -14,10 +14,7 @@ fn status(server: &Server, auth: Option<&str>, path: &str) -> u16 {
 
 fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 #[test]
@@ -27,40 +24,16 @@ fn keys_are_checked_on_every_request() {
     let key_id = key.split('.').next().unwrap().to_owned();
     let server = Server::start(dir.path(), &[]);
     assert_eq!(status(&server, None, "/studies"), 401);
-    assert_eq!(
-        status(&server, Some(&format!("Bearer {key}")), "/studies"),
-        200
-    );
-    assert_eq!(
-        status(&server, Some(&basic(&key_id, &key)), "/studies"),
-        200
-    );
-    assert_eq!(
-        status(&server, Some(&basic("someone", &key)), "/studies"),
-        401,
-        "the user must be the key id"
-    );
-    assert_eq!(
-        status(
-            &server,
-            Some(&format!("Bearer {key_id}.wrongsecret")),
-            "/studies"
-        ),
-        401
-    );
-    assert_eq!(
-        status(&server, Some("Bearer cfk0000000000000000.abc"), "/studies"),
-        401
-    );
+    assert_eq!(status(&server, Some(&format!("Bearer {key}")), "/studies"), 200);
+    assert_eq!(status(&server, Some(&basic(&key_id, &key)), "/studies"), 200);
+    assert_eq!(status(&server, Some(&basic("someone", &key)), "/studies"), 401, "the user must be the key id");
+    assert_eq!(status(&server, Some(&format!("Bearer {key_id}.wrongsecret")), "/studies"), 401);
+    assert_eq!(status(&server, Some("Bearer cfk0000000000000000.abc"), "/studies"), 401);
     assert_eq!(status(&server, Some("Bearer "), "/studies"), 401);
     assert_eq!(status(&server, Some("Digest x"), "/studies"), 401);
 
     cli_ok(dir.path(), &["apikey", "revoke", &key_id]);
-    assert_eq!(
-        status(&server, Some(&format!("Bearer {key}")), "/studies"),
-        401,
-        "revocation is immediate"
-    );
+    assert_eq!(status(&server, Some(&format!("Bearer {key}")), "/studies"), 401, "revocation is immediate");
     server.stop();
 }
 
@@ -71,14 +44,8 @@ fn allowlists_are_enforced() {
     let elsewhere = new_key(dir.path(), "H1", &["10.0.0.0/8"]);
     let local = new_key(dir.path(), "H1", &["10.0.0.0/8", "127.0.0.0/8"]);
     let server = Server::start(dir.path(), &[]);
-    assert_eq!(
-        status(&server, Some(&format!("Bearer {elsewhere}")), "/studies"),
-        403
-    );
-    assert_eq!(
-        status(&server, Some(&format!("Bearer {local}")), "/studies"),
-        200
-    );
+    assert_eq!(status(&server, Some(&format!("Bearer {elsewhere}")), "/studies"), 403);
+    assert_eq!(status(&server, Some(&format!("Bearer {local}")), "/studies"), 200);
     server.stop();
 }
 
@@ -89,10 +56,7 @@ fn organizations_never_see_each_other() {
     let h2 = org_with_key(dir.path(), "H2");
     let server = Server::start(dir.path(), &[]);
     let instances = study(7, 2);
-    assert_eq!(
-        stow(&server, &h1, &[&instances[0], &instances[1]]).status,
-        200
-    );
+    assert_eq!(stow(&server, &h1, &[&instances[0], &instances[1]]).status, 200);
     let path = instance_path(&instances[0]);
     let study_path = format!("/studies/{}", study_uid(&instances[0]));
     let missing = "/studies/1.2.3.4.5.6.7.8";
@@ -109,25 +73,14 @@ fn organizations_never_see_each_other() {
         format!("{study_path}/series"),
     ] {
         let theirs = get(&server, &h2, &p);
-        let absent = get(
-            &server,
-            &h2,
-            &p.replace(&study_uid(&instances[0]), &missing[9..]),
-        );
+        let absent = get(&server, &h2, &p.replace(&study_uid(&instances[0]), &missing[9..]));
         if p.ends_with("/series") {
-            assert_eq!(
-                theirs.json::<Vec<serde_json::Value>>().unwrap().len(),
-                0,
-                "{p}"
-            );
+            assert_eq!(theirs.json::<Vec<serde_json::Value>>().unwrap().len(), 0, "{p}");
             continue;
         }
         assert_eq!(theirs.status(), 404, "{p}");
         let (theirs, absent) = (theirs.text().unwrap(), absent.text().unwrap());
-        assert_eq!(
-            theirs, absent,
-            "{p}: another's study looks exactly like a missing one"
-        );
+        assert_eq!(theirs, absent, "{p}: another's study looks exactly like a missing one");
         assert_eq!(get(&server, &h1, &p).status(), 200, "{p} for its owner");
     }
     assert!(qido(&server, &h2, "/studies").is_empty());

@@ -25,14 +25,8 @@ impl Rng {
 
 #[test]
 fn kill_9_during_ingest_loses_nothing_acknowledged() {
-    let cycles: usize = std::env::var("CLOUDFILM_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    let cycles: usize = std::env::var("CLOUDFILM_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("crash test seed {seed}, {cycles} cycles");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -42,19 +36,10 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
     let deadline = Instant::now() + Duration::from_secs(600);
 
     for cycle in 0..cycles {
-        assert!(
-            Instant::now() < deadline,
-            "the crash loop is bounded in time"
-        );
+        assert!(Instant::now() < deadline, "the crash loop is bounded in time");
         let server = Server::start(dir.path(), &[]);
         // After a restart, nothing half-written is left waiting.
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("blobs/tmp"))
-                .unwrap()
-                .count(),
-            0,
-            "cycle {cycle}"
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().count(), 0, "cycle {cycle}");
         let url = server.dicomweb();
         let (instances, acknowledged, key) = (instances.clone(), acknowledged.clone(), key.clone());
         let start = rng.next() as usize % instances.len();
@@ -64,10 +49,8 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
             let mut i = start;
             loop {
                 let indices: Vec<usize> = (0..batch).map(|k| (i + k) % instances.len()).collect();
-                let parts: Vec<(&str, &[u8])> = indices
-                    .iter()
-                    .map(|&k| ("application/dicom", instances[k].as_slice()))
-                    .collect();
+                let parts: Vec<(&str, &[u8])> =
+                    indices.iter().map(|&k| ("application/dicom", instances[k].as_slice())).collect();
                 let (content_type, body) = multipart(&parts);
                 let sent = client
                     .post(format!("{url}/studies"))
@@ -94,56 +77,28 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
 
     let server = Server::start(dir.path(), &[]);
     let acknowledged: Vec<usize> = acknowledged.lock().unwrap().keys().copied().collect();
-    assert!(
-        !acknowledged.is_empty(),
-        "some instances were acknowledged before the crashes"
-    );
+    assert!(!acknowledged.is_empty(), "some instances were acknowledged before the crashes");
     for &k in &acknowledged {
         let back = parts(get(&server, &key, &instance_path(&instances[k])));
-        assert_eq!(
-            back,
-            vec![instances[k].clone()],
-            "acknowledged instance {k} comes back byte-identical"
-        );
+        assert_eq!(back, vec![instances[k].clone()], "acknowledged instance {k} comes back byte-identical");
     }
     // Whatever the index shows is whole: every listed instance reads back completely.
     let listed = qido(&server, &key, "/instances?limit=5000");
-    let by_uid: BTreeMap<String, usize> = instances
-        .iter()
-        .enumerate()
-        .map(|(k, b)| (sop_uid(b), k))
-        .collect();
+    let by_uid: BTreeMap<String, usize> = instances.iter().enumerate().map(|(k, b)| (sop_uid(b), k)).collect();
     for item in &listed {
         let uid = item["00080018"]["Value"][0].as_str().unwrap();
         let k = by_uid[uid];
-        assert_eq!(
-            parts(get(&server, &key, &instance_path(&instances[k]))),
-            vec![instances[k].clone()]
-        );
+        assert_eq!(parts(get(&server, &key, &instance_path(&instances[k]))), vec![instances[k].clone()]);
     }
     // No orphan: one blob per indexed instance, nothing in tmp/.
-    assert_eq!(
-        files_under(&dir.path().join("blobs/objects")).len(),
-        listed.len()
-    );
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("blobs/tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(files_under(&dir.path().join("blobs/objects")).len(), listed.len());
+    assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().count(), 0);
     // Nothing blocks a retry: everything can be sent again.
     for chunk in instances.chunks(20) {
         let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
         assert_eq!(stow(&server, &key, &slices).status, 200);
     }
-    assert_eq!(
-        qido(&server, &key, "/instances?limit=5000").len(),
-        instances.len()
-    );
+    assert_eq!(qido(&server, &key, "/instances?limit=5000").len(), instances.len());
     server.stop();
-    assert!(
-        cli(dir.path(), &["audit", "verify"]).status.success(),
-        "the audit chain survived the crashes"
-    );
+    assert!(cli(dir.path(), &["audit", "verify"]).status.success(), "the audit chain survived the crashes");
 }

@@ -18,21 +18,13 @@ fn the_data_directory_reveals_no_patient_value_and_no_pixels() {
     assert_eq!(stow(&server, &key, &all).status, 200);
     // Queries by name and ID number go through the sealed fields.
     assert_eq!(qido(&server, &key, "/studies?PatientName=ZHANG*").len(), 3);
-    assert_eq!(
-        qido(&server, &key, "/studies?OtherPatientIDs=11010519491231002X").len(),
-        3
-    );
+    assert_eq!(qido(&server, &key, "/studies?OtherPatientIDs=11010519491231002X").len(), 3);
     server.stop();
 
     // A run of raw pixel bytes from the middle of the CR image's pixel data.
     let cr = instances.last().unwrap();
     let info = cloudfilm_dicom::inspect(&mut std::io::Cursor::new(cr)).unwrap();
-    let Some(cloudfilm_dicom::PixelLayout::Native {
-        offset, frame_len, ..
-    }) = info.layout
-    else {
-        panic!()
-    };
+    let Some(cloudfilm_dicom::PixelLayout::Native { offset, frame_len, .. }) = info.layout else { panic!() };
     let middle = (offset + frame_len / 2) as usize;
     let pixels = &cr[middle..middle + 64];
 
@@ -45,27 +37,17 @@ fn the_data_directory_reveals_no_patient_value_and_no_pixels() {
         ("pixel run", pixels.to_vec()),
     ];
     let files = files_under(dir.path());
-    assert!(
-        files.len() > instances.len(),
-        "blobs, database, key ring, audit heads"
-    );
+    assert!(files.len() > instances.len(), "blobs, database, key ring, audit heads");
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
         for (what, needle) in &needles {
-            assert!(
-                !contains(&bytes, needle),
-                "the {what} is readable in {}",
-                file.display()
-            );
+            assert!(!contains(&bytes, needle), "the {what} is readable in {}", file.display());
         }
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("keyring.json"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("keyring.json")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the key ring is private");
     }
 }
@@ -76,10 +58,7 @@ fn an_altered_blob_is_refused_and_recorded() {
     let key = org_with_key(dir.path(), "H1");
     let server = Server::start(dir.path(), &[]);
     let instances = study(11, 2);
-    assert_eq!(
-        stow(&server, &key, &[&instances[0], &instances[1]]).status,
-        200
-    );
+    assert_eq!(stow(&server, &key, &[&instances[0], &instances[1]]).status, 200);
     server.stop();
 
     // Flip one byte in the middle of every stored blob.
@@ -95,23 +74,12 @@ fn an_altered_blob_is_refused_and_recorded() {
     let path = instance_path(&instances[0]);
     let response = get(&server, &key, &path);
     let body = response.bytes();
-    assert!(
-        body.is_err() || !contains(&body.unwrap(), &instances[0][..1000]),
-        "no altered data is served whole"
-    );
+    assert!(body.is_err() || !contains(&body.unwrap(), &instances[0][..1000]), "no altered data is served whole");
     let rendered = get(&server, &key, &format!("{path}/frames/1/rendered"));
     assert_eq!(rendered.status(), 500);
     assert!(rendered.text().unwrap().contains("integrity_failure"));
     // The other instance's header is intact: metadata still reads.
-    assert_eq!(
-        get(
-            &server,
-            &key,
-            &format!("{}/metadata", instance_path(&instances[1]))
-        )
-        .status(),
-        200
-    );
+    assert_eq!(get(&server, &key, &format!("{}/metadata", instance_path(&instances[1]))).status(), 200);
     server.stop();
 
     let verify = cli(dir.path(), &["audit", "verify"]);
@@ -126,12 +94,7 @@ fn count_events(db: &std::path::Path, event_id: &str) -> i64 {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         use sqlx::{ConnectOptions, Connection};
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db)
-            .read_only(true)
-            .connect()
-            .await
-            .unwrap();
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true).connect().await.unwrap();
         let count = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE canonical LIKE ?")
             .bind(format!("%\"event_id\":\"{event_id}\"%"))
             .fetch_one(&mut conn)

@@ -10,10 +10,7 @@ fn substitute(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
     let mut out = bytes.to_vec();
     let mut i = 0;
-    while let Some(pos) = out[i..]
-        .windows(from.len())
-        .position(|w| w == from.as_bytes())
-    {
+    while let Some(pos) = out[i..].windows(from.len()).position(|w| w == from.as_bytes()) {
         out[i + pos..i + pos + from.len()].copy_from_slice(to.as_bytes());
         i += pos + from.len();
     }
@@ -24,18 +21,13 @@ fn substitute(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 fn substitute_last(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
     let mut out = bytes.to_vec();
-    let pos = out
-        .windows(from.len())
-        .rposition(|w| w == from.as_bytes())
-        .unwrap();
+    let pos = out.windows(from.len()).rposition(|w| w == from.as_bytes()).unwrap();
     out[pos..pos + from.len()].copy_from_slice(to.as_bytes());
     out
 }
 
 fn without(bytes: &[u8], tag: dicom_core::Tag) -> Vec<u8> {
-    let mut obj = dicom_object::OpenFileOptions::new()
-        .from_reader(&bytes[128..])
-        .unwrap();
+    let mut obj = dicom_object::OpenFileOptions::new().from_reader(&bytes[128..]).unwrap();
     obj.remove_element(tag);
     let mut out = Vec::new();
     obj.write_all(&mut out).unwrap();
@@ -74,10 +66,7 @@ fn each_bad_instance_fails_alone_with_its_reason() {
     let r = stow_parts(&server, &key, "/studies", &parts);
     assert_eq!(r.status, 202, "some stored, some failed");
     assert_eq!(r.stored(), 2);
-    assert_eq!(
-        r.failure_reasons(),
-        vec![0xC000, 0xC000, 0xC000, 0xA900, 0xC122, 0xA900, 0xC000]
-    );
+    assert_eq!(r.failure_reasons(), vec![0xC000, 0xC000, 0xC000, 0xA900, 0xC122, 0xA900, 0xC000]);
     for reason in [
         "not a DICOM Part-10 file",
         "not application/dicom",
@@ -89,15 +78,9 @@ fn each_bad_instance_fails_alone_with_its_reason() {
     ] {
         assert!(r.warning.contains(reason), "{reason:?} in {}", r.warning);
     }
-    assert_eq!(
-        count_instances(&server, &key),
-        2,
-        "only the two good instances are stored"
-    );
+    assert_eq!(count_instances(&server, &key), 2, "only the two good instances are stored");
     // Nothing of the refused instances remains, not even a temporary file.
-    let tmp = std::fs::read_dir(dir.path().join("blobs/tmp"))
-        .unwrap()
-        .count();
+    let tmp = std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().count();
     assert_eq!(tmp, 0);
     // A request with only bad instances stores nothing: 409.
     let r = stow(&server, &key, &[&truncated]);
@@ -113,18 +96,9 @@ fn broken_requests_are_refused_whole() {
     let good = study(2, 3);
     let url = format!("{}/studies", server.dicomweb());
     let post = |content_type: &str, body: Vec<u8>| {
-        client()
-            .post(&url)
-            .bearer_auth(&key)
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
-            .unwrap()
+        client().post(&url).bearer_auth(&key).header("Content-Type", content_type).body(body).send().unwrap()
     };
-    let (content_type, body) = multipart(&[
-        ("application/dicom", &good[0]),
-        ("application/dicom", &good[1]),
-    ]);
+    let (content_type, body) = multipart(&[("application/dicom", &good[0]), ("application/dicom", &good[1])]);
 
     // The closing boundary is missing: the body ends in the middle of a part.
     let cut = body[..body.len() - 200].to_vec();
@@ -133,43 +107,17 @@ fn broken_requests_are_refused_whole() {
     assert!(r.text().unwrap().contains("malformed_multipart"));
 
     // A boundary that never appears.
-    let r = post(
-        "multipart/related; type=\"application/dicom\"; boundary=nowhere",
-        body.clone(),
-    );
+    let r = post("multipart/related; type=\"application/dicom\"; boundary=nowhere", body.clone());
     assert_eq!(r.status(), 400);
 
     // No boundary at all; not multipart; other part types.
-    assert_eq!(
-        post(
-            "multipart/related; type=\"application/dicom\"",
-            body.clone()
-        )
-        .status(),
-        400
-    );
+    assert_eq!(post("multipart/related; type=\"application/dicom\"", body.clone()).status(), 400);
     assert_eq!(post("application/dicom", good[0].clone()).status(), 415);
-    assert_eq!(
-        post(
-            "multipart/related; type=\"application/dicom+json\"; boundary=x",
-            body.clone()
-        )
-        .status(),
-        415
-    );
+    assert_eq!(post("multipart/related; type=\"application/dicom+json\"; boundary=x", body.clone()).status(), 415);
     assert_eq!(post(&content_type, Vec::new()).status(), 400);
 
-    assert_eq!(
-        count_instances(&server, &key),
-        0,
-        "nothing of a broken request is stored"
-    );
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("blobs/tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(count_instances(&server, &key), 0, "nothing of a broken request is stored");
+    assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().count(), 0);
     // The server still serves.
     assert_eq!(post(&content_type, body).status(), 200);
     assert_eq!(count_instances(&server, &key), 2);
@@ -183,14 +131,8 @@ fn bodies_over_the_limits_are_refused() {
     let instances = study(3, 4);
     let size = instances[0].len();
     let limits = [
-        (
-            "CLOUDFILM_LIMITS__MAX_INSTANCE_BYTES",
-            (size - 1).to_string(),
-        ),
-        (
-            "CLOUDFILM_LIMITS__MAX_REQUEST_BYTES",
-            (size * 3).to_string(),
-        ),
+        ("CLOUDFILM_LIMITS__MAX_INSTANCE_BYTES", (size - 1).to_string()),
+        ("CLOUDFILM_LIMITS__MAX_REQUEST_BYTES", (size * 3).to_string()),
         ("CLOUDFILM_LIMITS__MAX_PARTS", "3".to_string()),
     ];
     for (i, (name, value)) in limits.iter().enumerate() {
@@ -200,10 +142,7 @@ fn bodies_over_the_limits_are_refused() {
         assert_eq!(r.status, 413, "{name}");
         assert_eq!(count_instances(&server, &key), 0, "{name}: nothing stored");
         if i == 0 {
-            assert!(
-                get(&server, &key, "/studies").status().is_success(),
-                "still serving"
-            );
+            assert!(get(&server, &key, "/studies").status().is_success(), "still serving");
         }
         server.stop();
     }
@@ -215,27 +154,16 @@ fn repeated_instances_are_idempotent_and_conflicts_keep_the_first() {
     let key = org_with_key(dir.path(), "H1");
     let server = Server::start(dir.path(), &[]);
     let instances = study(4, 2);
-    assert_eq!(
-        stow(&server, &key, &[&instances[0], &instances[1]]).status,
-        200
-    );
+    assert_eq!(stow(&server, &key, &[&instances[0], &instances[1]]).status, 200);
     let again = stow(&server, &key, &[&instances[0]]);
-    assert_eq!(
-        (again.status, again.stored()),
-        (200, 1),
-        "identical bytes: success"
-    );
+    assert_eq!((again.status, again.stored()), (200, 1), "identical bytes: success");
 
     // Same SOP Instance UID, different bytes (another accession number).
     let changed = substitute(&instances[0], "ACC4", "ACC5");
     let r = stow(&server, &key, &[&changed]);
     assert_eq!((r.status, r.failure_reasons()), (409, vec![0x0111]));
     let back = parts(get(&server, &key, &instance_path(&instances[0])));
-    assert_eq!(
-        back,
-        vec![instances[0].clone()],
-        "the first version is kept, byte for byte"
-    );
+    assert_eq!(back, vec![instances[0].clone()], "the first version is kept, byte for byte");
     assert_eq!(count_instances(&server, &key), 2);
     server.stop();
 }
@@ -248,23 +176,10 @@ fn storing_into_a_named_study_refuses_other_studies() {
     let a = study(5, 1);
     let b = study(6, 1);
     let path = format!("/studies/{}", study_uid(&a[0]));
-    let r = stow_parts(
-        &server,
-        &key,
-        &path,
-        &[("application/dicom", &a[0]), ("application/dicom", &b[0])],
-    );
+    let r = stow_parts(&server, &key, &path, &[("application/dicom", &a[0]), ("application/dicom", &b[0])]);
     assert_eq!((r.status, r.failure_reasons()), (202, vec![0xA900]));
-    assert_eq!(
-        r.json["00081190"]["Value"][0].as_str().unwrap(),
-        format!("{}{path}", server.dicomweb())
-    );
-    let bad_path = stow_parts(
-        &server,
-        &key,
-        "/studies/1.2.x",
-        &[("application/dicom", &a[0])],
-    );
+    assert_eq!(r.json["00081190"]["Value"][0].as_str().unwrap(), format!("{}{path}", server.dicomweb()));
+    let bad_path = stow_parts(&server, &key, "/studies/1.2.x", &[("application/dicom", &a[0])]);
     assert_eq!(bad_path.status, 400);
     server.stop();
 }

@@ -75,6 +75,10 @@ pub enum PixelLayout {
         offset: u64,
         frame_len: u64,
         frames: u32,
+        /// 8-bit samples packed in big-endian 16-bit words (OW in Explicit VR Big Endian):
+        /// each byte pair of the stored value is swapped.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        big_endian_words: bool,
     },
     /// Compressed frames: per frame, the (offset, length) of each fragment's bytes.
     Encapsulated { frames: Vec<Vec<(u64, u32)>> },
@@ -95,14 +99,12 @@ impl PixelLayout {
     /// Byte ranges of frame `index` (0-based), if the layout knows them.
     pub fn frame_ranges(&self, index: u32) -> Option<Vec<(u64, u64)>> {
         match self {
-            PixelLayout::Native {
-                offset,
-                frame_len,
-                frames,
-            } if index < *frames => Some(vec![(offset + u64::from(index) * frame_len, *frame_len)]),
-            PixelLayout::Encapsulated { frames } => frames
-                .get(index as usize)
-                .map(|f| f.iter().map(|&(o, l)| (o, u64::from(l))).collect()),
+            PixelLayout::Native { offset, frame_len, frames, .. } if index < *frames => {
+                Some(vec![(offset + u64::from(index) * frame_len, *frame_len)])
+            }
+            PixelLayout::Encapsulated { frames } => {
+                frames.get(index as usize).map(|f| f.iter().map(|&(o, l)| (o, u64::from(l))).collect())
+            }
             _ => None,
         }
     }

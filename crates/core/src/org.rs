@@ -16,14 +16,8 @@ impl OrgCode {
     pub fn parse(raw: &str) -> Result<OrgCode, OrgCodeError> {
         let ok = !raw.is_empty()
             && raw.len() <= 32
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok {
-            Ok(OrgCode(raw.to_owned()))
-        } else {
-            Err(OrgCodeError)
-        }
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok { Ok(OrgCode(raw.to_owned())) } else { Err(OrgCodeError) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -67,10 +61,7 @@ pub struct OrgSwitches {
 
 impl Default for OrgSwitches {
     fn default() -> Self {
-        OrgSwitches {
-            cloud_film_enabled: true,
-            download_enabled: true,
-        }
+        OrgSwitches { cloud_film_enabled: true, download_enabled: true }
     }
 }
 

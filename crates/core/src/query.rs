@@ -104,22 +104,12 @@ impl Attr {
                 NumberOfStudyRelatedSeries,
                 NumberOfStudyRelatedInstances,
             ],
-            Level::Series => &[
-                Modality,
-                SeriesDescription,
-                SeriesInstanceUID,
-                SeriesNumber,
-                NumberOfSeriesRelatedInstances,
-            ],
-            Level::Instance => &[
-                SOPClassUID,
-                SOPInstanceUID,
-                InstanceNumber,
-                Rows,
-                Columns,
-                BitsAllocated,
-                NumberOfFrames,
-            ],
+            Level::Series => {
+                &[Modality, SeriesDescription, SeriesInstanceUID, SeriesNumber, NumberOfSeriesRelatedInstances]
+            }
+            Level::Instance => {
+                &[SOPClassUID, SOPInstanceUID, InstanceNumber, Rows, Columns, BitsAllocated, NumberOfFrames]
+            }
         }
     }
 
@@ -139,10 +129,7 @@ pub enum Matcher {
     /// UID list matching.
     AnyOf(Vec<String>),
     /// Date / time range, inclusive, either end open.
-    Range {
-        from: Option<String>,
-        to: Option<String>,
-    },
+    Range { from: Option<String>, to: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,28 +158,18 @@ impl Matcher {
                     .map(|u| crate::Uid::parse(u).map(|u| u.as_str().to_owned()))
                     .collect::<Result<_, _>>()
                     .map_err(|_| MatcherError::BadUid(value.to_owned()))?;
-                Ok(Some(if uids.len() == 1 {
-                    Matcher::Exact(uids[0].clone())
-                } else {
-                    Matcher::AnyOf(uids)
-                }))
+                Ok(Some(if uids.len() == 1 { Matcher::Exact(uids[0].clone()) } else { Matcher::AnyOf(uids) }))
             }
-            "DA" => parse_range(value, normalize_date)
-                .map(Some)
-                .ok_or_else(|| MatcherError::BadDate(value.to_owned())),
-            "TM" => parse_range(value, normalize_time)
-                .map(Some)
-                .ok_or_else(|| MatcherError::BadTime(value.to_owned())),
+            "DA" => parse_range(value, normalize_date).map(Some).ok_or_else(|| MatcherError::BadDate(value.to_owned())),
+            "TM" => parse_range(value, normalize_time).map(Some).ok_or_else(|| MatcherError::BadTime(value.to_owned())),
             "IS" | "US" => {
-                value
-                    .parse::<i64>()
-                    .map_err(|_| MatcherError::BadInteger(value.to_owned()))?;
+                value.parse::<i64>().map_err(|_| MatcherError::BadInteger(value.to_owned()))?;
                 Ok(Some(Matcher::Exact(value.to_owned())))
             }
             _ if value.contains(['*', '?']) => Ok(Some(Matcher::Wildcard(value.to_owned()))),
-            _ if value.contains('\\') && attr.vr() == "CS" => Ok(Some(Matcher::AnyOf(
-                value.split('\\').map(str::to_owned).collect(),
-            ))),
+            _ if value.contains('\\') && attr.vr() == "CS" => {
+                Ok(Some(Matcher::AnyOf(value.split('\\').map(str::to_owned).collect())))
+            }
             _ => Ok(Some(Matcher::Exact(value.to_owned()))),
         }
     }
@@ -201,11 +178,7 @@ impl Matcher {
     pub fn matches(&self, attr: Attr, stored: Option<&str>) -> bool {
         let Some(stored) = stored else { return false };
         let fold = |s: &str| {
-            if attr.case_insensitive() {
-                s.to_uppercase()
-            } else {
-                s.to_owned()
-            }
+            if attr.case_insensitive() { s.to_uppercase() } else { s.to_owned() }
         };
         let candidates: Vec<String> = if attr.vr() == "PN" {
             person_name_forms(&fold(stored))
@@ -221,15 +194,9 @@ impl Matcher {
                 let p = fold(p);
                 candidates.iter().any(|c| wildcard_match(&p, c))
             }
-            Matcher::AnyOf(list) => candidates
-                .iter()
-                .any(|c| list.iter().any(|v| fold(v) == *c)),
+            Matcher::AnyOf(list) => candidates.iter().any(|c| list.iter().any(|v| fold(v) == *c)),
             Matcher::Range { from, to } => candidates.iter().any(|c| {
-                let c = if attr.vr() == "TM" {
-                    normalize_time(c).unwrap_or_default()
-                } else {
-                    c.clone()
-                };
+                let c = if attr.vr() == "TM" { normalize_time(c).unwrap_or_default() } else { c.clone() };
                 !c.is_empty()
                     && from.as_ref().is_none_or(|f| c.as_str() >= f.as_str())
                     && to.as_ref().is_none_or(|t| c.as_str() <= t.as_str())
@@ -317,22 +284,11 @@ fn parse_range(value: &str, normalize: fn(&str) -> Option<String>) -> Option<Mat
     match value.split_once('-') {
         None => {
             let v = normalize(value)?;
-            Some(Matcher::Range {
-                from: Some(v.clone()),
-                to: Some(end_of(&v)),
-            })
+            Some(Matcher::Range { from: Some(v.clone()), to: Some(end_of(&v)) })
         }
         Some((from, to)) => {
-            let from = if from.is_empty() {
-                None
-            } else {
-                Some(normalize(from)?)
-            };
-            let to = if to.is_empty() {
-                None
-            } else {
-                Some(end_of(&normalize(to)?))
-            };
+            let from = if from.is_empty() { None } else { Some(normalize(from)?) };
+            let to = if to.is_empty() { None } else { Some(end_of(&normalize(to)?)) };
             if from.is_none() && to.is_none() {
                 return None;
             }
@@ -374,28 +330,16 @@ pub fn normalize_time(value: &str) -> Option<String> {
         Some((w, f)) => (w.to_owned(), Some(f.to_owned())),
         None => (v.clone(), None),
     };
-    if whole.is_empty()
-        || whole.len() % 2 != 0
-        || whole.len() > 6
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-    {
+    if whole.is_empty() || whole.len() % 2 != 0 || whole.len() > 6 || !whole.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let parts: Vec<u32> = (0..whole.len())
-        .step_by(2)
-        .map(|i| whole[i..i + 2].parse().unwrap_or(99))
-        .collect();
+    let parts: Vec<u32> = (0..whole.len()).step_by(2).map(|i| whole[i..i + 2].parse().unwrap_or(99)).collect();
     let limits = [23, 59, 60];
     if parts.iter().zip(limits).any(|(p, l)| *p > l) {
         return None;
     }
     match frac {
-        Some(f)
-            if whole.len() == 6
-                && !f.is_empty()
-                && f.len() <= 6
-                && f.bytes().all(|b| b.is_ascii_digit()) =>
-        {
+        Some(f) if whole.len() == 6 && !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()) => {
             Some(format!("{whole}.{f}"))
         }
         Some(_) => None,
@@ -446,10 +390,7 @@ impl Query {
     }
 
     pub fn filter(&self, attr: Attr) -> Option<&Matcher> {
-        self.filters
-            .iter()
-            .find(|f| f.attr == attr)
-            .map(|f| &f.matcher)
+        self.filters.iter().find(|f| f.attr == attr).map(|f| &f.matcher)
     }
 }
 
@@ -483,36 +424,20 @@ mod tests {
     fn person_names_match_by_group_and_case() {
         let m = Matcher::parse(Attr::PatientName, "wang*").unwrap().unwrap();
         assert!(m.matches(Attr::PatientName, Some("WANG^ZHIQIANG=王^志强")));
-        let m = Matcher::parse(Attr::PatientName, "王^志强")
-            .unwrap()
-            .unwrap();
+        let m = Matcher::parse(Attr::PatientName, "王^志强").unwrap().unwrap();
         assert!(m.matches(Attr::PatientName, Some("WANG^ZHIQIANG=王^志强")));
-        let m = Matcher::parse(Attr::PatientName, "WANG^ZHIQIANG")
-            .unwrap()
-            .unwrap();
+        let m = Matcher::parse(Attr::PatientName, "WANG^ZHIQIANG").unwrap().unwrap();
         assert!(m.matches(Attr::PatientName, Some("WANG^ZHIQIANG=王^志强")));
         assert!(!m.matches(Attr::PatientName, Some("WANG^ZHI")));
         assert_eq!(m.literal_prefix(), None);
-        let m = Matcher::parse(Attr::PatientName, "WANG^Z*")
-            .unwrap()
-            .unwrap();
+        let m = Matcher::parse(Attr::PatientName, "WANG^Z*").unwrap().unwrap();
         assert_eq!(m.literal_prefix(), Some("WANG^Z"));
     }
 
     #[test]
     fn prefixes_cover_groups_and_components() {
         let p = person_name_prefixes("Wang^Zhiqiang=王^志强", 16);
-        for want in [
-            "WA",
-            "WANG",
-            "WANG^Z",
-            "ZH",
-            "ZHIQIANG",
-            "王",
-            "王^志强",
-            "志",
-            "志强",
-        ] {
+        for want in ["WA", "WANG", "WANG^Z", "ZH", "ZHIQIANG", "王", "王^志强", "志", "志强"] {
             assert!(p.contains(&want.to_owned()), "{want} in {p:?}");
         }
         assert!(!p.contains(&"W".to_owned()));
@@ -520,18 +445,12 @@ mod tests {
 
     #[test]
     fn date_ranges() {
-        let m = Matcher::parse(Attr::StudyDate, "20260101-20260131")
-            .unwrap()
-            .unwrap();
+        let m = Matcher::parse(Attr::StudyDate, "20260101-20260131").unwrap().unwrap();
         assert!(m.matches(Attr::StudyDate, Some("20260131")));
         assert!(!m.matches(Attr::StudyDate, Some("20260201")));
-        let m = Matcher::parse(Attr::StudyDate, "-20260101")
-            .unwrap()
-            .unwrap();
+        let m = Matcher::parse(Attr::StudyDate, "-20260101").unwrap().unwrap();
         assert!(m.matches(Attr::StudyDate, Some("19991231")));
-        let m = Matcher::parse(Attr::StudyDate, "20260101")
-            .unwrap()
-            .unwrap();
+        let m = Matcher::parse(Attr::StudyDate, "20260101").unwrap().unwrap();
         assert!(m.matches(Attr::StudyDate, Some("20260101")));
         assert!(!m.matches(Attr::StudyDate, None));
         assert!(Matcher::parse(Attr::StudyDate, "20260230").is_err());
@@ -554,21 +473,14 @@ mod tests {
             Matcher::parse(Attr::StudyInstanceUID, "1.2.3,1.2.4").unwrap(),
             Some(Matcher::AnyOf(vec!["1.2.3".into(), "1.2.4".into()]))
         );
-        assert_eq!(
-            Matcher::parse(Attr::StudyInstanceUID, "1.2.3\\1.2.4")
-                .unwrap()
-                .map(|_| ()),
-            Some(())
-        );
+        assert_eq!(Matcher::parse(Attr::StudyInstanceUID, "1.2.3\\1.2.4").unwrap().map(|_| ()), Some(()));
         assert!(Matcher::parse(Attr::StudyInstanceUID, "1.2.*").is_err());
         assert_eq!(Matcher::parse(Attr::PatientID, "").unwrap(), None);
     }
 
     #[test]
     fn multi_valued_stored_values() {
-        let m = Matcher::parse(Attr::OtherPatientIDs, "X2")
-            .unwrap()
-            .unwrap();
+        let m = Matcher::parse(Attr::OtherPatientIDs, "X2").unwrap().unwrap();
         assert!(m.matches(Attr::OtherPatientIDs, Some("X1\\X2")));
     }
 }

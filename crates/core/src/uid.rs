@@ -75,10 +75,7 @@ mod tests {
 
     #[test]
     fn accepts_standard_uids_and_trims_padding() {
-        assert_eq!(
-            Uid::parse("1.2.840.10008.1.2.1").unwrap().as_str(),
-            "1.2.840.10008.1.2.1"
-        );
+        assert_eq!(Uid::parse("1.2.840.10008.1.2.1").unwrap().as_str(), "1.2.840.10008.1.2.1");
         assert_eq!(Uid::parse("1.2.3\0").unwrap().as_str(), "1.2.3");
         assert_eq!(Uid::parse("2.25.0").unwrap().as_str(), "2.25.0");
     }

@@ -14,15 +14,12 @@ pub struct BlindIndexer {
 
 impl BlindIndexer {
     pub fn new(ring: &KeyRing, purpose: &str) -> BlindIndexer {
-        BlindIndexer {
-            key: ring.derive_stable(&format!("blind-index/{purpose}")),
-        }
+        BlindIndexer { key: ring.derive_stable(&format!("blind-index/{purpose}")) }
     }
 
     /// The 16-byte index of `value` in `domain` (a column or token kind).
     pub fn index(&self, domain: &str, value: &str) -> Vec<u8> {
-        let mut mac =
-            <HmacSha256 as KeyInit>::new_from_slice(self.key.as_slice()).expect("any key length");
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.key.as_slice()).expect("any key length");
         mac.update(domain.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
@@ -31,8 +28,7 @@ impl BlindIndexer {
 
     /// Full-length keyed hash (for secrets such as API keys): compare with [`constant_time_eq`].
     pub fn hash_secret(&self, secret: &str) -> Vec<u8> {
-        let mut mac =
-            <HmacSha256 as KeyInit>::new_from_slice(self.key.as_slice()).expect("any key length");
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.key.as_slice()).expect("any key length");
         mac.update(b"secret\0");
         mac.update(secret.as_bytes());
         mac.finalize().into_bytes().to_vec()
@@ -57,10 +53,7 @@ mod tests {
         let a = BlindIndexer::new(&ring, "dicom");
         assert_eq!(a.index("pid", "X1"), a.index("pid", "X1"));
         assert_ne!(a.index("pid", "X1"), a.index("name", "X1"));
-        assert_ne!(
-            a.index("pid", "X1"),
-            BlindIndexer::new(&KeyRing::generate(), "dicom").index("pid", "X1")
-        );
+        assert_ne!(a.index("pid", "X1"), BlindIndexer::new(&KeyRing::generate(), "dicom").index("pid", "X1"));
         assert!(constant_time_eq(&a.hash_secret("k"), &a.hash_secret("k")));
         assert!(!constant_time_eq(&a.hash_secret("k"), &a.hash_secret("l")));
     }

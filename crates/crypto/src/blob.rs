@@ -82,13 +82,7 @@ impl<W: Write> BlobWriter<W> {
         header.extend_from_slice(&version.to_le_bytes());
         let wrap_nonce = crate::random::bytes::<12>();
         let wrapped = kek(ring, version)?
-            .encrypt(
-                (&wrap_nonce).into(),
-                Payload {
-                    msg: dek.as_slice(),
-                    aad: &wrap_aad(object_id, &header),
-                },
-            )
+            .encrypt((&wrap_nonce).into(), Payload { msg: dek.as_slice(), aad: &wrap_aad(object_id, &header) })
             .map_err(|_| CryptoError::Malformed("wrapping the data key failed"))?;
         header.extend_from_slice(&wrap_nonce);
         header.extend_from_slice(&wrapped);
@@ -114,10 +108,7 @@ impl<W: Write> BlobWriter<W> {
             .map_err(|_| CryptoError::Malformed("segment encryption failed"))?;
         self.out.write_all(&self.buffer)?;
         self.buffer.clear();
-        self.position = self
-            .position
-            .checked_add(1)
-            .ok_or(CryptoError::Malformed("blob too large"))?;
+        self.position = self.position.checked_add(1).ok_or(CryptoError::Malformed("blob too large"))?;
         Ok(())
     }
 
@@ -140,10 +131,7 @@ impl<W: Write> BlobWriter<W> {
     pub fn finish(mut self) -> Result<(W, BlobSummary), CryptoError> {
         self.seal_segment(true)?;
         self.out.flush()?;
-        let summary = BlobSummary {
-            plaintext_len: self.plaintext_len,
-            sha256: hex::encode(self.hasher.finalize()),
-        };
+        let summary = BlobSummary { plaintext_len: self.plaintext_len, sha256: hex::encode(self.hasher.finalize()) };
         Ok((self.out, summary))
     }
 }
@@ -165,8 +153,7 @@ impl<R: Read + Seek> BlobReader<R> {
         let total = src.seek(SeekFrom::End(0))?;
         src.seek(SeekFrom::Start(0))?;
         let mut header = [0u8; HEADER_LEN];
-        src.read_exact(&mut header)
-            .map_err(|_| CryptoError::Malformed("blob shorter than its header"))?;
+        src.read_exact(&mut header).map_err(|_| CryptoError::Malformed("blob shorter than its header"))?;
         if &header[..4] != MAGIC || header[4] != ALG_AES_256_GCM {
             return Err(CryptoError::Malformed("not a cloudfilm blob"));
         }
@@ -176,17 +163,11 @@ impl<R: Read + Seek> BlobReader<R> {
             kek(ring, version)?
                 .decrypt(
                     (&wrap_nonce).into(),
-                    Payload {
-                        msg: &header[21..69],
-                        aad: &wrap_aad(object_id, &header[..9]),
-                    },
+                    Payload { msg: &header[21..69], aad: &wrap_aad(object_id, &header[..9]) },
                 )
                 .map_err(|_| CryptoError::Integrity)?,
         );
-        let dek: [u8; 32] = dek
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::Integrity)?;
+        let dek: [u8; 32] = dek.as_slice().try_into().map_err(|_| CryptoError::Integrity)?;
         let segment_size = u32::from_le_bytes(header[76..80].try_into().expect("4 bytes"));
         if segment_size as usize != SEGMENT_SIZE {
             return Err(CryptoError::Malformed("unsupported segment size"));
@@ -228,8 +209,7 @@ impl<R: Read + Seek> BlobReader<R> {
         buffer.resize(len as usize, 0);
         self.src.seek(SeekFrom::Start(start))?;
         self.src.read_exact(&mut buffer)?;
-        let counter =
-            u32::try_from(index).map_err(|_| io::Error::other("segment index overflow"))?;
+        let counter = u32::try_from(index).map_err(|_| io::Error::other("segment index overflow"))?;
         self.stream
             .decrypt_in_place(counter, index + 1 == self.segments, &self.aad, &mut buffer)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, CryptoError::Integrity))?;
@@ -239,14 +219,8 @@ impl<R: Read + Seek> BlobReader<R> {
 
     /// Reads `len` plaintext bytes at `offset` (a frame, a header prefix).
     pub fn read_range(&mut self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        if offset
-            .checked_add(len as u64)
-            .is_none_or(|end| end > self.plaintext_len)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "range beyond the end of the blob",
-            ));
+        if offset.checked_add(len as u64).is_none_or(|end| end > self.plaintext_len) {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "range beyond the end of the blob"));
         }
         let mut out = vec![0u8; len];
         self.seek(SeekFrom::Start(offset))?;
@@ -279,10 +253,7 @@ impl<R: Read + Seek> Seek for BlobReader<R> {
             SeekFrom::Current(d) => self.position as i128 + d as i128,
         };
         if target < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"));
         }
         self.position = target as u64;
         Ok(self.position)
@@ -306,8 +277,7 @@ mod tests {
     }
 
     fn open_all(ring: &KeyRing, id: &str, sealed: Vec<u8>) -> io::Result<Vec<u8>> {
-        let mut reader =
-            BlobReader::open(ring, id, Cursor::new(sealed)).map_err(io::Error::other)?;
+        let mut reader = BlobReader::open(ring, id, Cursor::new(sealed)).map_err(io::Error::other)?;
         let mut out = Vec::new();
         reader.read_to_end(&mut out)?;
         Ok(out)
@@ -320,14 +290,7 @@ mod tests {
     #[test]
     fn round_trips_at_segment_boundaries() {
         let ring = KeyRing::generate();
-        for len in [
-            0,
-            1,
-            SEGMENT_SIZE - 1,
-            SEGMENT_SIZE,
-            SEGMENT_SIZE + 1,
-            3 * SEGMENT_SIZE + 5,
-        ] {
+        for len in [0, 1, SEGMENT_SIZE - 1, SEGMENT_SIZE, SEGMENT_SIZE + 1, 3 * SEGMENT_SIZE + 5] {
             let data = sample(len);
             let sealed = seal(&ring, "obj", &data);
             assert_eq!(open_all(&ring, "obj", sealed).unwrap(), data, "len {len}");
@@ -343,10 +306,7 @@ mod tests {
         sealed[HEADER_LEN + 10] ^= 1;
         let mut reader = BlobReader::open(&ring, "obj", Cursor::new(sealed)).unwrap();
         let off = 3 * SEGMENT_SIZE as u64 + 17;
-        assert_eq!(
-            reader.read_range(off, 70_000).unwrap(),
-            data[off as usize..off as usize + 70_000]
-        );
+        assert_eq!(reader.read_range(off, 70_000).unwrap(), data[off as usize..off as usize + 70_000]);
         assert!(reader.read_range(0, 10).is_err());
         assert!(reader.read_range(data.len() as u64 - 5, 10).is_err());
     }
@@ -367,9 +327,7 @@ mod tests {
         // Another object id (a swapped blob).
         assert!(BlobReader::open(&ring, "other", Cursor::new(sealed.clone())).is_err());
         // Another ring.
-        assert!(
-            BlobReader::open(&KeyRing::generate(), "obj", Cursor::new(sealed.clone())).is_err()
-        );
+        assert!(BlobReader::open(&KeyRing::generate(), "obj", Cursor::new(sealed.clone())).is_err());
         // A flipped byte in the last segment.
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 0x80;

@@ -48,12 +48,7 @@ pub enum KeySource {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "KeyRing(versions {:?}, active {})",
-            self.masters.keys().collect::<Vec<_>>(),
-            self.active
-        )
+        write!(f, "KeyRing(versions {:?}, active {})", self.masters.keys().collect::<Vec<_>>(), self.active)
     }
 }
 
@@ -62,11 +57,7 @@ impl KeyRing {
     pub fn generate() -> KeyRing {
         let mut masters = BTreeMap::new();
         masters.insert(1, Zeroizing::new(crate::random::bytes::<32>()));
-        KeyRing {
-            masters,
-            active: 1,
-            root: 1,
-        }
+        KeyRing { masters, active: 1, root: 1 }
     }
 
     /// A ring of one version from a base64 master key.
@@ -76,17 +67,11 @@ impl KeyRing {
                 .decode(b64.trim())
                 .map_err(|_| CryptoError::KeyRing("the master key is not valid base64".into()))?,
         );
-        let key: [u8; 32] = raw
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::KeyRing("the master key must be 32 bytes".into()))?;
+        let key: [u8; 32] =
+            raw.as_slice().try_into().map_err(|_| CryptoError::KeyRing("the master key must be 32 bytes".into()))?;
         let mut masters = BTreeMap::new();
         masters.insert(1, Zeroizing::new(key));
-        Ok(KeyRing {
-            masters,
-            active: 1,
-            root: 1,
-        })
+        Ok(KeyRing { masters, active: 1, root: 1 })
     }
 
     /// Takes the ring from the environment variable, else from the file the environment names,
@@ -121,23 +106,17 @@ impl KeyRing {
             }
         }
         let text = Zeroizing::new(fs::read_to_string(path)?);
-        let file: KeyRingFile = serde_json::from_str(&text)
-            .map_err(|e| CryptoError::KeyRing(format!("unreadable key ring: {e}")))?;
+        let file: KeyRingFile =
+            serde_json::from_str(&text).map_err(|e| CryptoError::KeyRing(format!("unreadable key ring: {e}")))?;
         let mut masters = BTreeMap::new();
         for entry in &file.keys {
             let one = KeyRing::from_base64(&entry.secret)?;
             masters.insert(entry.version, Zeroizing::new(*one.masters[&1]));
         }
         if !masters.contains_key(&file.active) || !masters.contains_key(&file.root) {
-            return Err(CryptoError::KeyRing(
-                "the active or root version is missing".into(),
-            ));
+            return Err(CryptoError::KeyRing("the active or root version is missing".into()));
         }
-        Ok(KeyRing {
-            masters,
-            active: file.active,
-            root: file.root,
-        })
+        Ok(KeyRing { masters, active: file.active, root: file.root })
     }
 
     /// Writes the ring to a new file readable by its owner only; never overwrites.
@@ -180,21 +159,16 @@ impl KeyRing {
 
     /// A 256-bit key for `label`, derived from master key `version`.
     pub fn derive(&self, version: u32, label: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-        let master = self
-            .masters
-            .get(&version)
-            .ok_or(CryptoError::UnknownKeyVersion(version))?;
+        let master = self.masters.get(&version).ok_or(CryptoError::UnknownKeyVersion(version))?;
         let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"cloudfilm key ring v1"), master.as_slice());
         let mut out = Zeroizing::new([0u8; 32]);
-        hk.expand(label.as_bytes(), out.as_mut_slice())
-            .expect("32 bytes is a valid HKDF length");
+        hk.expand(label.as_bytes(), out.as_mut_slice()).expect("32 bytes is a valid HKDF length");
         Ok(out)
     }
 
     /// A key for `label` that stays the same when the active version changes.
     pub fn derive_stable(&self, label: &str) -> Zeroizing<[u8; 32]> {
-        self.derive(self.root, label)
-            .expect("the root version is always present")
+        self.derive(self.root, label).expect("the root version is always present")
     }
 }
 
@@ -211,27 +185,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let back = KeyRing::load(&path).unwrap();
         assert_eq!(*back.derive(1, "x").unwrap(), *ring.derive(1, "x").unwrap());
-        assert!(
-            ring.save_new(&path).is_err(),
-            "an existing ring is never overwritten"
-        );
+        assert!(ring.save_new(&path).is_err(), "an existing ring is never overwritten");
     }
 
     #[test]
     fn labels_give_independent_keys() {
         let ring = KeyRing::generate();
         assert_ne!(*ring.derive(1, "a").unwrap(), *ring.derive(1, "b").unwrap());
-        assert!(matches!(
-            ring.derive(2, "a"),
-            Err(CryptoError::UnknownKeyVersion(2))
-        ));
+        assert!(matches!(ring.derive(2, "a"), Err(CryptoError::UnknownKeyVersion(2))));
     }
 
     #[test]

@@ -11,9 +11,7 @@ pub struct ArchiveSigner {
 impl ArchiveSigner {
     pub fn new(ring: &KeyRing) -> ArchiveSigner {
         let seed = ring.derive_stable("signing/ed25519");
-        ArchiveSigner {
-            key: SigningKey::from_bytes(&seed),
-        }
+        ArchiveSigner { key: SigningKey::from_bytes(&seed) }
     }
 
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {

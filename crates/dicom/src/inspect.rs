@@ -3,9 +3,7 @@
 //! blob reader) and never loads pixel data.
 
 use cloudfilm_core::Uid;
-use cloudfilm_core::instance::{
-    InstanceAttrs, InstanceInfo, PatientAttrs, PixelLayout, SeriesAttrs, StudyAttrs,
-};
+use cloudfilm_core::instance::{InstanceAttrs, InstanceInfo, PatientAttrs, PixelLayout, SeriesAttrs, StudyAttrs};
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemDicomObject;
@@ -54,12 +52,7 @@ pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
 
 fn multi_text(obj: &InMemDicomObject, tag: Tag) -> Vec<String> {
     text(obj, tag)
-        .map(|v| {
-            v.split('\\')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
+        .map(|v| v.split('\\').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default()
 }
 
@@ -69,34 +62,62 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
 
 fn uid(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<String, InspectError> {
     let raw = text(obj, tag).ok_or(InspectError::MissingUid(name))?;
-    Uid::parse(&raw)
-        .map(|u| u.as_str().to_owned())
-        .map_err(|_| InspectError::MissingUid(name))
+    Uid::parse(&raw).map(|u| u.as_str().to_owned()).map_err(|_| InspectError::MissingUid(name))
 }
 
 /// Where the data set begins, after the optional 128-byte preamble and the file meta group.
 fn read_meta<R: Read + Seek>(src: &mut R) -> Result<(FileMetaTable, u64), InspectError> {
     let mut head = [0u8; 132];
-    src.seek(SeekFrom::Start(0))
-        .map_err(|e| InspectError::NotDicom(e.to_string()))?;
+    src.seek(SeekFrom::Start(0)).map_err(|e| InspectError::NotDicom(e.to_string()))?;
     let n = read_up_to(src, &mut head).map_err(|e| InspectError::NotDicom(e.to_string()))?;
     let start = if n >= 132 && &head[128..132] == b"DICM" {
         128
     } else if n >= 4 && &head[..4] == b"DICM" {
         0
     } else {
-        return Err(InspectError::NotDicom(
-            "no DICM prefix (a Part-10 file has file meta information)".into(),
-        ));
+        return Err(InspectError::NotDicom("no DICM prefix (a Part-10 file has file meta information)".into()));
     };
-    src.seek(SeekFrom::Start(start))
-        .map_err(|e| InspectError::NotDicom(e.to_string()))?;
-    let meta =
-        FileMetaTable::from_reader(&mut *src).map_err(|e| InspectError::BadMeta(e.to_string()))?;
-    let dataset_start = src
-        .stream_position()
-        .map_err(|e| InspectError::BadMeta(e.to_string()))?;
+    check_meta_lengths(src, start + 4)?;
+    src.seek(SeekFrom::Start(start)).map_err(|e| InspectError::NotDicom(e.to_string()))?;
+    let meta = FileMetaTable::from_reader(&mut *src).map_err(|e| InspectError::BadMeta(e.to_string()))?;
+    let dataset_start = src.stream_position().map_err(|e| InspectError::BadMeta(e.to_string()))?;
     Ok((meta, dataset_start))
+}
+
+/// File meta elements are small; a larger declared length is a forgery.
+const MAX_META_ELEMENT: u64 = 64 * 1024;
+
+/// Checks the declared lengths of the file meta group (always Explicit VR Little Endian)
+/// before dicom-rs reads it, since its reader allocates what a length declares (S6).
+fn check_meta_lengths<R: Read + Seek>(src: &mut R, from: u64) -> Result<(), InspectError> {
+    let bad = |m: String| InspectError::BadMeta(m);
+    let total = src.seek(SeekFrom::End(0)).map_err(|e| bad(e.to_string()))?;
+    let mut at = from;
+    while at + 8 <= total {
+        src.seek(SeekFrom::Start(at)).map_err(|e| bad(e.to_string()))?;
+        let mut head = [0u8; 8];
+        src.read_exact(&mut head).map_err(|e| bad(e.to_string()))?;
+        if u16::from_le_bytes([head[0], head[1]]) != 0x0002 {
+            return Ok(());
+        }
+        let (len, header) = match &head[4..6] {
+            b"OB" | b"OW" | b"OF" | b"OD" | b"OL" | b"OV" | b"SQ" | b"UT" | b"UN" | b"UC" | b"UR" | b"SV" | b"UV" => {
+                let mut long = [0u8; 4];
+                src.read_exact(&mut long).map_err(|e| bad(e.to_string()))?;
+                (u64::from(u32::from_le_bytes(long)), 12)
+            }
+            b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"PN"
+            | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US" => {
+                (u64::from(u16::from_le_bytes([head[6], head[7]])), 8)
+            }
+            _ => return Err(bad("a file meta element has an unknown value representation".into())),
+        };
+        if len > MAX_META_ELEMENT || at + header + len > total {
+            return Err(bad(format!("a file meta element declares {len} bytes")));
+        }
+        at += header + len;
+    }
+    Ok(())
 }
 
 fn read_up_to<R: Read>(src: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -111,11 +132,8 @@ fn read_up_to<R: Read>(src: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Parses the file meta and the data set up to the pixel data.
-pub fn read_header<R: Read + Seek>(
-    src: &mut R,
-) -> Result<FileDicomObject<InMemDicomObject>, InspectError> {
-    src.seek(SeekFrom::Start(0))
-        .map_err(|e| InspectError::NotDicom(e.to_string()))?;
+pub fn read_header<R: Read + Seek>(src: &mut R) -> Result<FileDicomObject<InMemDicomObject>, InspectError> {
+    src.seek(SeekFrom::Start(0)).map_err(|e| InspectError::NotDicom(e.to_string()))?;
     OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .from_reader(&mut *src)
@@ -125,42 +143,30 @@ pub fn read_header<R: Read + Seek>(
 /// Inspects a whole Part-10 instance.
 pub fn inspect<R: Read + Seek>(src: &mut R) -> Result<InstanceInfo, InspectError> {
     let (meta, dataset_start) = read_meta(src)?;
-    let ts_uid = meta
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .trim()
-        .to_owned();
-    let ts = crate::transfer::lookup(&ts_uid)
-        .ok_or_else(|| InspectError::UnsupportedTransferSyntax(ts_uid.clone()))?;
+    let ts_uid = meta.transfer_syntax().trim_end_matches('\0').trim().to_owned();
+    let ts = crate::transfer::lookup(&ts_uid).ok_or_else(|| InspectError::UnsupportedTransferSyntax(ts_uid.clone()))?;
+    // Lengths and depth are checked before anything is read into memory.
+    let position = if crate::transfer::is_dataset_codec(ts) { None } else { Some(walk(src, dataset_start, ts)?) };
     let mut obj = read_header(src)?;
     // The data set is authoritative; the file meta fills SOP identifiers it lacks.
     for (tag, from_meta) in [
         (tags::SOP_CLASS_UID, meta.media_storage_sop_class_uid()),
-        (
-            tags::SOP_INSTANCE_UID,
-            meta.media_storage_sop_instance_uid(),
-        ),
+        (tags::SOP_INSTANCE_UID, meta.media_storage_sop_instance_uid()),
     ] {
         if text(&obj, tag).is_none() && !from_meta.trim_end_matches('\0').is_empty() {
-            obj.put(DataElement::new(
-                tag,
-                VR::UI,
-                PrimitiveValue::from(from_meta.trim_end_matches('\0')),
-            ));
+            obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(from_meta.trim_end_matches('\0'))));
         }
     }
     let mut info = describe(&obj)?;
     info.transfer_syntax = ts_uid;
-    info.layout = Some(if crate::transfer::is_dataset_codec(ts) {
-        // A compressed data set has no byte offsets: check that all of it decodes.
-        src.seek(SeekFrom::Start(0))
-            .map_err(|e| InspectError::Malformed(e.to_string()))?;
-        OpenFileOptions::new()
-            .from_reader(&mut *src)
-            .map_err(|e| InspectError::Malformed(e.to_string()))?;
-        PixelLayout::Whole
-    } else {
-        locate_pixels(src, dataset_start, ts, &info)?
+    info.layout = Some(match position {
+        Some(position) => layout_of(src, position, &info)?,
+        None => {
+            // A compressed data set has no byte offsets: check that all of it decodes.
+            src.seek(SeekFrom::Start(0)).map_err(|e| InspectError::Malformed(e.to_string()))?;
+            OpenFileOptions::new().from_reader(&mut *src).map_err(|e| InspectError::Malformed(e.to_string()))?;
+            PixelLayout::Whole
+        }
     });
     Ok(info)
 }
@@ -169,10 +175,7 @@ pub fn inspect<R: Read + Seek>(src: &mut R) -> Result<InstanceInfo, InspectError
 pub fn describe(obj: &InMemDicomObject) -> Result<InstanceInfo, InspectError> {
     // (0010,1000) Other Patient IDs is retired but still what many hospitals send.
     let mut other_ids = multi_text(obj, Tag(0x0010, 0x1000));
-    if let Some(seq) = obj
-        .get(tags::OTHER_PATIENT_I_DS_SEQUENCE)
-        .and_then(|e| e.items())
-    {
+    if let Some(seq) = obj.get(tags::OTHER_PATIENT_I_DS_SEQUENCE).and_then(|e| e.items()) {
         other_ids.extend(seq.iter().filter_map(|item| text(item, tags::PATIENT_ID)));
     }
     other_ids.dedup();
@@ -209,9 +212,7 @@ pub fn describe(obj: &InMemDicomObject) -> Result<InstanceInfo, InspectError> {
         },
         instance: InstanceAttrs {
             number: int(obj, tags::INSTANCE_NUMBER),
-            frames: int(obj, tags::NUMBER_OF_FRAMES)
-                .map(|n| n.clamp(0, u32::MAX as i64) as u32)
-                .unwrap_or(1),
+            frames: int(obj, tags::NUMBER_OF_FRAMES).map(|n| n.clamp(0, u32::MAX as i64) as u32).unwrap_or(1),
             rows: int(obj, tags::ROWS).map(|v| v as u16),
             columns: int(obj, tags::COLUMNS).map(|v| v as u16),
             bits_allocated: int(obj, tags::BITS_ALLOCATED).map(|v| v as u16),
@@ -222,17 +223,33 @@ pub fn describe(obj: &InMemDicomObject) -> Result<InstanceInfo, InspectError> {
     })
 }
 
-/// Walks the root data set's element headers to the pixel data, without reading values.
-fn locate_pixels<R: Read + Seek>(
+/// Where the pixel data lies, as the walk found it.
+enum PixelPosition {
+    None,
+    Native { offset: u64, len: u64, vr: VR },
+    Encapsulated { fragments: Vec<(u64, u32)>, offset_table: Vec<u8> },
+}
+
+/// Nesting of sequences allowed at most (S6).
+const MAX_DEPTH: usize = 64;
+
+/// Walks the root data set's element headers without reading their values: every declared
+/// length is checked against the bytes that remain, and the nesting depth bounded (S6), before
+/// anything is parsed into memory; the pixel data is located on the way.
+fn walk<R: Read + Seek>(
     src: &mut R,
     dataset_start: u64,
     ts: &dicom_encoding::TransferSyntax,
-    info: &InstanceInfo,
-) -> Result<PixelLayout, InspectError> {
+) -> Result<PixelPosition, InspectError> {
     let malformed = |e: &dyn std::fmt::Display| InspectError::Malformed(e.to_string());
     let total = src.seek(SeekFrom::End(0)).map_err(|e| malformed(&e))?;
-    src.seek(SeekFrom::Start(dataset_start))
-        .map_err(|e| malformed(&e))?;
+    src.seek(SeekFrom::Start(dataset_start)).map_err(|e| malformed(&e))?;
+    let too_long = |what: String, len: u64, at: u64| {
+        InspectError::Malformed(format!(
+            "{what} declares {len} bytes but only {} remain (a truncated or forged file)",
+            total.saturating_sub(at)
+        ))
+    };
     let mut reader = LazyDataSetReader::new_with_ts(&mut *src, ts).map_err(|e| malformed(&e))?;
     let mut depth = 0usize;
     let mut in_pixels = false;
@@ -246,45 +263,44 @@ fn locate_pixels<R: Read + Seek>(
                 pixel_items += 1;
                 depth += 1;
             }
-            LazyDataToken::SequenceStart { .. } | LazyDataToken::ItemStart { .. } => depth += 1,
-            LazyDataToken::PixelSequenceStart if depth == 0 => {
-                in_pixels = true;
+            token @ (LazyDataToken::SequenceStart { .. }
+            | LazyDataToken::ItemStart { .. }
+            | LazyDataToken::PixelSequenceStart) => {
+                if depth == 0 && matches!(token, LazyDataToken::PixelSequenceStart) {
+                    in_pixels = true;
+                }
                 depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(InspectError::Malformed(format!("sequences are nested deeper than {MAX_DEPTH}")));
+                }
             }
-            LazyDataToken::PixelSequenceStart => depth += 1,
             LazyDataToken::SequenceEnd if in_pixels && depth == 1 => break,
             LazyDataToken::SequenceEnd | LazyDataToken::ItemEnd => depth = depth.saturating_sub(1),
-            LazyDataToken::LazyItemValue { len, decoder } if in_pixels => {
-                if pixel_items == 1 {
-                    decoder
-                        .read_to_vec(len, &mut offset_table)
-                        .map_err(|e| malformed(&e))?;
+            LazyDataToken::LazyItemValue { len, decoder } => {
+                let at = decoder.position();
+                if at + u64::from(len) > total {
+                    return Err(too_long("an item".into(), u64::from(len), at));
+                }
+                if in_pixels && pixel_items == 1 {
+                    decoder.read_to_vec(len, &mut offset_table).map_err(|e| malformed(&e))?;
                 } else {
-                    fragments.push((decoder.position(), len));
+                    if in_pixels {
+                        fragments.push((at, len));
+                    }
                     decoder.skip_bytes(len).map_err(|e| malformed(&e))?;
                 }
             }
             LazyDataToken::LazyValue { header, decoder } => {
-                if depth == 0 && header.tag == tags::PIXEL_DATA {
-                    let Some(len) = header.len.get() else {
-                        return Err(InspectError::BadPixelData(
-                            "undefined length native pixel data".into(),
-                        ));
-                    };
-                    let offset = decoder.position();
-                    if offset + u64::from(len) > total {
-                        return Err(InspectError::Malformed(format!(
-                            "the pixel data declares {len} bytes but only {} remain (a truncated file)",
-                            total.saturating_sub(offset)
-                        )));
-                    }
-                    return native_layout(offset, u64::from(len), info);
+                let at = decoder.position();
+                let Some(len) = header.len.get() else {
+                    return Err(InspectError::BadPixelData(format!("undefined length value of {}", header.tag)));
+                };
+                if at + u64::from(len) > total {
+                    return Err(too_long(format!("element {}", header.tag), u64::from(len), at));
                 }
-                decoder
-                    .skip_bytes(header.len.get().unwrap_or(0))
-                    .map_err(|e| malformed(&e))?;
-            }
-            LazyDataToken::LazyItemValue { len, decoder } => {
+                if depth == 0 && header.tag == tags::PIXEL_DATA {
+                    return Ok(PixelPosition::Native { offset: at, len: u64::from(len), vr: header.vr });
+                }
                 decoder.skip_bytes(len).map_err(|e| malformed(&e))?;
             }
             LazyDataToken::ElementHeader(header) if depth == 0 && header.tag > tags::PIXEL_DATA => {
@@ -293,20 +309,36 @@ fn locate_pixels<R: Read + Seek>(
             _ => {}
         }
     }
-    drop(reader);
-    if in_pixels {
-        encapsulated_layout(src, fragments, offset_table, info)
-    } else {
-        Ok(PixelLayout::None)
+    Ok(if in_pixels { PixelPosition::Encapsulated { fragments, offset_table } } else { PixelPosition::None })
+}
+
+/// The frame layout, once the image attributes are known.
+fn layout_of<R: Read + Seek>(
+    src: &mut R,
+    position: PixelPosition,
+    info: &InstanceInfo,
+) -> Result<PixelLayout, InspectError> {
+    match position {
+        PixelPosition::None => Ok(PixelLayout::None),
+        PixelPosition::Native { offset, len, vr } => {
+            let mut layout = native_layout(offset, len, info)?;
+            if let PixelLayout::Native { big_endian_words, .. } = &mut layout {
+                *big_endian_words = info.transfer_syntax == "1.2.840.10008.1.2.2"
+                    && vr == VR::OW
+                    && info.instance.bits_allocated == Some(8);
+            }
+            Ok(layout)
+        }
+        PixelPosition::Encapsulated { fragments, offset_table } => {
+            encapsulated_layout(src, fragments, offset_table, info)
+        }
     }
 }
 
 fn native_layout(offset: u64, len: u64, info: &InstanceInfo) -> Result<PixelLayout, InspectError> {
     let a = &info.instance;
     let (Some(rows), Some(cols), Some(bits)) = (a.rows, a.columns, a.bits_allocated) else {
-        return Err(InspectError::BadPixelData(
-            "Rows, Columns or Bits Allocated is missing".into(),
-        ));
+        return Err(InspectError::BadPixelData("Rows, Columns or Bits Allocated is missing".into()));
     };
     let mut samples = u64::from(a.samples_per_pixel.unwrap_or(1));
     if info.photometric.as_deref() == Some("YBR_FULL_422") {
@@ -322,18 +354,11 @@ fn native_layout(offset: u64, len: u64, info: &InstanceInfo) -> Result<PixelLayo
         return Ok(PixelLayout::Whole);
     }
     let frame_len = frame_bits / 8;
-    if frame_len
-        .checked_mul(u64::from(frames))
-        .is_none_or(|need| need > len)
-    {
+    if frame_len.checked_mul(u64::from(frames)).is_none_or(|need| need > len) {
         // Stored as received; frames are then found, if at all, by decoding the whole object.
         return Ok(PixelLayout::Whole);
     }
-    Ok(PixelLayout::Native {
-        offset,
-        frame_len,
-        frames,
-    })
+    Ok(PixelLayout::Native { offset, frame_len, frames, big_endian_words: false })
 }
 
 /// Groups fragments into frames: one frame takes all; a Basic Offset Table decides; as many
@@ -346,28 +371,19 @@ fn encapsulated_layout<R: Read + Seek>(
 ) -> Result<PixelLayout, InspectError> {
     let frames = info.instance.frames.max(1) as usize;
     if fragments.is_empty() {
-        return Err(InspectError::BadPixelData(
-            "encapsulated pixel data without fragments".into(),
-        ));
+        return Err(InspectError::BadPixelData("encapsulated pixel data without fragments".into()));
     }
     if frames == 1 {
-        return Ok(PixelLayout::Encapsulated {
-            frames: vec![fragments],
-        });
+        return Ok(PixelLayout::Encapsulated { frames: vec![fragments] });
     }
-    let offsets: Vec<u64> = offset_table
-        .chunks_exact(4)
-        .map(|c| u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes"))))
-        .collect();
+    let offsets: Vec<u64> =
+        offset_table.chunks_exact(4).map(|c| u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes")))).collect();
     let starts: Vec<usize> = if offsets.len() == frames {
         // Offsets count from the first fragment's item tag; each item has an 8-byte header.
         let first = fragments[0].0 - 8;
         let mut starts = Vec::with_capacity(frames);
         for off in &offsets {
-            match fragments
-                .iter()
-                .position(|(pos, _)| pos - 8 - first == *off)
-            {
+            match fragments.iter().position(|(pos, _)| pos - 8 - first == *off) {
                 Some(i) => starts.push(i),
                 None => return Ok(PixelLayout::Whole),
             }
@@ -380,10 +396,8 @@ fn encapsulated_layout<R: Read + Seek>(
         for (i, (pos, len)) in fragments.iter().enumerate() {
             let mut magic = [0u8; 2];
             if *len >= 2 {
-                src.seek(SeekFrom::Start(*pos))
-                    .map_err(|e| InspectError::Malformed(e.to_string()))?;
-                src.read_exact(&mut magic)
-                    .map_err(|e| InspectError::Malformed(e.to_string()))?;
+                src.seek(SeekFrom::Start(*pos)).map_err(|e| InspectError::Malformed(e.to_string()))?;
+                src.read_exact(&mut magic).map_err(|e| InspectError::Malformed(e.to_string()))?;
             }
             // JPEG SOI, JPEG 2000 codestream SOC, JP2 signature box length.
             if matches!(magic, [0xFF, 0xD8] | [0xFF, 0x4F] | [0x00, 0x00]) {
@@ -404,4 +418,98 @@ fn encapsulated_layout<R: Read + Seek>(
         grouped.push(fragments[start..end].to_vec());
     }
     Ok(PixelLayout::Encapsulated { frames: grouped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_object::meta::FileMetaTableBuilder;
+    use std::io::Cursor;
+
+    /// A small instance with `extra` elements, as Part-10 bytes.
+    fn instance(extra: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
+        let mut obj = InMemDicomObject::new_empty();
+        for (tag, value) in [
+            (tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.7"),
+            (tags::SOP_INSTANCE_UID, "1.2.3.4"),
+            (tags::STUDY_INSTANCE_UID, "1.2.3"),
+            (tags::SERIES_INSTANCE_UID, "1.2.3.1"),
+        ] {
+            obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(value)));
+        }
+        for e in extra {
+            obj.put(e);
+        }
+        let file = obj
+            .with_meta(
+                FileMetaTableBuilder::new()
+                    .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+                    .media_storage_sop_instance_uid("1.2.3.4")
+                    .transfer_syntax(crate::transfer::EXPLICIT_VR_LITTLE_ENDIAN),
+            )
+            .unwrap();
+        let mut out = Vec::new();
+        file.write_all(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_plain_instance_inspects() {
+        let info = inspect(&mut Cursor::new(instance(vec![]))).unwrap();
+        assert_eq!(info.sop_instance_uid, "1.2.3.4");
+        assert_eq!(info.layout, Some(PixelLayout::None));
+    }
+
+    #[test]
+    fn a_declared_length_beyond_the_end_is_refused_before_reading() {
+        let blob = DataElement::new(Tag(0x0009, 0x1010), VR::OB, PrimitiveValue::U8(vec![7u8; 100_000].into()));
+        let creator = DataElement::new(Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("TEST"));
+        let bytes = instance(vec![creator, blob]);
+        let cut = &bytes[..bytes.len() - 50_000];
+        let err = inspect(&mut Cursor::new(cut)).unwrap_err();
+        assert!(matches!(&err, InspectError::Malformed(m) if m.contains("declares 100000 bytes")), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut inner = InMemDicomObject::new_empty();
+        inner.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("x")));
+        for _ in 0..70 {
+            let mut outer = InMemDicomObject::new_empty();
+            outer.put(DataElement::new(tags::REFERENCED_SERIES_SEQUENCE, VR::SQ, DataSetSequence::from(vec![inner])));
+            inner = outer;
+        }
+        let seq = inner.take(tags::REFERENCED_SERIES_SEQUENCE).unwrap();
+        let err = inspect(&mut Cursor::new(instance(vec![seq]))).unwrap_err();
+        assert!(matches!(&err, InspectError::Malformed(m) if m.contains("nested deeper")), "{err}");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let good = instance(vec![]);
+        let mut state = 0x1234_5678_u64;
+        for _ in 0..2000 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut bytes = good.clone();
+            let pos = (state >> 33) as usize % bytes.len();
+            bytes[pos] = (state >> 8) as u8;
+            if state.is_multiple_of(3) {
+                bytes.truncate(pos.max(1));
+            }
+            let _ = inspect(&mut Cursor::new(bytes));
+        }
+    }
+
+    #[test]
+    fn a_forged_file_meta_length_is_refused_before_reading() {
+        let mut bytes = instance(vec![]);
+        // The Media Storage SOP Instance UID (UI, 2-byte length) is the third meta element.
+        let at = bytes.windows(4).position(|w| w == [0x02, 0x00, 0x03, 0x00]).unwrap();
+        bytes[at + 4..at + 6].copy_from_slice(b"OB");
+        bytes.splice(at + 6..at + 8, [0, 0, 0xF0, 0xFF, 0xFF, 0xFF]);
+        let err = inspect(&mut Cursor::new(bytes)).unwrap_err();
+        assert!(matches!(&err, InspectError::BadMeta(m) if m.contains("declares")), "{err}");
+    }
 }

@@ -69,9 +69,7 @@ fn element(attr: Attr, values: Vec<String>) -> DataElement<InMemDicomObject> {
     let tag = tag_of(attr.tag());
     let value = match vr {
         VR::US => PrimitiveValue::U16(values.iter().filter_map(|v| v.parse().ok()).collect()),
-        VR::IS if !values.is_empty() => {
-            PrimitiveValue::I64(values.iter().filter_map(|v| v.parse().ok()).collect())
-        }
+        VR::IS if !values.is_empty() => PrimitiveValue::I64(values.iter().filter_map(|v| v.parse().ok()).collect()),
         _ if values.is_empty() => PrimitiveValue::Empty,
         _ if values.len() == 1 => PrimitiveValue::from(values[0].clone()),
         _ => PrimitiveValue::Strs(values.into_iter().collect()),
@@ -89,10 +87,8 @@ pub fn returned_attrs(query: &Query) -> Vec<Attr> {
             }
         }
     };
-    let levels: Vec<Level> = [Level::Study, Level::Series, Level::Instance]
-        .into_iter()
-        .filter(|l| *l <= query.level)
-        .collect();
+    let levels: Vec<Level> =
+        [Level::Study, Level::Series, Level::Instance].into_iter().filter(|l| *l <= query.level).collect();
     for level in &levels {
         // Attributes of the levels above are returned when that level is not fixed by the path.
         let fixed = match level {
@@ -110,19 +106,12 @@ pub fn returned_attrs(query: &Query) -> Vec<Attr> {
     }
     match &query.include {
         Include::All => {
-            let all: Vec<Attr> = Attr::ALL
-                .iter()
-                .copied()
-                .filter(|a| levels.contains(&a.level()))
-                .collect();
+            let all: Vec<Attr> = Attr::ALL.iter().copied().filter(|a| levels.contains(&a.level())).collect();
             add(&all);
         }
         Include::Tags(tags) => {
-            let indexed: Vec<Attr> = tags
-                .iter()
-                .filter_map(|t| Attr::from_tag(*t))
-                .filter(|a| levels.contains(&a.level()))
-                .collect();
+            let indexed: Vec<Attr> =
+                tags.iter().filter_map(|t| Attr::from_tag(*t)).filter(|a| levels.contains(&a.level())).collect();
             add(&indexed);
         }
         Include::Defaults => {}
@@ -135,22 +124,13 @@ pub fn returned_attrs(query: &Query) -> Vec<Attr> {
 /// Requested tags that the index does not hold (read from a stored header instead).
 pub fn unindexed_tags(query: &Query) -> Vec<u32> {
     match &query.include {
-        Include::Tags(tags) => tags
-            .iter()
-            .copied()
-            .filter(|t| Attr::from_tag(*t).is_none())
-            .collect(),
+        Include::Tags(tags) => tags.iter().copied().filter(|t| Attr::from_tag(*t).is_none()).collect(),
         _ => Vec::new(),
     }
 }
 
 /// One QIDO-RS result as DICOM JSON. `extra` holds attributes taken from a stored header.
-pub fn result_json(
-    r: &ResultRow,
-    query: &Query,
-    base_url: &str,
-    extra: Option<&InMemDicomObject>,
-) -> Value {
+pub fn result_json(r: &ResultRow, query: &Query, base_url: &str, extra: Option<&InMemDicomObject>) -> Value {
     let mut obj = InMemDicomObject::new_empty();
     if let Some(extra) = extra {
         let wanted = unindexed_tags(query);
@@ -165,11 +145,7 @@ pub fn result_json(
     for attr in returned_attrs(query) {
         obj.put(element(attr, value_of(attr, r)));
     }
-    obj.put(DataElement::new(
-        tags::SPECIFIC_CHARACTER_SET,
-        VR::CS,
-        PrimitiveValue::from("ISO_IR 192"),
-    ));
+    obj.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::from("ISO_IR 192")));
     let mut url = format!("{base_url}/studies/{}", r.study.study_uid);
     if let (Some(se), true) = (&r.series, query.level >= Level::Series) {
         url.push_str(&format!("/series/{}", se.series_uid));
@@ -177,11 +153,7 @@ pub fn result_json(
     if let (Some(i), true) = (&r.instance, query.level == Level::Instance) {
         url.push_str(&format!("/instances/{}", i.sop_uid));
     }
-    obj.put(DataElement::new(
-        tags::RETRIEVE_URL,
-        VR::UR,
-        PrimitiveValue::from(url),
-    ));
+    obj.put(DataElement::new(tags::RETRIEVE_URL, VR::UR, PrimitiveValue::from(url)));
     dicom_json::to_value(&obj).unwrap_or(Value::Null)
 }
 
@@ -227,24 +199,15 @@ mod tests {
             instance: None,
         };
         let mut q = Query::new(Level::Study);
-        q.filters.push(Filter {
-            attr: Attr::InstitutionName,
-            matcher: Matcher::Exact("X".into()),
-        });
+        q.filters.push(Filter { attr: Attr::InstitutionName, matcher: Matcher::Exact("X".into()) });
         let json = result_json(&view, &q, "http://h/dicom-web", None);
         assert_eq!(json["00100010"]["Value"][0]["Alphabetic"], "WANG^ZHIQIANG");
         assert_eq!(json["00100010"]["Value"][0]["Ideographic"], "王^志强");
         assert_eq!(json["00080061"]["Value"], serde_json::json!(["CT", "SR"]));
         assert_eq!(json["00201208"]["Value"][0], 7);
-        assert_eq!(
-            json["00081190"]["Value"][0],
-            "http://h/dicom-web/studies/1.2.3"
-        );
+        assert_eq!(json["00081190"]["Value"][0], "http://h/dicom-web/studies/1.2.3");
         assert!(json.get("00080080").is_some(), "a matching key is returned");
-        assert!(
-            json.get("00100030").is_some(),
-            "defaults are returned even when empty"
-        );
+        assert!(json.get("00100030").is_some(), "defaults are returned even when empty");
         assert_eq!(json["00100030"]["vr"], "DA");
     }
 }

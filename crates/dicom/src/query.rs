@@ -28,9 +28,7 @@ pub fn parse_tag(key: &str) -> Option<Tag> {
         let v = u32::from_str_radix(key, 16).ok()?;
         return Some(Tag((v >> 16) as u16, (v & 0xFFFF) as u16));
     }
-    StandardDataDictionary
-        .by_name(key)
-        .map(|entry| entry.tag.inner())
+    StandardDataDictionary.by_name(key).map(|entry| entry.tag.inner())
 }
 
 pub fn tag_u32(tag: Tag) -> u32 {
@@ -53,19 +51,11 @@ pub fn parse_qido(
     let mut include_tags: Vec<u32> = Vec::new();
     for (key, value) in params {
         match key.as_str() {
-            "limit" => {
-                query.limit = value
-                    .parse::<usize>()
-                    .map_err(|_| QidoError::BadNumber("limit"))?
-                    .min(MAX_LIMIT)
-            }
+            "limit" => query.limit = value.parse::<usize>().map_err(|_| QidoError::BadNumber("limit"))?.min(MAX_LIMIT),
             "offset" => query.offset = value.parse().map_err(|_| QidoError::BadNumber("offset"))?,
             "fuzzymatching" => {
                 if value == "true" {
-                    warnings.push(
-                        "fuzzy matching is not supported; exact and wildcard matching were used"
-                            .into(),
-                    );
+                    warnings.push("fuzzy matching is not supported; exact and wildcard matching were used".into());
                 }
             }
             "includefield" => {
@@ -73,25 +63,19 @@ pub fn parse_qido(
                     if field == "all" {
                         query.include = Include::All;
                     } else {
-                        let tag = parse_tag(field)
-                            .ok_or_else(|| QidoError::UnknownAttribute(field.into()))?;
+                        let tag = parse_tag(field).ok_or_else(|| QidoError::UnknownAttribute(field.into()))?;
                         include_tags.push(tag_u32(tag));
                     }
                 }
             }
             _ => {
                 let tag = parse_tag(key).ok_or_else(|| QidoError::UnknownAttribute(key.clone()))?;
-                let attr = Attr::from_tag(tag_u32(tag))
-                    .ok_or_else(|| QidoError::UnsupportedMatch(key.clone()))?;
+                let attr = Attr::from_tag(tag_u32(tag)).ok_or_else(|| QidoError::UnsupportedMatch(key.clone()))?;
                 if attr.level() > level {
-                    return Err(QidoError::UnsupportedMatch(format!(
-                        "{key} at {level} level"
-                    )));
+                    return Err(QidoError::UnsupportedMatch(format!("{key} at {level} level")));
                 }
-                let matcher = Matcher::parse(attr, value).map_err(|e| QidoError::BadValue {
-                    attr: key.clone(),
-                    reason: e.to_string(),
-                })?;
+                let matcher = Matcher::parse(attr, value)
+                    .map_err(|e| QidoError::BadValue { attr: key.clone(), reason: e.to_string() })?;
                 match matcher {
                     Some(matcher) => query.filters.push(Filter { attr, matcher }),
                     // An empty value asks for the attribute to be returned.
@@ -111,10 +95,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -141,44 +122,19 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_refused() {
-        let bad = |pairs: &[(&str, &str)]| {
-            parse_qido(Level::Study, None, None, &params(pairs)).unwrap_err()
-        };
-        assert!(matches!(
-            bad(&[("NoSuchThing", "x")]),
-            QidoError::UnknownAttribute(_)
-        ));
-        assert!(matches!(
-            bad(&[("ImagePositionPatient", "1")]),
-            QidoError::UnsupportedMatch(_)
-        ));
-        assert!(matches!(
-            bad(&[("SOPInstanceUID", "1.2")]),
-            QidoError::UnsupportedMatch(_)
-        ));
-        assert!(matches!(
-            bad(&[("StudyDate", "2026")]),
-            QidoError::BadValue { .. }
-        ));
-        assert!(matches!(
-            bad(&[("limit", "-1")]),
-            QidoError::BadNumber("limit")
-        ));
-        assert!(matches!(
-            bad(&[("includefield", "Nope")]),
-            QidoError::UnknownAttribute(_)
-        ));
+        let bad = |pairs: &[(&str, &str)]| parse_qido(Level::Study, None, None, &params(pairs)).unwrap_err();
+        assert!(matches!(bad(&[("NoSuchThing", "x")]), QidoError::UnknownAttribute(_)));
+        assert!(matches!(bad(&[("ImagePositionPatient", "1")]), QidoError::UnsupportedMatch(_)));
+        assert!(matches!(bad(&[("SOPInstanceUID", "1.2")]), QidoError::UnsupportedMatch(_)));
+        assert!(matches!(bad(&[("StudyDate", "2026")]), QidoError::BadValue { .. }));
+        assert!(matches!(bad(&[("limit", "-1")]), QidoError::BadNumber("limit")));
+        assert!(matches!(bad(&[("includefield", "Nope")]), QidoError::UnknownAttribute(_)));
     }
 
     #[test]
     fn includefield_all_and_limit_cap() {
-        let (q, _) = parse_qido(
-            Level::Instance,
-            None,
-            None,
-            &params(&[("includefield", "all"), ("limit", "999999")]),
-        )
-        .unwrap();
+        let (q, _) =
+            parse_qido(Level::Instance, None, None, &params(&[("includefield", "all"), ("limit", "999999")])).unwrap();
         assert_eq!(q.include, Include::All);
         assert_eq!(q.limit, MAX_LIMIT);
     }

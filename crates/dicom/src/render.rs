@@ -72,18 +72,12 @@ pub enum FrameSource {
 pub fn parse_window(value: &str) -> Result<Window, RenderError> {
     let parts: Vec<&str> = value.split(',').map(str::trim).collect();
     let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
-    let (Some(center), Some(width)) = (
-        parts.first().and_then(|s| number(s)),
-        parts.get(1).and_then(|s| number(s)),
-    ) else {
-        return Err(RenderError::BadParameter(
-            "window takes center,width[,function]".into(),
-        ));
+    let (Some(center), Some(width)) = (parts.first().and_then(|s| number(s)), parts.get(1).and_then(|s| number(s)))
+    else {
+        return Err(RenderError::BadParameter("window takes center,width[,function]".into()));
     };
     if width < 1.0 || parts.len() > 3 {
-        return Err(RenderError::BadParameter(
-            "the window width must be at least 1".into(),
-        ));
+        return Err(RenderError::BadParameter("the window width must be at least 1".into()));
     }
     let function = match parts.get(2).map(|f| f.to_ascii_lowercase()) {
         None => VoiLutFunction::Linear,
@@ -91,16 +85,10 @@ pub fn parse_window(value: &str) -> Result<Window, RenderError> {
         Some(f) if f == "linear-exact" || f == "linear_exact" => VoiLutFunction::LinearExact,
         Some(f) if f == "sigmoid" => VoiLutFunction::Sigmoid,
         Some(other) => {
-            return Err(RenderError::BadParameter(format!(
-                "unknown window function {other:?}"
-            )));
+            return Err(RenderError::BadParameter(format!("unknown window function {other:?}")));
         }
     };
-    Ok(Window {
-        center,
-        width,
-        function,
-    })
+    Ok(Window { center, width, function })
 }
 
 /// Parses `viewport=width,height` (also `vw,vh,sx,sy,sw,sh`: the first two are used).
@@ -112,23 +100,15 @@ pub fn parse_viewport(value: &str) -> Result<(u32, u32), RenderError> {
         .map_err(|_| RenderError::BadParameter("viewport takes width,height in pixels".into()))?;
     match parts.as_slice() {
         [w, h, ..] if (1..=8192).contains(w) && (1..=8192).contains(h) => Ok((*w, *h)),
-        _ => Err(RenderError::BadParameter(
-            "viewport takes width,height between 1 and 8192".into(),
-        )),
+        _ => Err(RenderError::BadParameter("viewport takes width,height between 1 and 8192".into())),
     }
 }
 
 /// A one-frame object holding just this frame (or the whole object and the frame's index).
 fn frame_object(header: &Header, source: FrameSource) -> Result<(Header, u32), RenderError> {
-    let ts = header
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_owned();
+    let ts = header.meta().transfer_syntax().trim_end_matches('\0').to_owned();
     if !crate::transfer::can_decode_pixels(&ts) {
-        return Err(RenderError::Unsupported(
-            crate::transfer::name(&ts).to_owned(),
-        ));
+        return Err(RenderError::Unsupported(crate::transfer::name(&ts).to_owned()));
     }
     match source {
         FrameSource::Whole(obj, frame) => Ok((*obj, frame)),
@@ -139,21 +119,13 @@ fn frame_object(header: &Header, source: FrameSource) -> Result<(Header, u32), R
             let value = if bits == 16 {
                 let words = bytes.chunks_exact(2).map(|c| {
                     let pair = [c[0], c[1]];
-                    if big_endian {
-                        u16::from_be_bytes(pair)
-                    } else {
-                        u16::from_le_bytes(pair)
-                    }
+                    if big_endian { u16::from_be_bytes(pair) } else { u16::from_le_bytes(pair) }
                 });
                 PrimitiveValue::U16(words.collect())
             } else if bits == 32 {
                 let words = bytes.chunks_exact(4).map(|c| {
                     let quad = [c[0], c[1], c[2], c[3]];
-                    if big_endian {
-                        u32::from_be_bytes(quad)
-                    } else {
-                        u32::from_le_bytes(quad)
-                    }
+                    if big_endian { u32::from_be_bytes(quad) } else { u32::from_le_bytes(quad) }
                 });
                 PrimitiveValue::U32(words.collect())
             } else {
@@ -166,48 +138,31 @@ fn frame_object(header: &Header, source: FrameSource) -> Result<(Header, u32), R
         FrameSource::Fragments(fragments) => {
             let mut obj = single_frame(header);
             let sequence = PixelFragmentSequence::new(Vec::<u32>::new(), fragments);
-            obj.put(DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OB,
-                Value::PixelSequence(sequence),
-            ));
+            obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, Value::PixelSequence(sequence)));
             Ok((obj, 0))
         }
     }
 }
 
 /// Decodes one frame to an image.
-pub fn decode_frame(
-    header: &Header,
-    source: FrameSource,
-    window: Option<Window>,
-) -> Result<DynamicImage, RenderError> {
+pub fn decode_frame(header: &Header, source: FrameSource, window: Option<Window>) -> Result<DynamicImage, RenderError> {
     let (obj, frame) = frame_object(header, source)?;
     let mut options = ConvertOptions::new().force_8bit();
     if let Some(w) = window {
         options = options.with_voi_lut(VoiLutOption::CustomWithFunction(
-            WindowLevel {
-                center: w.center,
-                width: w.width,
-            },
+            WindowLevel { center: w.center, width: w.width },
             w.function,
         ));
     }
-    let decoded = obj
-        .decode_pixel_data_frame(frame)
-        .map_err(|e| RenderError::Decode(e.to_string()))?;
-    decoded
-        .to_dynamic_image_with_options(0, &options)
-        .map_err(|e| RenderError::Decode(e.to_string()))
+    let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| RenderError::Decode(e.to_string()))?;
+    decoded.to_dynamic_image_with_options(0, &options).map_err(|e| RenderError::Decode(e.to_string()))
 }
 
 /// Decodes one frame to uncompressed little-endian samples (WADO-RS frames as
 /// `application/octet-stream`).
 pub fn decode_raw(header: &Header, source: FrameSource) -> Result<Vec<u8>, RenderError> {
     let (obj, frame) = frame_object(header, source)?;
-    let decoded = obj
-        .decode_pixel_data_frame(frame)
-        .map_err(|e| RenderError::Decode(e.to_string()))?;
+    let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| RenderError::Decode(e.to_string()))?;
     Ok(decoded.data().to_vec())
 }
 
@@ -218,11 +173,7 @@ fn int(obj: &Header, tag: dicom_core::Tag) -> Option<i64> {
 fn single_frame(header: &Header) -> Header {
     let mut obj = header.clone();
     if obj.get(tags::NUMBER_OF_FRAMES).is_some() {
-        obj.put(DataElement::new(
-            tags::NUMBER_OF_FRAMES,
-            VR::IS,
-            PrimitiveValue::from("1"),
-        ));
+        obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from("1")));
     }
     obj
 }
@@ -235,9 +186,7 @@ pub fn encode(image: DynamicImage, options: &RenderOptions) -> Result<Vec<u8>, R
     };
     let mut out = Cursor::new(Vec::new());
     match options.format {
-        ImageFormat::Png => image
-            .write_to(&mut out, Format::Png)
-            .map_err(|e| RenderError::Encode(e.to_string()))?,
+        ImageFormat::Png => image.write_to(&mut out, Format::Png).map_err(|e| RenderError::Encode(e.to_string()))?,
         ImageFormat::Jpeg => {
             let quality = options.quality.unwrap_or(90).clamp(1, 100);
             let image = match image {
@@ -245,23 +194,15 @@ pub fn encode(image: DynamicImage, options: &RenderOptions) -> Result<Vec<u8>, R
                 other if other.color().has_color() => DynamicImage::ImageRgb8(other.to_rgb8()),
                 other => DynamicImage::ImageLuma8(other.to_luma8()),
             };
-            let encoder = dicom_pixeldata::image::codecs::jpeg::JpegEncoder::new_with_quality(
-                &mut out, quality,
-            );
-            image
-                .write_with_encoder(encoder)
-                .map_err(|e| RenderError::Encode(e.to_string()))?;
+            let encoder = dicom_pixeldata::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+            image.write_with_encoder(encoder).map_err(|e| RenderError::Encode(e.to_string()))?;
         }
     }
     Ok(out.into_inner())
 }
 
 /// Decodes, windows, scales and encodes one frame.
-pub fn render(
-    header: &Header,
-    source: FrameSource,
-    options: &RenderOptions,
-) -> Result<Vec<u8>, RenderError> {
+pub fn render(header: &Header, source: FrameSource, options: &RenderOptions) -> Result<Vec<u8>, RenderError> {
     encode(decode_frame(header, source, options.window)?, options)
 }
 
@@ -272,14 +213,8 @@ mod tests {
     #[test]
     fn parameters() {
         let w = parse_window("40,400").unwrap();
-        assert_eq!(
-            (w.center, w.width, w.function),
-            (40.0, 400.0, VoiLutFunction::Linear)
-        );
-        assert_eq!(
-            parse_window("40,400,SIGMOID").unwrap().function,
-            VoiLutFunction::Sigmoid
-        );
+        assert_eq!((w.center, w.width, w.function), (40.0, 400.0, VoiLutFunction::Linear));
+        assert_eq!(parse_window("40,400,SIGMOID").unwrap().function, VoiLutFunction::Sigmoid);
         assert!(parse_window("40").is_err());
         assert!(parse_window("40,0").is_err());
         assert!(parse_window("a,b").is_err());
@@ -296,30 +231,14 @@ mod tests {
         let mut cursor = Cursor::new(bytes);
         let info = crate::inspect(&mut cursor).unwrap();
         let header = crate::inspect::read_header(&mut cursor).unwrap();
-        let Some(crate::PixelLayout::Native {
-            offset, frame_len, ..
-        }) = info.layout
-        else {
-            panic!()
-        };
+        let Some(crate::PixelLayout::Native { offset, frame_len, .. }) = info.layout else { panic!() };
         let frame = bytes[offset as usize..(offset + frame_len) as usize].to_vec();
         let default = decode_frame(&header, FrameSource::Native(frame.clone()), None).unwrap();
-        let lung = decode_frame(
-            &header,
-            FrameSource::Native(frame.clone()),
-            Some(parse_window("-600,1500").unwrap()),
-        )
-        .unwrap();
+        let lung = decode_frame(&header, FrameSource::Native(frame.clone()), Some(parse_window("-600,1500").unwrap()))
+            .unwrap();
         assert_eq!((default.width(), default.height()), (512, 512));
-        assert_ne!(
-            default.to_luma8().into_raw(),
-            lung.to_luma8().into_raw(),
-            "the window changes the pixels"
-        );
-        let options = RenderOptions {
-            viewport: Some((128, 128)),
-            ..Default::default()
-        };
+        assert_ne!(default.to_luma8().into_raw(), lung.to_luma8().into_raw(), "the window changes the pixels");
+        let options = RenderOptions { viewport: Some((128, 128)), ..Default::default() };
         let jpeg = render(&header, FrameSource::Native(frame.clone()), &options).unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
         let decoded = dicom_pixeldata::image::load_from_memory(&jpeg).unwrap();
@@ -327,10 +246,7 @@ mod tests {
         let png = render(
             &header,
             FrameSource::Native(frame),
-            &RenderOptions {
-                format: ImageFormat::Png,
-                ..Default::default()
-            },
+            &RenderOptions { format: ImageFormat::Png, ..Default::default() },
         )
         .unwrap();
         assert_eq!(&png[1..4], b"PNG");

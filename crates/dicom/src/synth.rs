@@ -112,42 +112,13 @@ fn instance(
     sop_uid: &str,
     rng: &mut Rng,
 ) -> Vec<u8> {
-    let (sop_class, modality, rows, cols, spacing, thickness, center, width, body_part) =
-        match series.modality {
-            Modality::Ct => (
-                uids::CT_IMAGE_STORAGE,
-                "CT",
-                512u16,
-                512u16,
-                0.7,
-                5.0,
-                40.0,
-                400.0,
-                "CHEST",
-            ),
-            Modality::Mr => (
-                uids::MR_IMAGE_STORAGE,
-                "MR",
-                256,
-                256,
-                0.9,
-                4.0,
-                600.0,
-                1200.0,
-                "HEAD",
-            ),
-            Modality::Cr => (
-                uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE,
-                "CR",
-                2500,
-                2000,
-                0.15,
-                0.0,
-                2048.0,
-                4096.0,
-                "CHEST",
-            ),
-        };
+    let (sop_class, modality, rows, cols, spacing, thickness, center, width, body_part) = match series.modality {
+        Modality::Ct => (uids::CT_IMAGE_STORAGE, "CT", 512u16, 512u16, 0.7, 5.0, 40.0, 400.0, "CHEST"),
+        Modality::Mr => (uids::MR_IMAGE_STORAGE, "MR", 256, 256, 0.9, 4.0, 600.0, 1200.0, "HEAD"),
+        Modality::Cr => {
+            (uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE, "CR", 2500, 2000, 0.15, 0.0, 2048.0, 4096.0, "CHEST")
+        }
+    };
     let p = &spec.patient;
     let mut obj = InMemDicomObject::new_empty();
     put(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
@@ -155,186 +126,57 @@ fn instance(
         &mut obj,
         tags::IMAGE_TYPE,
         VR::CS,
-        PrimitiveValue::Strs(
-            ["ORIGINAL", "PRIMARY", "AXIAL"]
-                .map(String::from)
-                .into_iter()
-                .collect(),
-        ),
+        PrimitiveValue::Strs(["ORIGINAL", "PRIMARY", "AXIAL"].map(String::from).into_iter().collect()),
     );
     put(&mut obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
     put(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, sop_uid);
     put(&mut obj, tags::STUDY_DATE, VR::DA, spec.study_date.as_str());
-    put(
-        &mut obj,
-        tags::SERIES_DATE,
-        VR::DA,
-        spec.study_date.as_str(),
-    );
+    put(&mut obj, tags::SERIES_DATE, VR::DA, spec.study_date.as_str());
     put(&mut obj, tags::STUDY_TIME, VR::TM, spec.study_time.as_str());
-    put(
-        &mut obj,
-        tags::ACCESSION_NUMBER,
-        VR::SH,
-        spec.accession_number.as_str(),
-    );
+    put(&mut obj, tags::ACCESSION_NUMBER, VR::SH, spec.accession_number.as_str());
     put(&mut obj, tags::MODALITY, VR::CS, modality);
     put(&mut obj, tags::MANUFACTURER, VR::LO, "cloudfilm synthetic");
-    put(
-        &mut obj,
-        tags::INSTITUTION_NAME,
-        VR::LO,
-        spec.institution.as_str(),
-    );
-    put(
-        &mut obj,
-        tags::REFERRING_PHYSICIAN_NAME,
-        VR::PN,
-        "LI^MING=李^明",
-    );
-    put(
-        &mut obj,
-        tags::STUDY_DESCRIPTION,
-        VR::LO,
-        spec.description.as_str(),
-    );
-    put(
-        &mut obj,
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
-        series.description.as_str(),
-    );
+    put(&mut obj, tags::INSTITUTION_NAME, VR::LO, spec.institution.as_str());
+    put(&mut obj, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "LI^MING=李^明");
+    put(&mut obj, tags::STUDY_DESCRIPTION, VR::LO, spec.description.as_str());
+    put(&mut obj, tags::SERIES_DESCRIPTION, VR::LO, series.description.as_str());
     put(&mut obj, tags::PATIENT_NAME, VR::PN, p.name.as_str());
     put(&mut obj, tags::PATIENT_ID, VR::LO, p.patient_id.as_str());
-    put(
-        &mut obj,
-        tags::PATIENT_BIRTH_DATE,
-        VR::DA,
-        p.birth_date.as_str(),
-    );
+    put(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, p.birth_date.as_str());
     put(&mut obj, tags::PATIENT_SEX, VR::CS, p.sex.as_str());
     // Other Patient IDs (retired, still common) and its sequence both carry the resident ID.
-    put(
-        &mut obj,
-        Tag(0x0010, 0x1000),
-        VR::LO,
-        p.resident_id.as_str(),
-    );
+    put(&mut obj, Tag(0x0010, 0x1000), VR::LO, p.resident_id.as_str());
     let mut id_item = InMemDicomObject::new_empty();
-    put(
-        &mut id_item,
-        tags::PATIENT_ID,
-        VR::LO,
-        p.resident_id.as_str(),
-    );
+    put(&mut id_item, tags::PATIENT_ID, VR::LO, p.resident_id.as_str());
     put(&mut id_item, tags::TYPE_OF_PATIENT_ID, VR::CS, "TEXT");
-    put(
-        &mut id_item,
-        tags::ISSUER_OF_PATIENT_ID,
-        VR::LO,
-        "CN-RESIDENT-ID",
-    );
-    obj.put(DataElement::new(
-        tags::OTHER_PATIENT_I_DS_SEQUENCE,
-        VR::SQ,
-        DataSetSequence::from(vec![id_item]),
-    ));
-    put(
-        &mut obj,
-        tags::PATIENT_TELEPHONE_NUMBERS,
-        VR::SH,
-        p.phone.as_str(),
-    );
+    put(&mut id_item, tags::ISSUER_OF_PATIENT_ID, VR::LO, "CN-RESIDENT-ID");
+    obj.put(DataElement::new(tags::OTHER_PATIENT_I_DS_SEQUENCE, VR::SQ, DataSetSequence::from(vec![id_item])));
+    put(&mut obj, tags::PATIENT_TELEPHONE_NUMBERS, VR::SH, p.phone.as_str());
     put(&mut obj, tags::BODY_PART_EXAMINED, VR::CS, body_part);
     if thickness > 0.0 {
-        put(
-            &mut obj,
-            tags::SLICE_THICKNESS,
-            VR::DS,
-            format!("{thickness}"),
-        );
+        put(&mut obj, tags::SLICE_THICKNESS, VR::DS, format!("{thickness}"));
     }
     put(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
     put(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, series_uid);
     put(&mut obj, tags::STUDY_ID, VR::SH, "1");
-    put(
-        &mut obj,
-        tags::SERIES_NUMBER,
-        VR::IS,
-        format!("{series_number}"),
-    );
-    put(
-        &mut obj,
-        tags::INSTANCE_NUMBER,
-        VR::IS,
-        format!("{}", slice + 1),
-    );
+    put(&mut obj, tags::SERIES_NUMBER, VR::IS, format!("{series_number}"));
+    put(&mut obj, tags::INSTANCE_NUMBER, VR::IS, format!("{}", slice + 1));
     if series.modality != Modality::Cr {
         let z = f64::from(slice) * thickness;
-        put(
-            &mut obj,
-            tags::IMAGE_POSITION_PATIENT,
-            VR::DS,
-            format!("-180\\-180\\{z:.1}"),
-        );
-        put(
-            &mut obj,
-            tags::IMAGE_ORIENTATION_PATIENT,
-            VR::DS,
-            "1\\0\\0\\0\\1\\0",
-        );
-        put(
-            &mut obj,
-            tags::FRAME_OF_REFERENCE_UID,
-            VR::UI,
-            frame_of_reference,
-        );
+        put(&mut obj, tags::IMAGE_POSITION_PATIENT, VR::DS, format!("-180\\-180\\{z:.1}"));
+        put(&mut obj, tags::IMAGE_ORIENTATION_PATIENT, VR::DS, "1\\0\\0\\0\\1\\0");
+        put(&mut obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, frame_of_reference);
         put(&mut obj, tags::SLICE_LOCATION, VR::DS, format!("{z:.1}"));
     }
-    put(
-        &mut obj,
-        tags::SAMPLES_PER_PIXEL,
-        VR::US,
-        PrimitiveValue::from(1u16),
-    );
-    put(
-        &mut obj,
-        tags::PHOTOMETRIC_INTERPRETATION,
-        VR::CS,
-        "MONOCHROME2",
-    );
+    put(&mut obj, tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16));
+    put(&mut obj, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
     put(&mut obj, tags::ROWS, VR::US, PrimitiveValue::from(rows));
     put(&mut obj, tags::COLUMNS, VR::US, PrimitiveValue::from(cols));
-    put(
-        &mut obj,
-        tags::PIXEL_SPACING,
-        VR::DS,
-        format!("{spacing}\\{spacing}"),
-    );
-    put(
-        &mut obj,
-        tags::BITS_ALLOCATED,
-        VR::US,
-        PrimitiveValue::from(16u16),
-    );
-    put(
-        &mut obj,
-        tags::BITS_STORED,
-        VR::US,
-        PrimitiveValue::from(12u16),
-    );
-    put(
-        &mut obj,
-        tags::HIGH_BIT,
-        VR::US,
-        PrimitiveValue::from(11u16),
-    );
-    put(
-        &mut obj,
-        tags::PIXEL_REPRESENTATION,
-        VR::US,
-        PrimitiveValue::from(0u16),
-    );
+    put(&mut obj, tags::PIXEL_SPACING, VR::DS, format!("{spacing}\\{spacing}"));
+    put(&mut obj, tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
+    put(&mut obj, tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16));
+    put(&mut obj, tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16));
+    put(&mut obj, tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16));
     put(&mut obj, tags::WINDOW_CENTER, VR::DS, format!("{center}"));
     put(&mut obj, tags::WINDOW_WIDTH, VR::DS, format!("{width}"));
     if series.modality == Modality::Ct {
@@ -342,11 +184,7 @@ fn instance(
         put(&mut obj, tags::RESCALE_SLOPE, VR::DS, "1");
     }
     let pixels = phantom(series.modality, rows, cols, slice, series.slices, rng);
-    obj.put(DataElement::new(
-        tags::PIXEL_DATA,
-        VR::OW,
-        PrimitiveValue::U16(pixels.into()),
-    ));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
@@ -358,27 +196,15 @@ fn instance(
         )
         .expect("a complete file meta");
     let mut bytes = Vec::new();
-    file.write_all(&mut bytes)
-        .expect("writing to memory cannot fail");
+    file.write_all(&mut bytes).expect("writing to memory cannot fail");
     bytes
 }
 
 /// A smooth phantom: a body ellipse with organs of different densities, changing along the
 /// series, plus mild noise. 12-bit values.
-fn phantom(
-    modality: Modality,
-    rows: u16,
-    cols: u16,
-    slice: u32,
-    slices: u32,
-    rng: &mut Rng,
-) -> Vec<u16> {
+fn phantom(modality: Modality, rows: u16, cols: u16, slice: u32, slices: u32, rng: &mut Rng) -> Vec<u16> {
     let (rows, cols) = (f64::from(rows), f64::from(cols));
-    let t = if slices > 1 {
-        f64::from(slice) / f64::from(slices - 1)
-    } else {
-        0.5
-    };
+    let t = if slices > 1 { f64::from(slice) / f64::from(slices - 1) } else { 0.5 };
     let (air, body, organ, bone) = match modality {
         Modality::Ct => (24.0, 1064.0, 1200.0, 2200.0),
         Modality::Mr => (10.0, 500.0, 900.0, 200.0),
@@ -390,11 +216,7 @@ fn phantom(
             let nx = (x as f64 / cols - 0.5) * 2.0;
             let ny = (y as f64 / rows - 0.5) * 2.0;
             let r_body = (nx / 0.85).powi(2) + (ny / (0.7 - 0.1 * t)).powi(2);
-            let mut v = if r_body <= 1.0 {
-                body - 60.0 * r_body
-            } else {
-                air
-            };
+            let mut v = if r_body <= 1.0 { body - 60.0 * r_body } else { air };
             let lung_l = ((nx + 0.38) / 0.25).powi(2) + (ny / (0.4 + 0.1 * t)).powi(2);
             let lung_r = ((nx - 0.38) / 0.25).powi(2) + (ny / (0.4 + 0.1 * t)).powi(2);
             if lung_l <= 1.0 || lung_r <= 1.0 {
@@ -447,11 +269,7 @@ pub fn demo_studies(scale: f64) -> Vec<StudySpec> {
             "CT20261101001",
             "20261101",
             "CT CHEST WITH CONTRAST",
-            vec![SeriesSpec {
-                modality: Modality::Ct,
-                slices: slices(60.0),
-                description: "AXIAL 5mm".into(),
-            }],
+            vec![SeriesSpec { modality: Modality::Ct, slices: slices(60.0), description: "AXIAL 5mm".into() }],
         ),
         base(
             2,
@@ -459,16 +277,8 @@ pub fn demo_studies(scale: f64) -> Vec<StudySpec> {
             "20261015",
             "MR BRAIN",
             vec![
-                SeriesSpec {
-                    modality: Modality::Mr,
-                    slices: slices(24.0),
-                    description: "T1 AXIAL".into(),
-                },
-                SeriesSpec {
-                    modality: Modality::Mr,
-                    slices: slices(24.0),
-                    description: "T2 AXIAL".into(),
-                },
+                SeriesSpec { modality: Modality::Mr, slices: slices(24.0), description: "T1 AXIAL".into() },
+                SeriesSpec { modality: Modality::Mr, slices: slices(24.0), description: "T2 AXIAL".into() },
             ],
         ),
         base(
@@ -476,11 +286,7 @@ pub fn demo_studies(scale: f64) -> Vec<StudySpec> {
             "CR20260920003",
             "20260920",
             "CHEST PA",
-            vec![SeriesSpec {
-                modality: Modality::Cr,
-                slices: 1,
-                description: "PA".into(),
-            }],
+            vec![SeriesSpec { modality: Modality::Cr, slices: 1, description: "PA".into() }],
         ),
     ]
 }
@@ -500,14 +306,7 @@ mod tests {
         assert_eq!(info.patient.other_ids, vec!["11010519491231002X"]);
         assert_eq!(info.patient.telephone_numbers, vec!["13800138000"]);
         assert_eq!(info.series.modality.as_deref(), Some("MR"));
-        assert!(matches!(
-            info.layout,
-            Some(crate::PixelLayout::Native {
-                frame_len: 131072,
-                frames: 1,
-                ..
-            })
-        ));
+        assert!(matches!(info.layout, Some(crate::PixelLayout::Native { frame_len: 131072, frames: 1, .. })));
         assert!(
             cloudfilm_core::ResidentId::parse(
                 &demo_patient().resident_id,

@@ -27,8 +27,5 @@ pub fn can_decode_pixels(uid: &str) -> bool {
 
 /// The name of a transfer syntax, for messages.
 pub fn name(uid: &str) -> &'static str {
-    TransferSyntaxRegistry
-        .get(uid)
-        .map(|ts| ts.name())
-        .unwrap_or("unknown transfer syntax")
+    TransferSyntaxRegistry.get(uid).map(|ts| ts.name()).unwrap_or("unknown transfer syntax")
 }

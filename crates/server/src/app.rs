@@ -39,15 +39,9 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// can hold patient names), and sets the security headers of every response (S17).
 async fn context_and_headers(mut request: Request, next: Next) -> Response {
     let request_id = cloudfilm_crypto::random::hex_id()[..16].to_owned();
-    let client_ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    request.extensions_mut().insert(RequestContext {
-        request_id: request_id.clone(),
-        client_ip,
-    });
+    let client_ip =
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    request.extensions_mut().insert(RequestContext { request_id: request_id.clone(), client_ip });
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
@@ -61,26 +55,15 @@ async fn context_and_headers(mut request: Request, next: Next) -> Response {
         "request"
     );
     let headers = response.headers_mut();
-    headers.insert(
-        REQUEST_ID.clone(),
-        HeaderValue::from_str(&request_id).expect("hex"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    headers.insert(REQUEST_ID.clone(), HeaderValue::from_str(&request_id).expect("hex"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
     );
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     response
 }
 
@@ -92,7 +75,5 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
     let app = router(archive, port).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

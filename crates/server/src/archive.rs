@@ -9,9 +9,7 @@ use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::{
-    LocalBlobStore, Org, Repository, SqliteRepository, StoreError, WriteJob, WriteOp, WriteResult,
-};
+use cloudfilm_store::{LocalBlobStore, Org, Repository, SqliteRepository, StoreError, WriteJob, WriteOp, WriteResult};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,8 +61,7 @@ impl Archive {
             let _ = std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700));
         }
         let layout = DataLayout::of(&data);
-        let (ring, source) =
-            KeyRing::load_or_create(&layout.keyring).context("cannot load the master key ring")?;
+        let (ring, source) = KeyRing::load_or_create(&layout.keyring).context("cannot load the master key ring")?;
         match source {
             KeySource::Created(path) => {
                 tracing::info!(%path, "created a new master key ring (mode 0600): back it up")
@@ -75,19 +72,12 @@ impl Archive {
         let ring = Arc::new(ring);
         let sealer = Arc::new(Sealer::new(&ring)?);
         let signer = Arc::new(ArchiveSigner::new(&ring));
-        let repo = SqliteRepository::open(
-            &layout.database,
-            sealer.clone(),
-            signer.clone(),
-            layout.audit_heads.clone(),
-        )
-        .await
-        .context("cannot open the index database")?;
+        let repo = SqliteRepository::open(&layout.database, sealer.clone(), signer.clone(), layout.audit_heads.clone())
+            .await
+            .context("cannot open the index database")?;
         let (blobs, alone) = LocalBlobStore::open(&layout.blobs, ring.clone())?;
         let archive = Archive {
-            render_permits: tokio::sync::Semaphore::new(
-                config.limits.max_concurrent_renders.max(1),
-            ),
+            render_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_renders.max(1)),
             config,
             repo: Arc::new(repo),
             blobs,
@@ -125,23 +115,14 @@ impl Archive {
         switches: OrgSwitches,
         actor: &str,
     ) -> Result<Org, StoreError> {
-        let event = AuditEvent::new(
-            Action::SecurityAttributesChanged,
-            actor,
-            format!("org:{code}"),
-            Outcome::Success,
-        )
-        .with_detail(format!(
-            "organization created; cloud film {}, download {}",
-            on_off(switches.cloud_film_enabled),
-            on_off(switches.download_enabled)
-        ));
+        let event = AuditEvent::new(Action::SecurityAttributesChanged, actor, format!("org:{code}"), Outcome::Success)
+            .with_detail(format!(
+                "organization created; cloud film {}, download {}",
+                on_off(switches.cloud_film_enabled),
+                on_off(switches.download_enabled)
+            ));
         let job = WriteJob {
-            op: WriteOp::CreateOrg {
-                code: code.clone(),
-                name: name.to_owned(),
-                switches,
-            },
+            op: WriteOp::CreateOrg { code: code.clone(), name: name.to_owned(), switches },
             audit: vec![event],
         };
         match self.repo.write(job).await? {
@@ -164,21 +145,10 @@ impl Archive {
         if let Some(v) = download {
             changes.push(format!("download {}", on_off(v)));
         }
-        let event = AuditEvent::new(
-            Action::SecurityAttributesChanged,
-            actor,
-            format!("org:{code}"),
-            Outcome::Success,
-        )
-        .with_detail(format!("switches set: {}", changes.join(", ")));
-        let job = WriteJob {
-            op: WriteOp::SetOrgSwitches {
-                code: code.clone(),
-                cloud_film,
-                download,
-            },
-            audit: vec![event],
-        };
+        let event = AuditEvent::new(Action::SecurityAttributesChanged, actor, format!("org:{code}"), Outcome::Success)
+            .with_detail(format!("switches set: {}", changes.join(", ")));
+        let job =
+            WriteJob { op: WriteOp::SetOrgSwitches { code: code.clone(), cloud_film, download }, audit: vec![event] };
         match self.repo.write(job).await? {
             WriteResult::Org(org) => Ok(org),
             _ => unreachable!("SetOrgSwitches answers with the organization"),
@@ -220,20 +190,11 @@ impl Archive {
     }
 
     pub async fn revoke_api_key(&self, key_id: &str, actor: &str) -> Result<(), StoreError> {
-        let event = AuditEvent::new(
-            Action::SecurityAttributesChanged,
-            actor,
-            format!("key:{key_id}"),
-            Outcome::Success,
-        )
-        .with_detail("API key revoked");
+        let event =
+            AuditEvent::new(Action::SecurityAttributesChanged, actor, format!("key:{key_id}"), Outcome::Success)
+                .with_detail("API key revoked");
         self.repo
-            .write(WriteJob {
-                op: WriteOp::RevokeApiKey {
-                    key_id: key_id.to_owned(),
-                },
-                audit: vec![event],
-            })
+            .write(WriteJob { op: WriteOp::RevokeApiKey { key_id: key_id.to_owned() }, audit: vec![event] })
             .await?;
         Ok(())
     }

@@ -27,30 +27,21 @@ impl OrgAuth {
     }
 
     pub fn event(&self, action: Action, object: impl Into<String>, outcome: Outcome) -> AuditEvent {
-        AuditEvent::new(action, self.actor(), object, outcome).from_client(
-            Some(self.context.client_ip.to_string()),
-            Some(self.context.request_id.clone()),
-        )
+        AuditEvent::new(action, self.actor(), object, outcome)
+            .from_client(Some(self.context.client_ip.to_string()), Some(self.context.request_id.clone()))
     }
 }
 
 /// The presented key, from either scheme.
 fn presented_key(parts: &Parts) -> Option<String> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
         return Some(rest.to_owned());
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
         let (user, password) = decoded.split_once(':')?;
         return (password.split('.').next() == Some(user)).then(|| password.to_owned());
@@ -61,15 +52,8 @@ fn presented_key(parts: &Parts) -> Option<String> {
 impl FromRequestParts<AppState> for OrgAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let context = parts
-            .extensions
-            .get::<RequestContext>()
-            .cloned()
-            .expect("the request context layer runs first");
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let context = parts.extensions.get::<RequestContext>().cloned().expect("the request context layer runs first");
         let refuse = |key_id: &str, why: &str| {
             AuditEvent::new(
                 Action::SecurityAlert,
@@ -77,36 +61,19 @@ impl FromRequestParts<AppState> for OrgAuth {
                 "dicom-web",
                 Outcome::Failure(why.to_owned()),
             )
-            .from_client(
-                Some(context.client_ip.to_string()),
-                Some(context.request_id.clone()),
-            )
+            .from_client(Some(context.client_ip.to_string()), Some(context.request_id.clone()))
         };
         let Some(key) = presented_key(parts) else {
             return Err(ApiError::unauthorized());
         };
-        let key_id: String = key
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(40)
-            .collect();
+        let key_id: String = key.split('.').next().unwrap_or_default().chars().take(40).collect();
         let record = state.archive.repo.api_key(&key_id).await?;
-        let valid = record.as_ref().is_some_and(|r| {
-            !r.revoked && constant_time_eq(&state.archive.sealer.secret_hash(&key), &r.secret_hash)
-        });
+        let valid = record
+            .as_ref()
+            .is_some_and(|r| !r.revoked && constant_time_eq(&state.archive.sealer.secret_hash(&key), &r.secret_hash));
         let Some(record) = record.filter(|_| valid) else {
-            let shown = if key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                key_id.as_str()
-            } else {
-                "invalid"
-            };
-            state
-                .archive
-                .repo
-                .audit(vec![refuse(shown, "unknown, revoked or wrong API key")])
-                .await?;
+            let shown = if key_id.bytes().all(|b| b.is_ascii_alphanumeric()) { key_id.as_str() } else { "invalid" };
+            state.archive.repo.audit(vec![refuse(shown, "unknown, revoked or wrong API key")]).await?;
             return Err(ApiError::unauthorized());
         };
         if !record.allow.is_empty() {
@@ -119,10 +86,7 @@ impl FromRequestParts<AppState> for OrgAuth {
                 state
                     .archive
                     .repo
-                    .audit(vec![refuse(
-                        &key_id,
-                        "API key used from an address outside its allowlist",
-                    )])
+                    .audit(vec![refuse(&key_id, "API key used from an address outside its allowlist")])
                     .await?;
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -131,10 +95,6 @@ impl FromRequestParts<AppState> for OrgAuth {
                 ));
             }
         }
-        Ok(OrgAuth {
-            org: record.org,
-            key_id,
-            context,
-        })
+        Ok(OrgAuth { org: record.org, key_id, context })
     }
 }

@@ -42,20 +42,13 @@ pub struct Limits {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            data: PathBuf::from("./data"),
-            http: HttpConfig::default(),
-            limits: Limits::default(),
-        }
+        Config { data: PathBuf::from("./data"), http: HttpConfig::default(), limits: Limits::default() }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            listen: "127.0.0.1:8080".into(),
-            public_url: String::new(),
-        }
+        HttpConfig { listen: "127.0.0.1:8080".into(), public_url: String::new() }
     }
 }
 
@@ -75,16 +68,14 @@ impl Default for Limits {
 impl Config {
     /// Defaults, then the file (if any), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, config::ConfigError> {
-        let mut builder =
-            config::Config::builder().add_source(config::Config::try_from(&Config::default())?);
+        let mut builder = config::Config::builder().add_source(config::Config::try_from(&Config::default())?);
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
         // Only `CLOUDFILM_<SECTION>__<KEY>` variables are configuration; others such as
         // CLOUDFILM_DATA or CLOUDFILM_MASTER_KEY are read where they belong.
-        let sectioned: std::collections::HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("CLOUDFILM_") && k.contains("__"))
-            .collect();
+        let sectioned: std::collections::HashMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("CLOUDFILM_") && k.contains("__")).collect();
         builder
             .add_source(
                 config::Environment::with_prefix("CLOUDFILM")

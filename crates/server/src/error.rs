@@ -14,11 +14,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -31,11 +27,7 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid API key is required",
-        )
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required")
     }
 
     pub fn not_acceptable(message: impl Into<String>) -> ApiError {
@@ -43,11 +35,7 @@ impl ApiError {
     }
 
     pub fn internal() -> ApiError {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the server failed; the request id is in the logs",
-        )
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; the request id is in the logs")
     }
 }
 
@@ -55,21 +43,17 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(),
-            StoreError::Full => ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage_full",
-                "the archive is out of storage space",
-            ),
+            StoreError::Full => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", "the archive is out of storage space")
+            }
             StoreError::Integrity => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "integrity_failure",
                 "stored data failed its integrity check; it was not returned and the event was recorded",
             ),
-            StoreError::AlreadyExists(what) => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_exists",
-                format!("{what} already exists"),
-            ),
+            StoreError::AlreadyExists(what) => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", format!("{what} already exists"))
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::internal()
@@ -82,16 +66,10 @@ impl From<crate::retrieve::RetrieveError> for ApiError {
     fn from(e: crate::retrieve::RetrieveError) -> ApiError {
         use crate::retrieve::RetrieveError::*;
         match e {
-            NoSuchFrame(n) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_such_frame",
-                format!("frame {n} does not exist"),
-            ),
-            NoPixels => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_pixel_data",
-                "the instance has no pixel data",
-            ),
+            NoSuchFrame(n) => {
+                ApiError::new(StatusCode::NOT_FOUND, "no_such_frame", format!("frame {n} does not exist"))
+            }
+            NoPixels => ApiError::new(StatusCode::NOT_FOUND, "no_pixel_data", "the instance has no pixel data"),
             Store(s) => s.into(),
             Parse(m) => {
                 tracing::error!(error = %m, "a stored instance does not parse");

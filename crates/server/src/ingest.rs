@@ -11,9 +11,7 @@ use cloudfilm_core::instance::InstanceInfo;
 use cloudfilm_crypto::blob::BlobSummary;
 use cloudfilm_dicom::InspectError;
 use cloudfilm_store::blobs::PendingBlob;
-use cloudfilm_store::{
-    ImportContext, NewInstance, StoreError, StoreOutcome, WriteJob, WriteOp, WriteResult,
-};
+use cloudfilm_store::{ImportContext, NewInstance, StoreError, StoreOutcome, WriteJob, WriteOp, WriteResult};
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -99,10 +97,7 @@ pub struct IngestResult {
 
 impl IngestResult {
     pub fn succeeded(&self) -> bool {
-        matches!(
-            self.disposition,
-            Disposition::Stored | Disposition::Duplicate
-        )
+        matches!(self.disposition, Disposition::Stored | Disposition::Duplicate)
     }
 
     pub fn failed(reason: u16, message: impl Into<String>) -> IngestResult {
@@ -111,10 +106,7 @@ impl IngestResult {
             sop_instance_uid: None,
             study_uid: None,
             series_uid: None,
-            disposition: Disposition::Failed {
-                reason,
-                message: message.into(),
-            },
+            disposition: Disposition::Failed { reason, message: message.into() },
         }
     }
 }
@@ -130,9 +122,7 @@ pub struct Candidate {
 pub async fn inspect(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, IngestResult> {
     let archive = archive.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let Spool {
-            mut blob, memory, ..
-        } = spool;
+        let Spool { mut blob, memory, .. } = spool;
         let summary = blob.finish().map_err(|e| store_failure(&e))?;
         let inspected = match &memory {
             Some(bytes) => cloudfilm_dicom::inspect(&mut Cursor::new(bytes)),
@@ -142,21 +132,12 @@ pub async fn inspect(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, 
             },
         };
         match inspected {
-            Ok(info) => Ok(Candidate {
-                blob,
-                summary,
-                info,
-            }),
+            Ok(info) => Ok(Candidate { blob, summary, info }),
             Err(e) => Err(inspect_failure(&e)),
         }
     })
     .await;
-    outcome.unwrap_or_else(|e| {
-        Err(IngestResult::failed(
-            reason::PROCESSING_FAILURE,
-            format!("internal error: {e}"),
-        ))
-    })
+    outcome.unwrap_or_else(|e| Err(IngestResult::failed(reason::PROCESSING_FAILURE, format!("internal error: {e}"))))
 }
 
 fn inspect_failure(e: &InspectError) -> IngestResult {
@@ -165,15 +146,9 @@ fn inspect_failure(e: &InspectError) -> IngestResult {
 
 fn store_failure(e: &StoreError) -> IngestResult {
     if e.is_out_of_resources() {
-        IngestResult::failed(
-            reason::OUT_OF_RESOURCES,
-            "the archive is out of storage space",
-        )
+        IngestResult::failed(reason::OUT_OF_RESOURCES, "the archive is out of storage space")
     } else {
-        IngestResult::failed(
-            reason::PROCESSING_FAILURE,
-            "the archive could not write the instance",
-        )
+        IngestResult::failed(reason::PROCESSING_FAILURE, "the archive could not write the instance")
     }
 }
 
@@ -194,15 +169,9 @@ pub async fn commit(
     for (index, item) in received.into_iter().enumerate() {
         match item {
             Ok(candidate) if expected_study.is_some_and(|s| s != candidate.info.study_uid) => {
-                let message =
-                    "the instance belongs to another study than the one in the request URL";
-                context
-                    .rejected
-                    .push((Some(candidate.info.study_uid.clone()), message.into()));
-                let failed = Disposition::Failed {
-                    reason: reason::DATASET_MISMATCH,
-                    message: message.into(),
-                };
+                let message = "the instance belongs to another study than the one in the request URL";
+                context.rejected.push((Some(candidate.info.study_uid.clone()), message.into()));
+                let failed = Disposition::Failed { reason: reason::DATASET_MISMATCH, message: message.into() };
                 results.push(Some(describe(&candidate.info, failed)));
             }
             Ok(candidate) => {
@@ -221,15 +190,14 @@ pub async fn commit(
     }
 
     // Blobs durable before the index names them.
-    let batch =
-        tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Candidate)>, StoreError> {
-            for (_, candidate) in batch.iter_mut() {
-                candidate.blob.sync()?;
-            }
-            Ok(batch)
-        })
-        .await
-        .map_err(|e| StoreError::Database(e.to_string()))??;
+    let batch = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Candidate)>, StoreError> {
+        for (_, candidate) in batch.iter_mut() {
+            candidate.blob.sync()?;
+        }
+        Ok(batch)
+    })
+    .await
+    .map_err(|e| StoreError::Database(e.to_string()))??;
     if !batch.is_empty() {
         archive.blobs.sync_tmp_dir()?;
     }
@@ -244,17 +212,12 @@ pub async fn commit(
             sha256: c.summary.sha256.clone(),
         })
         .collect();
-    let outcomes = match archive
-        .repo
-        .write(WriteJob {
-            op: WriteOp::StoreInstances { instances, context },
-            audit: vec![],
-        })
-        .await?
-    {
-        WriteResult::Instances(outcomes) => outcomes,
-        _ => unreachable!("StoreInstances answers with outcomes"),
-    };
+    let outcomes =
+        match archive.repo.write(WriteJob { op: WriteOp::StoreInstances { instances, context }, audit: vec![] }).await?
+        {
+            WriteResult::Instances(outcomes) => outcomes,
+            _ => unreachable!("StoreInstances answers with outcomes"),
+        };
 
     let mut to_publish = Vec::new();
     for ((index, candidate), outcome) in batch.into_iter().zip(outcomes) {
@@ -263,7 +226,8 @@ pub async fn commit(
             StoreOutcome::Duplicate => Disposition::Duplicate,
             StoreOutcome::Conflict => Disposition::Failed {
                 reason: reason::DUPLICATE_SOP_INSTANCE,
-                message: "another instance with this SOP Instance UID and different content is stored; it was kept".into(),
+                message: "another instance with this SOP Instance UID and different content is stored; it was kept"
+                    .into(),
             },
         };
         results[index] = Some(describe(&candidate.info, disposition.clone()));
@@ -282,10 +246,7 @@ pub async fn commit(
         }
     });
     let _ = published.await;
-    Ok(results
-        .into_iter()
-        .map(|r| r.expect("every item has a result"))
-        .collect())
+    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
 }
 
 fn describe(info: &InstanceInfo, disposition: Disposition) -> IngestResult {
@@ -308,21 +269,16 @@ pub async fn receive_bytes(archive: &Arc<Archive>, bytes: &[u8]) -> Received {
 /// Spools and inspects a file, read in chunks.
 pub async fn receive_file(archive: &Arc<Archive>, path: &std::path::Path) -> Received {
     use tokio::io::AsyncReadExt;
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| {
-        IngestResult::failed(
-            reason::CANNOT_UNDERSTAND,
-            format!("cannot read the file: {e}"),
-        )
-    })?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| IngestResult::failed(reason::CANNOT_UNDERSTAND, format!("cannot read the file: {e}")))?;
     let mut spool = Spool::new(archive).map_err(|e| store_failure(&e))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).await.map_err(|e| {
-            IngestResult::failed(
-                reason::CANNOT_UNDERSTAND,
-                format!("cannot read the file: {e}"),
-            )
-        })?;
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(|e| IngestResult::failed(reason::CANNOT_UNDERSTAND, format!("cannot read the file: {e}")))?;
         if n == 0 {
             break;
         }

@@ -45,10 +45,7 @@ impl<R: std::io::Seek> std::io::Seek for Tracking<R> {
 
 /// The data set up to the pixel data, with its file meta.
 pub fn header(archive: &Archive, row: &InstanceRow) -> Result<Header, RetrieveError> {
-    let mut reader = Tracking {
-        inner: archive.blobs.open_blob(&row.blob_id)?,
-        integrity_failed: false,
-    };
+    let mut reader = Tracking { inner: archive.blobs.open_blob(&row.blob_id)?, integrity_failed: false };
     cloudfilm_dicom::inspect::read_header(&mut reader).map_err(|e| {
         if reader.integrity_failed {
             RetrieveError::Store(StoreError::Integrity)
@@ -65,11 +62,7 @@ pub fn whole(archive: &Archive, row: &InstanceRow) -> Result<Vec<u8>, RetrieveEr
 
 /// Frame `number` (1-based) as the layout finds it: its stored bytes and the header to decode
 /// them with.
-pub fn frame(
-    archive: &Archive,
-    row: &InstanceRow,
-    number: u32,
-) -> Result<(Header, FrameSource), RetrieveError> {
+pub fn frame(archive: &Archive, row: &InstanceRow, number: u32) -> Result<(Header, FrameSource), RetrieveError> {
     if number == 0 {
         return Err(RetrieveError::NoSuchFrame(0));
     }
@@ -86,19 +79,30 @@ pub fn frame(
                 .map_err(|e| RetrieveError::Parse(e.to_string()))?;
             Ok((obj.clone(), FrameSource::Whole(Box::new(obj), index)))
         }
+        PixelLayout::Native { offset, frame_len, big_endian_words: true, .. } => {
+            // Read whole 16-bit words around the frame, swap each pair, keep the frame's bytes.
+            if index >= row.attrs.frames.max(1) {
+                return Err(RetrieveError::NoSuchFrame(number));
+            }
+            let start = offset + u64::from(index) * frame_len;
+            let (aligned, end) = (offset + (start - offset) / 2 * 2, start + frame_len);
+            let mut reader = archive.blobs.open_blob(&row.blob_id)?;
+            let aligned_end = (offset + (end - offset).div_ceil(2) * 2).min(reader.plaintext_len());
+            let mut words = reader.read_range(aligned, (aligned_end - aligned) as usize).map_err(StoreError::from)?;
+            for pair in words.chunks_exact_mut(2) {
+                pair.swap(0, 1);
+            }
+            let skip = (start - aligned) as usize;
+            let bytes = words[skip..skip + *frame_len as usize].to_vec();
+            Ok((header(archive, row)?, FrameSource::Native(bytes)))
+        }
         layout => {
-            let ranges = layout
-                .frame_ranges(index)
-                .ok_or(RetrieveError::NoSuchFrame(number))?;
+            let ranges = layout.frame_ranges(index).ok_or(RetrieveError::NoSuchFrame(number))?;
             let header = header(archive, row)?;
             let mut reader = archive.blobs.open_blob(&row.blob_id)?;
             let mut parts = Vec::with_capacity(ranges.len());
             for (offset, len) in ranges {
-                parts.push(
-                    reader
-                        .read_range(offset, len as usize)
-                        .map_err(StoreError::from)?,
-                );
+                parts.push(reader.read_range(offset, len as usize).map_err(StoreError::from)?);
             }
             let source = match layout {
                 PixelLayout::Native { .. } => FrameSource::Native(parts.concat()),
@@ -120,11 +124,7 @@ pub fn stored_frame_bytes(source: &FrameSource) -> Option<Vec<u8>> {
 }
 
 fn skip_preamble(bytes: &[u8]) -> usize {
-    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-        128
-    } else {
-        0
-    }
+    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { 128 } else { 0 }
 }
 
 /// Streams a stored instance in chunks, checking its hash at the end.

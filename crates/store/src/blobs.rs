@@ -35,10 +35,7 @@ pub struct PendingBlob {
 }
 
 fn valid_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 impl LocalBlobStore {
@@ -57,11 +54,7 @@ impl LocalBlobStore {
         if !alone {
             lock.lock_shared().map_err(classify_io)?;
         }
-        let store = LocalBlobStore {
-            root: root.to_owned(),
-            ring,
-            _lock: Arc::new(lock),
-        };
+        let store = LocalBlobStore { root: root.to_owned(), ring, _lock: Arc::new(lock) };
         Ok((store, alone))
     }
 
@@ -75,37 +68,21 @@ impl LocalBlobStore {
     }
 
     fn final_path(&self, id: &str) -> PathBuf {
-        self.root
-            .join("objects")
-            .join(&id[..2])
-            .join(&id[2..4])
-            .join(id)
+        self.root.join("objects").join(&id[..2]).join(&id[2..4]).join(id)
     }
 
     /// Starts a new blob with a fresh random id.
     pub fn create(&self) -> Result<PendingBlob> {
         let id = cloudfilm_crypto::random::hex_id();
         let path = self.tmp_path(&id);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(classify_io)?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(classify_io)?;
         let writer = BlobWriter::new(&self.ring, &id, BufWriter::with_capacity(256 * 1024, file))?;
-        Ok(PendingBlob {
-            id,
-            path,
-            writer: Some(writer),
-            file: None,
-            keep: false,
-        })
+        Ok(PendingBlob { id, path, writer: Some(writer), file: None, keep: false })
     }
 
     /// Makes temporaries durable: fsync of the `tmp/` directory (after their own fsync).
     pub fn sync_tmp_dir(&self) -> Result<()> {
-        File::open(self.root.join("tmp"))
-            .and_then(|d| d.sync_all())
-            .map_err(classify_io)
+        File::open(self.root.join("tmp")).and_then(|d| d.sync_all()).map_err(classify_io)
     }
 
     /// Moves a committed blob into place.
@@ -132,14 +109,9 @@ impl LocalBlobStore {
         }
         let file = match File::open(self.final_path(id)) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::open(self.tmp_path(id))
-                .map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        StoreError::NotFound
-                    } else {
-                        classify_io(e)
-                    }
-                })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::open(self.tmp_path(id)).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound { StoreError::NotFound } else { classify_io(e) }
+            })?,
             Err(e) => return Err(classify_io(e)),
         };
         Ok(BlobReader::open(&self.ring, id, file)?)
@@ -176,11 +148,7 @@ impl LocalBlobStore {
 
 impl PendingBlob {
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.writer
-            .as_mut()
-            .expect("not finished")
-            .write_all(data)
-            .map_err(Into::into)
+        self.writer.as_mut().expect("not finished").write_all(data).map_err(Into::into)
     }
 
     /// Seals the last segment and flushes it to the file (not yet durable).
@@ -193,11 +161,7 @@ impl PendingBlob {
 
     /// Makes the file durable (its directory is synced separately, once per batch).
     pub fn sync(&mut self) -> Result<()> {
-        self.file
-            .as_ref()
-            .expect("finished")
-            .sync_all()
-            .map_err(classify_io)
+        self.file.as_ref().expect("finished").sync_all().map_err(classify_io)
     }
 
     /// The index now references the blob: it outlives this handle.
@@ -222,8 +186,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, LocalBlobStore) {
         let dir = tempfile::tempdir().unwrap();
-        let (store, alone) =
-            LocalBlobStore::open(dir.path(), Arc::new(KeyRing::generate())).unwrap();
+        let (store, alone) = LocalBlobStore::open(dir.path(), Arc::new(KeyRing::generate())).unwrap();
         assert!(alone);
         (dir, store)
     }
@@ -238,24 +201,11 @@ mod tests {
         blob.sync().unwrap();
         store.sync_tmp_dir().unwrap();
         let id = blob.keep();
-        assert_eq!(
-            store.read_verified(&id, &summary.sha256).unwrap(),
-            b"hello world",
-            "readable before publish"
-        );
+        assert_eq!(store.read_verified(&id, &summary.sha256).unwrap(), b"hello world", "readable before publish");
         store.publish(&id).unwrap();
-        assert_eq!(
-            store.read_verified(&id, &summary.sha256).unwrap(),
-            b"hello world"
-        );
-        assert!(matches!(
-            store.read_verified(&id, "00"),
-            Err(StoreError::Integrity)
-        ));
-        assert!(matches!(
-            store.open_blob("../../etc/passwd"),
-            Err(StoreError::NotFound)
-        ));
+        assert_eq!(store.read_verified(&id, &summary.sha256).unwrap(), b"hello world");
+        assert!(matches!(store.read_verified(&id, "00"), Err(StoreError::Integrity)));
+        assert!(matches!(store.open_blob("../../etc/passwd"), Err(StoreError::NotFound)));
     }
 
     #[test]
@@ -270,18 +220,14 @@ mod tests {
         let keep_id = keep.id.clone();
         assert_eq!(store.recover(|id| id == keep_id).unwrap(), (1, 1));
         assert!(store.open_blob(&keep.id).is_ok());
-        assert!(matches!(
-            store.open_blob(&drop_me.id),
-            Err(StoreError::NotFound)
-        ));
+        assert!(matches!(store.open_blob(&drop_me.id), Err(StoreError::NotFound)));
     }
 
     #[test]
     fn only_a_lone_opener_may_recover() {
         let (dir, first) = store();
         first.share().unwrap();
-        let (_second, alone) =
-            LocalBlobStore::open(dir.path(), Arc::new(KeyRing::generate())).unwrap();
+        let (_second, alone) = LocalBlobStore::open(dir.path(), Arc::new(KeyRing::generate())).unwrap();
         assert!(!alone, "another opener holds the store");
         drop(first);
     }

@@ -59,12 +59,8 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.message().contains("database or disk is full") => {
-                StoreError::Full
-            }
-            sqlx::Error::Io(io) if matches!(io.raw_os_error(), Some(28) | Some(122)) => {
-                StoreError::Full
-            }
+            sqlx::Error::Database(db) if db.message().contains("database or disk is full") => StoreError::Full,
+            sqlx::Error::Io(io) if matches!(io.raw_os_error(), Some(28) | Some(122)) => StoreError::Full,
             _ => StoreError::Database(e.to_string()),
         }
     }

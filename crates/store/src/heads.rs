@@ -28,10 +28,7 @@ pub fn read_all(path: &Path) -> std::io::Result<Vec<SignedHead>> {
             continue;
         }
         let head = serde_json::from_str(&line).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("line {} of {}: {e}", n + 1, path.display()),
-            )
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line {} of {}: {e}", n + 1, path.display()))
         })?;
         heads.push(head);
     }

@@ -14,12 +14,7 @@ pub trait Repository: Send + Sync + 'static {
 
     /// Appends audit events alone (reads, refusals), durably.
     async fn audit(&self, events: Vec<AuditEvent>) -> Result<()> {
-        self.write(WriteJob {
-            op: WriteOp::Nothing,
-            audit: events,
-        })
-        .await
-        .map(|_| ())
+        self.write(WriteJob { op: WriteOp::Nothing, audit: events }).await.map(|_| ())
     }
 
     async fn org_by_code(&self, code: &OrgCode) -> Result<Option<Org>>;

@@ -60,16 +60,11 @@ impl Sealer {
     }
 
     pub fn seal(&self, column: &str, value: &Option<String>) -> Option<Vec<u8>> {
-        value
-            .as_ref()
-            .map(|v| self.cipher.seal(column, v.as_bytes()))
+        value.as_ref().map(|v| self.cipher.seal(column, v.as_bytes()))
     }
 
     pub fn open(&self, column: &str, sealed: Option<Vec<u8>>) -> Result<Option<String>> {
-        sealed
-            .map(|s| self.cipher.open_string(column, &s))
-            .transpose()
-            .map_err(Into::into)
+        sealed.map(|s| self.cipher.open_string(column, &s)).transpose().map_err(Into::into)
     }
 
     pub fn seal_patient(&self, p: &PatientAttrs, referring: &Option<String>) -> SealedPatient {
@@ -99,10 +94,7 @@ impl Sealer {
                 out.push((TokenKind::Name, self.token(TokenKind::Name, &form)));
             }
             for prefix in person_name_prefixes(name, NAME_PREFIX_MAX) {
-                out.push((
-                    TokenKind::NamePrefix,
-                    self.token(TokenKind::NamePrefix, &prefix),
-                ));
+                out.push((TokenKind::NamePrefix, self.token(TokenKind::NamePrefix, &prefix)));
             }
         }
         if let Some(date) = &p.birth_date {

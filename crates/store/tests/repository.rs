@@ -32,12 +32,7 @@ async fn fixture() -> Fixture {
 }
 
 fn event(object: &str) -> AuditEvent {
-    AuditEvent::new(
-        Action::SecurityAttributesChanged,
-        "cli:test",
-        object,
-        Outcome::Success,
-    )
+    AuditEvent::new(Action::SecurityAttributesChanged, "cli:test", object, Outcome::Success)
 }
 
 async fn create_org(repo: &SqliteRepository, code: &str) -> Org {
@@ -73,19 +68,8 @@ fn demo_instances(org_id: i64, scale: f64) -> Vec<NewInstance> {
 }
 
 async fn store(repo: &SqliteRepository, instances: Vec<NewInstance>) -> Vec<StoreOutcome> {
-    let context = ImportContext {
-        actor: "org:H1/key:test".into(),
-        interface: "test".into(),
-        ..Default::default()
-    };
-    match repo
-        .write(WriteJob {
-            op: WriteOp::StoreInstances { instances, context },
-            audit: vec![],
-        })
-        .await
-        .unwrap()
-    {
+    let context = ImportContext { actor: "org:H1/key:test".into(), interface: "test".into(), ..Default::default() };
+    match repo.write(WriteJob { op: WriteOp::StoreInstances { instances, context }, audit: vec![] }).await.unwrap() {
         WriteResult::Instances(outcomes) => outcomes,
         other => panic!("{other:?}"),
     }
@@ -94,10 +78,7 @@ async fn store(repo: &SqliteRepository, instances: Vec<NewInstance>) -> Vec<Stor
 fn query(level: Level, filters: &[(Attr, &str)]) -> Query {
     let mut q = Query::new(level);
     for (attr, value) in filters {
-        q.filters.push(Filter {
-            attr: *attr,
-            matcher: Matcher::parse(*attr, value).unwrap().unwrap(),
-        });
+        q.filters.push(Filter { attr: *attr, matcher: Matcher::parse(*attr, value).unwrap().unwrap() });
     }
     q
 }
@@ -108,23 +89,12 @@ async fn organizations_and_keys() {
     let org = create_org(&f.repo, "H1").await;
     assert!(org.switches.cloud_film_enabled && org.switches.download_enabled);
     let again = WriteJob {
-        op: WriteOp::CreateOrg {
-            code: org.code.clone(),
-            name: "x".into(),
-            switches: OrgSwitches::default(),
-        },
+        op: WriteOp::CreateOrg { code: org.code.clone(), name: "x".into(), switches: OrgSwitches::default() },
         audit: vec![],
     };
-    assert!(matches!(
-        f.repo.write(again).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
+    assert!(matches!(f.repo.write(again).await, Err(StoreError::AlreadyExists(_))));
     let set = WriteJob {
-        op: WriteOp::SetOrgSwitches {
-            code: org.code.clone(),
-            cloud_film: None,
-            download: Some(false),
-        },
+        op: WriteOp::SetOrgSwitches { code: org.code.clone(), cloud_film: None, download: Some(false) },
         audit: vec![],
     };
     match f.repo.write(set).await.unwrap() {
@@ -147,15 +117,7 @@ async fn organizations_and_keys() {
     assert_eq!(record.org.code.as_str(), "H1");
     assert_eq!(record.allow, vec!["10.0.0.0/8"]);
     assert!(!record.revoked);
-    f.repo
-        .write(WriteJob {
-            op: WriteOp::RevokeApiKey {
-                key_id: "k1".into(),
-            },
-            audit: vec![],
-        })
-        .await
-        .unwrap();
+    f.repo.write(WriteJob { op: WriteOp::RevokeApiKey { key_id: "k1".into() }, audit: vec![] }).await.unwrap();
     assert!(f.repo.api_key("k1").await.unwrap().unwrap().revoked);
     assert!(f.repo.api_key("nope").await.unwrap().is_none());
 }
@@ -168,51 +130,20 @@ async fn instances_queries_and_isolation() {
     let instances = demo_instances(h1.id, 0.1);
     let n = instances.len();
     let first = instances[0].clone();
-    assert!(
-        store(&f.repo, instances)
-            .await
-            .iter()
-            .all(|o| *o == StoreOutcome::Stored)
-    );
+    assert!(store(&f.repo, instances).await.iter().all(|o| *o == StoreOutcome::Stored));
 
     // The same bytes again are a duplicate; other bytes under the same UID a conflict.
-    assert_eq!(
-        store(&f.repo, vec![first.clone()]).await,
-        vec![StoreOutcome::Duplicate]
-    );
+    assert_eq!(store(&f.repo, vec![first.clone()]).await, vec![StoreOutcome::Duplicate]);
     let mut changed = first.clone();
     changed.sha256 = "0".repeat(64);
-    assert_eq!(
-        store(&f.repo, vec![changed]).await,
-        vec![StoreOutcome::Conflict]
-    );
-    assert_eq!(
-        f.repo
-            .instance_digest(h1.id, &first.info.sop_instance_uid)
-            .await
-            .unwrap(),
-        Some(first.sha256.clone())
-    );
+    assert_eq!(store(&f.repo, vec![changed]).await, vec![StoreOutcome::Conflict]);
+    assert_eq!(f.repo.instance_digest(h1.id, &first.info.sop_instance_uid).await.unwrap(), Some(first.sha256.clone()));
 
-    let studies = f
-        .repo
-        .query(h1.id, &Query::new(Level::Study))
-        .await
-        .unwrap();
+    let studies = f.repo.query(h1.id, &Query::new(Level::Study)).await.unwrap();
     assert_eq!(studies.len(), 3);
-    assert_eq!(
-        studies[0].study.attrs.date.as_deref(),
-        Some("20261101"),
-        "newest first"
-    );
-    assert_eq!(
-        studies.iter().map(|s| s.study.num_instances).sum::<i64>() as usize,
-        n
-    );
-    let mr = studies
-        .iter()
-        .find(|s| s.study.modalities == vec!["MR"])
-        .unwrap();
+    assert_eq!(studies[0].study.attrs.date.as_deref(), Some("20261101"), "newest first");
+    assert_eq!(studies.iter().map(|s| s.study.num_instances).sum::<i64>() as usize, n);
+    let mr = studies.iter().find(|s| s.study.modalities == vec!["MR"]).unwrap();
     assert_eq!(mr.study.num_series, 2);
     assert_eq!(mr.study.patient.name.as_deref(), Some("ZHANG^SAN=张^三"));
     assert_eq!(mr.study.patient.other_ids, vec!["11010519491231002X"]);
@@ -238,16 +169,9 @@ async fn instances_queries_and_isolation() {
         (vec![(Attr::ModalitiesInStudy, "MR")], 1),
         (vec![(Attr::ModalitiesInStudy, "CT\\CR")], 2),
         (vec![(Attr::StudyDescription, "*CHEST*")], 2),
-        (
-            vec![(Attr::PatientName, "ZHANG*"), (Attr::StudyDate, "20261015")],
-            1,
-        ),
+        (vec![(Attr::PatientName, "ZHANG*"), (Attr::StudyDate, "20261015")], 1),
     ] {
-        let rows = f
-            .repo
-            .query(h1.id, &query(Level::Study, &filters))
-            .await
-            .unwrap();
+        let rows = f.repo.query(h1.id, &query(Level::Study, &filters)).await.unwrap();
         assert_eq!(rows.len(), expected, "{filters:?}");
     }
 
@@ -260,86 +184,31 @@ async fn instances_queries_and_isolation() {
     let mut paged = query(Level::Study, &[(Attr::PatientName, "*SAN")]);
     paged.limit = 2;
     paged.offset = 2;
-    assert_eq!(
-        f.repo.query(h1.id, &paged).await.unwrap().len(),
-        1,
-        "paging after decryption filters"
-    );
+    assert_eq!(f.repo.query(h1.id, &paged).await.unwrap().len(), 1, "paging after decryption filters");
 
-    let series = f
-        .repo
-        .query(h1.id, &query(Level::Series, &[(Attr::Modality, "MR")]))
-        .await
-        .unwrap();
+    let series = f.repo.query(h1.id, &query(Level::Series, &[(Attr::Modality, "MR")])).await.unwrap();
     assert_eq!(series.len(), 2);
     let mut in_study = Query::new(Level::Instance);
     in_study.study_uid = Some(mr.study.study_uid.clone());
     in_study.series_uid = Some(series[0].series.as_ref().unwrap().series_uid.clone());
     let instances = f.repo.query(h1.id, &in_study).await.unwrap();
-    assert_eq!(
-        instances.len() as i64,
-        series[0].series.as_ref().unwrap().num_instances
-    );
-    assert_eq!(
-        instances[0].instance.as_ref().unwrap().attrs.number,
-        Some(1)
-    );
-    let rows = f
-        .repo
-        .instances(h1.id, &mr.study.study_uid, None, None)
-        .await
-        .unwrap();
+    assert_eq!(instances.len() as i64, series[0].series.as_ref().unwrap().num_instances);
+    assert_eq!(instances[0].instance.as_ref().unwrap().attrs.number, Some(1));
+    let rows = f.repo.instances(h1.id, &mr.study.study_uid, None, None).await.unwrap();
     assert_eq!(rows.len() as i64, mr.study.num_instances);
 
     // Another organization sees none of it.
-    assert!(
-        f.repo
-            .query(h2.id, &Query::new(Level::Study))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        f.repo
-            .query(
-                h2.id,
-                &query(Level::Study, &[(Attr::PatientName, "ZHANG*")])
-            )
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        f.repo
-            .instances(h2.id, &mr.study.study_uid, None, None)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        f.repo
-            .instance_digest(h2.id, &first.info.sop_instance_uid)
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(f.repo.query(h2.id, &Query::new(Level::Study)).await.unwrap().is_empty());
+    assert!(f.repo.query(h2.id, &query(Level::Study, &[(Attr::PatientName, "ZHANG*")])).await.unwrap().is_empty());
+    assert!(f.repo.instances(h2.id, &mr.study.study_uid, None, None).await.unwrap().is_empty());
+    assert_eq!(f.repo.instance_digest(h2.id, &first.info.sop_instance_uid).await.unwrap(), None);
 
     // Nothing personal in the database files.
     f.repo.close().await;
     for entry in std::fs::read_dir(f.dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        for needle in [
-            "ZHANG^SAN",
-            "张^三",
-            "11010519491231002X",
-            "13800138000",
-            "MRN0001234",
-            "19491231",
-        ] {
-            assert!(
-                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
-                "{needle} found on disk"
-            );
+        for needle in ["ZHANG^SAN", "张^三", "11010519491231002X", "13800138000", "MRN0001234", "19491231"] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} found on disk");
         }
     }
 }
@@ -353,20 +222,11 @@ async fn audit_chain_is_committed_with_its_effects_and_verifies() {
         r.unwrap();
     }
     // A failing job leaves no audit entry behind.
-    let failing = WriteJob {
-        op: WriteOp::RevokeApiKey {
-            key_id: "missing".into(),
-        },
-        audit: vec![event("key:missing")],
-    };
+    let failing =
+        WriteJob { op: WriteOp::RevokeApiKey { key_id: "missing".into() }, audit: vec![event("key:missing")] };
     assert!(f.repo.write(failing).await.is_err());
     // Stored instances are audited per study with their real outcome.
-    let h1 = f
-        .repo
-        .org_by_code(&OrgCode::parse("H1").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let h1 = f.repo.org_by_code(&OrgCode::parse("H1").unwrap()).await.unwrap().unwrap();
     let mut instances = demo_instances(h1.id, 0.05);
     instances.truncate(2);
     instances.push(instances[0].clone());
@@ -376,15 +236,9 @@ async fn audit_chain_is_committed_with_its_effects_and_verifies() {
     let entries = f.repo.audit_entries(0, 1000).await.unwrap();
     assert_eq!(entries.len(), 22);
     let import = &entries[21].canonical;
-    assert!(
-        import.contains(r#""event_id":"110107""#) && import.contains("stored 2, duplicate 1"),
-        "{import}"
-    );
+    assert!(import.contains(r#""event_id":"110107""#) && import.contains("stored 2, duplicate 1"), "{import}");
     let heads = cloudfilm_store::heads::read_all(&f.dir.path().join("heads.jsonl")).unwrap();
     let report = verify_log(entries, &heads, &f.signer.public_key()).unwrap();
     assert_eq!(report.entries, 22);
-    assert!(
-        f.repo.sign_audit_head().await.unwrap().is_none(),
-        "no new head without new entries"
-    );
+    assert!(f.repo.sign_audit_head().await.unwrap().is_none(), "no new head without new entries");
 }

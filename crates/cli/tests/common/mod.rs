@@ -20,12 +20,8 @@ impl Server {
     /// Starts `cloudfilm serve` on a free port; `env` adds configuration variables.
     pub fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--data")
-            .arg(data)
-            .args(["serve", "--http", "127.0.0.1:0"]);
-        cmd.env("CLOUDFILM_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.arg("--data").arg(data).args(["serve", "--http", "127.0.0.1:0"]);
+        cmd.env("CLOUDFILM_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -47,15 +43,8 @@ impl Server {
             }
         };
         let url = line.rsplit(' ').next().expect("a URL").to_owned();
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "unexpected banner {line:?}"
-        );
-        Server {
-            child,
-            url,
-            data: data.to_owned(),
-        }
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected banner {line:?}");
+        Server { child, url, data: data.to_owned() }
     }
 
     pub fn dicomweb(&self) -> String {
@@ -98,38 +87,18 @@ impl Drop for Server {
 
 /// Runs a CLI command against `data`.
 pub fn cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env("CLOUDFILM_LOG", "warn")
-        .output()
-        .expect("the binary runs")
+    Command::new(BIN).arg("--data").arg(data).args(args).env("CLOUDFILM_LOG", "warn").output().expect("the binary runs")
 }
 
 pub fn cli_ok(data: &Path, args: &[&str]) -> String {
     let out = cli(data, args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
 /// Creates an organization and returns a fresh API key for it.
 pub fn org_with_key(data: &Path, code: &str) -> String {
-    cli_ok(
-        data,
-        &[
-            "org",
-            "create",
-            "--code",
-            code,
-            "--name",
-            &format!("{code} hospital"),
-        ],
-    );
+    cli_ok(data, &["org", "create", "--code", code, "--name", &format!("{code} hospital")]);
     new_key(data, code, &[])
 }
 
@@ -138,18 +107,11 @@ pub fn new_key(data: &Path, code: &str, allow: &[&str]) -> String {
     for a in allow {
         args.extend(["--allow", a]);
     }
-    cli_ok(data, &args)
-        .lines()
-        .last()
-        .expect("the key on the last line")
-        .to_owned()
+    cli_ok(data, &args).lines().last().expect("the key on the last line").to_owned()
 }
 
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("a client")
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().expect("a client")
 }
 
 /// A `multipart/related; type="application/dicom"` body of the given parts.
@@ -157,17 +119,12 @@ pub fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "cloudfilm-test-boundary-7d3f";
     let mut body = Vec::new();
     for (content_type, bytes) in parts {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").as_bytes(),
-        );
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
         body.extend_from_slice(bytes);
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (
-        format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
-        body,
-    )
+    (format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"), body)
 }
 
 pub struct Stow {
@@ -181,20 +138,12 @@ impl Stow {
     pub fn failure_reasons(&self) -> Vec<u64> {
         self.json["00081198"]["Value"]
             .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|i| i["00081197"]["Value"][0].as_u64().unwrap())
-                    .collect()
-            })
+            .map(|items| items.iter().map(|i| i["00081197"]["Value"][0].as_u64().unwrap()).collect())
             .unwrap_or_default()
     }
 
     pub fn stored(&self) -> usize {
-        self.json["00081199"]["Value"]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(0)
+        self.json["00081199"]["Value"].as_array().map(Vec::len).unwrap_or(0)
     }
 }
 
@@ -208,33 +157,18 @@ pub fn stow_parts(server: &Server, key: &str, path: &str, parts: &[(&str, &[u8])
         .send()
         .expect("the STOW request completes");
     let status = response.status().as_u16();
-    let warning = response
-        .headers()
-        .get("warning")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let warning = response.headers().get("warning").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let json = response.json().unwrap_or(serde_json::Value::Null);
-    Stow {
-        status,
-        json,
-        warning,
-    }
+    Stow { status, json, warning }
 }
 
 pub fn stow(server: &Server, key: &str, instances: &[&[u8]]) -> Stow {
-    let parts: Vec<(&str, &[u8])> = instances
-        .iter()
-        .map(|i| ("application/dicom", *i))
-        .collect();
+    let parts: Vec<(&str, &[u8])> = instances.iter().map(|i| ("application/dicom", *i)).collect();
     stow_parts(server, key, "/studies", &parts)
 }
 
 pub fn get(server: &Server, key: &str, path: &str) -> reqwest::blocking::Response {
-    client()
-        .get(format!("{}{path}", server.dicomweb()))
-        .bearer_auth(key)
-        .send()
-        .expect("the GET completes")
+    client().get(format!("{}{path}", server.dicomweb())).bearer_auth(key).send().expect("the GET completes")
 }
 
 pub fn qido(server: &Server, key: &str, path: &str) -> Vec<serde_json::Value> {
@@ -245,19 +179,9 @@ pub fn qido(server: &Server, key: &str, path: &str) -> Vec<serde_json::Value> {
 
 /// The parts of a multipart/related response.
 pub fn parts(response: reqwest::blocking::Response) -> Vec<Vec<u8>> {
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let boundary = content_type
-        .split("boundary=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_matches('"')
-        .to_owned();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let boundary =
+        content_type.split("boundary=").nth(1).unwrap().split(';').next().unwrap().trim_matches('"').to_owned();
     let body = response.bytes().expect("a complete body").to_vec();
     let delimiter = format!("--{boundary}").into_bytes();
     let mut out = Vec::new();
@@ -281,10 +205,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Instances of the demo patient's studies at a small scale (CT, MR, CR).
 pub fn demo_instances(scale: f64) -> Vec<Vec<u8>> {
-    cloudfilm_dicom::synth::demo_studies(scale)
-        .iter()
-        .flat_map(cloudfilm_dicom::synth::generate_study)
-        .collect()
+    cloudfilm_dicom::synth::demo_studies(scale).iter().flat_map(cloudfilm_dicom::synth::generate_study).collect()
 }
 
 /// A study of `n` small CT-like instances with its own UIDs (seeded).
@@ -298,23 +219,16 @@ pub fn study(seed: u64, slices: u32) -> Vec<Vec<u8>> {
 }
 
 pub fn sop_uid(bytes: &[u8]) -> String {
-    cloudfilm_dicom::inspect(&mut std::io::Cursor::new(bytes))
-        .unwrap()
-        .sop_instance_uid
+    cloudfilm_dicom::inspect(&mut std::io::Cursor::new(bytes)).unwrap().sop_instance_uid
 }
 
 pub fn study_uid(bytes: &[u8]) -> String {
-    cloudfilm_dicom::inspect(&mut std::io::Cursor::new(bytes))
-        .unwrap()
-        .study_uid
+    cloudfilm_dicom::inspect(&mut std::io::Cursor::new(bytes)).unwrap().study_uid
 }
 
 pub fn instance_path(bytes: &[u8]) -> String {
     let info = cloudfilm_dicom::inspect(&mut std::io::Cursor::new(bytes)).unwrap();
-    format!(
-        "/studies/{}/series/{}/instances/{}",
-        info.study_uid, info.series_uid, info.sop_instance_uid
-    )
+    format!("/studies/{}/series/{}/instances/{}", info.study_uid, info.series_uid, info.sop_instance_uid)
 }
 
 /// Every file under `dir`, recursively.
@@ -324,11 +238,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap().flatten() {
             let path = entry.path();
-            if path.is_dir() {
-                stack.push(path)
-            } else {
-                out.push(path)
-            }
+            if path.is_dir() { stack.push(path) } else { out.push(path) }
         }
     }
     out

@@ -27,9 +27,7 @@ impl MediaRange {
         let content = self.content();
         content == "*/*"
             || content == media_type
-            || content
-                .strip_suffix("/*")
-                .is_some_and(|major| media_type.split('/').next() == Some(major))
+            || content.strip_suffix("/*").is_some_and(|major| media_type.split('/').next() == Some(major))
     }
 
     /// Whether the transfer syntax parameter allows `uid` (absent and `*` allow anything).
@@ -43,11 +41,7 @@ impl MediaRange {
 
 /// The ranges of the Accept header, best first; `*/*` when there is none.
 pub fn parse(headers: &HeaderMap) -> Vec<MediaRange> {
-    let raw: Vec<&str> = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    let raw: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
     let mut ranges: Vec<MediaRange> = raw
         .iter()
         .flat_map(|v| v.split(','))
@@ -57,12 +51,7 @@ pub fn parse(headers: &HeaderMap) -> Vec<MediaRange> {
             if media_type.is_empty() {
                 return None;
             }
-            let mut range = MediaRange {
-                media_type,
-                part_type: None,
-                transfer_syntax: None,
-                quality: 1000,
-            };
+            let mut range = MediaRange { media_type, part_type: None, transfer_syntax: None, quality: 1000 };
             for param in pieces {
                 let Some((k, v)) = param.split_once('=') else {
                     continue;
@@ -71,10 +60,7 @@ pub fn parse(headers: &HeaderMap) -> Vec<MediaRange> {
                 match k.trim().to_ascii_lowercase().as_str() {
                     "type" => range.part_type = Some(v.to_ascii_lowercase()),
                     "transfer-syntax" => range.transfer_syntax = Some(v),
-                    "q" => {
-                        range.quality =
-                            (v.parse::<f32>().unwrap_or(1.0).clamp(0.0, 1.0) * 1000.0) as u16
-                    }
+                    "q" => range.quality = (v.parse::<f32>().unwrap_or(1.0).clamp(0.0, 1.0) * 1000.0) as u16,
                     _ => {}
                 }
             }
@@ -84,12 +70,7 @@ pub fn parse(headers: &HeaderMap) -> Vec<MediaRange> {
         .collect();
     ranges.sort_by_key(|r| std::cmp::Reverse(r.quality));
     if ranges.is_empty() {
-        ranges.push(MediaRange {
-            media_type: "*/*".into(),
-            part_type: None,
-            transfer_syntax: None,
-            quality: 1000,
-        });
+        ranges.push(MediaRange { media_type: "*/*".into(), part_type: None, transfer_syntax: None, quality: 1000 });
     }
     ranges
 }

@@ -18,59 +18,23 @@ pub fn routes() -> Router<AppState> {
         .route("/studies", post(stow::store).get(qido::studies))
         .route("/series", get(qido::series))
         .route("/instances", get(qido::instances))
-        .route(
-            "/studies/{study}",
-            post(stow::store_in_study).get(wado::study),
-        )
+        .route("/studies/{study}", post(stow::store_in_study).get(wado::study))
         .route("/studies/{study}/metadata", get(wado::study_metadata))
         .route("/studies/{study}/thumbnail", get(wado::study_thumbnail))
         .route("/studies/{study}/series", get(qido::series_in_study))
         .route("/studies/{study}/instances", get(qido::instances_in_study))
         .route("/studies/{study}/series/{series}", get(wado::series))
-        .route(
-            "/studies/{study}/series/{series}/metadata",
-            get(wado::series_metadata),
-        )
-        .route(
-            "/studies/{study}/series/{series}/thumbnail",
-            get(wado::series_thumbnail),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances",
-            get(qido::instances_in_series),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}",
-            get(wado::instance),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/metadata",
-            get(wado::instance_metadata),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/rendered",
-            get(wado::instance_rendered),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/thumbnail",
-            get(wado::instance_thumbnail),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
-            get(wado::frames),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered",
-            get(wado::frame_rendered),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/thumbnail",
-            get(wado::frame_thumbnail),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}",
-            get(wado::bulkdata),
-        )
+        .route("/studies/{study}/series/{series}/metadata", get(wado::series_metadata))
+        .route("/studies/{study}/series/{series}/thumbnail", get(wado::series_thumbnail))
+        .route("/studies/{study}/series/{series}/instances", get(qido::instances_in_series))
+        .route("/studies/{study}/series/{series}/instances/{sop}", get(wado::instance))
+        .route("/studies/{study}/series/{series}/instances/{sop}/metadata", get(wado::instance_metadata))
+        .route("/studies/{study}/series/{series}/instances/{sop}/rendered", get(wado::instance_rendered))
+        .route("/studies/{study}/series/{series}/instances/{sop}/thumbnail", get(wado::instance_thumbnail))
+        .route("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", get(wado::frames))
+        .route("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered", get(wado::frame_rendered))
+        .route("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/thumbnail", get(wado::frame_thumbnail))
+        .route("/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}", get(wado::bulkdata))
 }
 
 /// A UID from the path, validated before any use (S7).
@@ -92,10 +56,8 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("localhost");
     // Some clients (python-requests on chunked uploads) send the host without its port.
-    let has_port = host
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-        && !host.ends_with(']');
+    let has_port =
+        host.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !host.ends_with(']');
     if has_port || state.port == 80 {
         format!("http://{host}/dicom-web")
     } else {
@@ -106,16 +68,13 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
 /// The media type a compressed frame is sent as (PS3.18 Table 8.7.3-2).
 pub fn frame_media_type(transfer_syntax: &str) -> &'static str {
     match transfer_syntax {
-        "1.2.840.10008.1.2.4.50"
-        | "1.2.840.10008.1.2.4.51"
-        | "1.2.840.10008.1.2.4.57"
-        | "1.2.840.10008.1.2.4.70" => "image/jpeg",
+        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" | "1.2.840.10008.1.2.4.57" | "1.2.840.10008.1.2.4.70" => {
+            "image/jpeg"
+        }
         "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => "image/jls",
         "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => "image/jp2",
         "1.2.840.10008.1.2.4.92" | "1.2.840.10008.1.2.4.93" => "image/jpx",
-        "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203" => {
-            "image/jphc"
-        }
+        "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203" => "image/jphc",
         "1.2.840.10008.1.2.5" => "image/dicom-rle",
         _ => "application/octet-stream",
     }
@@ -125,9 +84,6 @@ pub fn frame_media_type(transfer_syntax: &str) -> &'static str {
 pub fn is_native(transfer_syntax: &str) -> bool {
     matches!(
         transfer_syntax,
-        "1.2.840.10008.1.2"
-            | "1.2.840.10008.1.2.1"
-            | "1.2.840.10008.1.2.2"
-            | "1.2.840.10008.1.2.1.99"
+        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2" | "1.2.840.10008.1.2.1.99"
     )
 }

@@ -35,9 +35,7 @@ impl PartWriter {
     pub fn finish(self, result: Result<(), std::io::Error>) {
         match result {
             Ok(()) => {
-                let _ = self
-                    .tx
-                    .blocking_send(Ok(Bytes::from(format!("--{}--\r\n", self.boundary))));
+                let _ = self.tx.blocking_send(Ok(Bytes::from(format!("--{}--\r\n", self.boundary))));
             }
             Err(e) => {
                 let _ = self.tx.blocking_send(Err(e));
@@ -54,26 +52,21 @@ pub fn stream(
 ) -> Response {
     let boundary = format!("cloudfilm-{}", cloudfilm_crypto::random::hex_id());
     let (tx, rx) = mpsc::channel(8);
-    let writer = PartWriter {
-        boundary: boundary.clone(),
-        tx,
-    };
+    let writer = PartWriter { boundary: boundary.clone(), tx };
     tokio::task::spawn_blocking(move || {
         let result = produce(&writer);
         writer.finish(result);
     });
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }));
+    let body =
+        Body::from_stream(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
     let mut content_type = format!("multipart/related; type=\"{part_type}\"; boundary={boundary}");
     if let Some(ts) = transfer_syntax {
         content_type.push_str(&format!("; transfer-syntax={ts}"));
     }
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&content_type).expect("ASCII content type"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).expect("ASCII content type"));
     response
 }

@@ -14,30 +14,15 @@ use cloudfilm_dicom::json;
 use cloudfilm_dicom::query::{QidoError, parse_qido};
 use std::sync::Arc;
 
-pub async fn studies(
-    s: State<AppState>,
-    a: OrgAuth,
-    q: RawQuery,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn studies(s: State<AppState>, a: OrgAuth, q: RawQuery, h: HeaderMap) -> Result<Response, ApiError> {
     search(s, a, Level::Study, None, None, q, h).await
 }
 
-pub async fn series(
-    s: State<AppState>,
-    a: OrgAuth,
-    q: RawQuery,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn series(s: State<AppState>, a: OrgAuth, q: RawQuery, h: HeaderMap) -> Result<Response, ApiError> {
     search(s, a, Level::Series, None, None, q, h).await
 }
 
-pub async fn instances(
-    s: State<AppState>,
-    a: OrgAuth,
-    q: RawQuery,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn instances(s: State<AppState>, a: OrgAuth, q: RawQuery, h: HeaderMap) -> Result<Response, ApiError> {
     search(s, a, Level::Instance, None, None, q, h).await
 }
 
@@ -68,16 +53,7 @@ pub async fn instances_in_series(
     q: RawQuery,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    search(
-        s,
-        a,
-        Level::Instance,
-        Some(path_uid(&study)?),
-        Some(path_uid(&series)?),
-        q,
-        h,
-    )
-    .await
+    search(s, a, Level::Instance, Some(path_uid(&study)?), Some(path_uid(&series)?), q, h).await
 }
 
 fn accepts_json(headers: &HeaderMap) -> bool {
@@ -85,10 +61,7 @@ fn accepts_json(headers: &HeaderMap) -> bool {
         v.to_str().is_ok_and(|v| {
             v.split(',').any(|r| {
                 let t = r.split(';').next().unwrap_or("").trim();
-                matches!(
-                    t,
-                    "application/dicom+json" | "application/json" | "*/*" | "application/*" | ""
-                )
+                matches!(t, "application/dicom+json" | "application/json" | "*/*" | "application/*" | "")
             })
         })
     })
@@ -108,9 +81,7 @@ async fn search(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if !accepts_json(&headers) {
-        return Err(ApiError::not_acceptable(
-            "QIDO-RS answers in application/dicom+json",
-        ));
+        return Err(ApiError::not_acceptable("QIDO-RS answers in application/dicom+json"));
     }
     let params: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|_| ApiError::bad_request("invalid_query", "the query string does not parse"))?;
@@ -124,29 +95,17 @@ async fn search(
         (Some(study), None) => format!("study:{study}"),
         _ => format!("org:{}", auth.org.code),
     };
-    let event = auth
-        .event(Action::Query, object, Outcome::Success)
-        .with_detail(format!(
-            "qido-rs {level} level: {} result(s); matched on [{}]",
-            rows.len(),
-            matched.join(", ")
-        ));
+    let event = auth.event(Action::Query, object, Outcome::Success).with_detail(format!(
+        "qido-rs {level} level: {} result(s); matched on [{}]",
+        rows.len(),
+        matched.join(", ")
+    ));
     archive.repo.audit(vec![event]).await?;
     let base = base_url(&state, &headers);
-    let body: Vec<serde_json::Value> = rows
-        .iter()
-        .zip(&extras)
-        .map(|(row, extra)| json::result_json(row, &query, &base, extra.as_ref()))
-        .collect();
-    let mut response = (
-        StatusCode::OK,
-        serde_json::to_vec(&body).expect("JSON serializes"),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/dicom+json"),
-    );
+    let body: Vec<serde_json::Value> =
+        rows.iter().zip(&extras).map(|(row, extra)| json::result_json(row, &query, &base, extra.as_ref())).collect();
+    let mut response = (StatusCode::OK, serde_json::to_vec(&body).expect("JSON serializes")).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/dicom+json"));
     if !warnings.is_empty()
         && let Ok(v) = HeaderValue::from_str(&format!("299 cloudfilm \"{}\"", warnings.join("; ")))
     {
@@ -174,12 +133,7 @@ async fn extra_headers(
             Some(i) => Some(i.clone()),
             None => {
                 let series = row.series.as_ref().map(|s| s.series_uid.as_str());
-                archive
-                    .repo
-                    .instances(org_id, &row.study.study_uid, series, None)
-                    .await?
-                    .into_iter()
-                    .next()
+                archive.repo.instances(org_id, &row.study.study_uid, series, None).await?.into_iter().next()
             }
         };
         let Some(instance) = instance else {
@@ -187,10 +141,9 @@ async fn extra_headers(
             continue;
         };
         let archive = archive.clone();
-        let header =
-            tokio::task::spawn_blocking(move || crate::retrieve::header(&archive, &instance))
-                .await
-                .map_err(|_| ApiError::internal())??;
+        let header = tokio::task::spawn_blocking(move || crate::retrieve::header(&archive, &instance))
+            .await
+            .map_err(|_| ApiError::internal())??;
         out.push(Some(header.into_inner()));
     }
     Ok(out)

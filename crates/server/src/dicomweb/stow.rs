@@ -35,43 +35,25 @@ pub async fn store_in_study(
 
 /// The boundary of a `multipart/related` body whose parts are `application/dicom`.
 fn boundary(headers: &HeaderMap) -> Result<String, ApiError> {
-    let unsupported = |m: &str| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            m,
-        )
-    };
+    let unsupported = |m: &str| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m);
     let raw = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            unsupported("STOW-RS takes multipart/related; type=\"application/dicom\"")
-        })?;
-    let mime: mime::Mime = raw.parse().map_err(|_| {
-        ApiError::bad_request("bad_content_type", "the Content-Type header does not parse")
-    })?;
+        .ok_or_else(|| unsupported("STOW-RS takes multipart/related; type=\"application/dicom\""))?;
+    let mime: mime::Mime =
+        raw.parse().map_err(|_| ApiError::bad_request("bad_content_type", "the Content-Type header does not parse"))?;
     if mime.essence_str() != "multipart/related" {
-        return Err(unsupported(
-            "STOW-RS takes multipart/related; type=\"application/dicom\"",
-        ));
+        return Err(unsupported("STOW-RS takes multipart/related; type=\"application/dicom\""));
     }
     if let Some(part_type) = mime.get_param("type")
         && !part_type.as_str().eq_ignore_ascii_case("application/dicom")
     {
-        return Err(unsupported(
-            "only application/dicom parts are accepted (not metadata + bulk data)",
-        ));
+        return Err(unsupported("only application/dicom parts are accepted (not metadata + bulk data)"));
     }
     mime.get_param(mime::BOUNDARY)
         .map(|b| b.as_str().to_owned())
         .filter(|b| !b.is_empty() && b.len() <= 70)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "missing_boundary",
-                "the multipart Content-Type has no valid boundary",
-            )
-        })
+        .ok_or_else(|| ApiError::bad_request("missing_boundary", "the multipart Content-Type has no valid boundary"))
 }
 
 fn multipart_error(e: multer::Error) -> ApiError {
@@ -104,39 +86,24 @@ async fn receive(
     let limits = &archive.config.limits;
     let boundary = boundary(&headers)?;
     let constraints = multer::Constraints::new().size_limit(
-        multer::SizeLimit::new()
-            .whole_stream(limits.max_request_bytes)
-            .per_field(limits.max_instance_bytes),
+        multer::SizeLimit::new().whole_stream(limits.max_request_bytes).per_field(limits.max_instance_bytes),
     );
-    let mut multipart =
-        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let mut multipart = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let mut received = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         if received.len() >= limits.max_parts {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_many_parts",
-                format!(
-                    "a request may carry at most {} instances; nothing was stored",
-                    limits.max_parts
-                ),
+                format!("a request may carry at most {} instances; nothing was stored", limits.max_parts),
             ));
         }
-        let part_type = field
-            .content_type()
-            .map(|m| m.essence_str().to_ascii_lowercase());
-        if part_type
-            .as_deref()
-            .is_some_and(|t| t != "application/dicom")
-        {
+        let part_type = field.content_type().map(|m| m.essence_str().to_ascii_lowercase());
+        if part_type.as_deref().is_some_and(|t| t != "application/dicom") {
             while field.chunk().await.map_err(multipart_error)?.is_some() {}
             received.push(Err(IngestResult::failed(
                 reason::CANNOT_UNDERSTAND,
-                format!(
-                    "part {} is {}, not application/dicom",
-                    received.len() + 1,
-                    part_type.unwrap_or_default()
-                ),
+                format!("part {} is {}, not application/dicom", received.len() + 1, part_type.unwrap_or_default()),
             )));
             continue;
         }
@@ -146,9 +113,7 @@ async fn receive(
                 SpoolError::TooLarge(limit) => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "instance_too_large",
-                    format!(
-                        "an instance is larger than the limit of {limit} bytes; nothing was stored"
-                    ),
+                    format!("an instance is larger than the limit of {limit} bytes; nothing was stored"),
                 ),
                 SpoolError::Store(s) => s.into(),
             })?;
@@ -156,10 +121,7 @@ async fn receive(
         received.push(ingest::inspect(archive, spool).await);
     }
     if received.is_empty() {
-        return Err(ApiError::bad_request(
-            "empty_request",
-            "the request carries no instance",
-        ));
+        return Err(ApiError::bad_request("empty_request", "the request carries no instance"));
     }
     let count = received.len();
     let context = ImportContext {
@@ -169,30 +131,13 @@ async fn receive(
         interface: "stow-rs".into(),
         rejected: Vec::new(),
     };
-    let results = match ingest::commit(
-        archive,
-        auth.org.id,
-        received,
-        expected_study.as_deref(),
-        context,
-    )
-    .await
-    {
+    let results = match ingest::commit(archive, auth.org.id, received, expected_study.as_deref(), context).await {
         Ok(results) => results,
         Err(StoreError::Full) => {
             let all = (0..count)
-                .map(|_| {
-                    IngestResult::failed(
-                        reason::OUT_OF_RESOURCES,
-                        "the archive is out of storage space",
-                    )
-                })
+                .map(|_| IngestResult::failed(reason::OUT_OF_RESOURCES, "the archive is out of storage space"))
                 .collect::<Vec<_>>();
-            return Ok(respond(
-                &all,
-                &base_url(&state, &headers),
-                StatusCode::INSUFFICIENT_STORAGE,
-            ));
+            return Ok(respond(&all, &base_url(&state, &headers), StatusCode::INSUFFICIENT_STORAGE));
         }
         Err(e) => return Err(e.into()),
     };
@@ -221,9 +166,7 @@ fn respond(results: &[IngestResult], base: &str, status: StatusCode) -> Response
         item.insert("00081155".into(), ui(&r.sop_instance_uid));
         match &r.disposition {
             Disposition::Stored | Disposition::Duplicate => {
-                if let (Some(study), Some(series), Some(sop)) =
-                    (&r.study_uid, &r.series_uid, &r.sop_instance_uid)
-                {
+                if let (Some(study), Some(series), Some(sop)) = (&r.study_uid, &r.series_uid, &r.sop_instance_uid) {
                     let url = format!("{base}/studies/{study}/series/{series}/instances/{sop}");
                     item.insert("00081190".into(), json!({ "vr": "UR", "Value": [url] }));
                 }
@@ -237,47 +180,25 @@ fn respond(results: &[IngestResult], base: &str, status: StatusCode) -> Response
         }
     }
     let mut body = serde_json::Map::new();
-    let mut studies: Vec<&String> = results
-        .iter()
-        .filter(|r| r.succeeded())
-        .filter_map(|r| r.study_uid.as_ref())
-        .collect();
+    let mut studies: Vec<&String> =
+        results.iter().filter(|r| r.succeeded()).filter_map(|r| r.study_uid.as_ref()).collect();
     studies.dedup();
     if let [study] = studies.as_slice() {
-        body.insert(
-            "00081190".into(),
-            json!({ "vr": "UR", "Value": [format!("{base}/studies/{study}")] }),
-        );
+        body.insert("00081190".into(), json!({ "vr": "UR", "Value": [format!("{base}/studies/{study}")] }));
     }
     if !failed.is_empty() {
         body.insert("00081198".into(), json!({ "vr": "SQ", "Value": failed }));
     }
     if !referenced.is_empty() {
-        body.insert(
-            "00081199".into(),
-            json!({ "vr": "SQ", "Value": referenced }),
-        );
+        body.insert("00081199".into(), json!({ "vr": "SQ", "Value": referenced }));
     }
-    let mut response = (
-        status,
-        serde_json::to_vec(&Value::Object(body)).expect("JSON serializes"),
-    )
-        .into_response();
+    let mut response = (status, serde_json::to_vec(&Value::Object(body)).expect("JSON serializes")).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/dicom+json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/dicom+json"));
     if !warnings.is_empty() {
-        let mut text: String = warnings
-            .join("; ")
-            .chars()
-            .filter(|c| c.is_ascii() && !c.is_ascii_control())
-            .collect();
+        let mut text: String = warnings.join("; ").chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).collect();
         text.truncate(2000);
-        if let Ok(value) =
-            HeaderValue::from_str(&format!("299 cloudfilm \"{}\"", text.replace('"', "'")))
-        {
+        if let Ok(value) = HeaderValue::from_str(&format!("299 cloudfilm \"{}\"", text.replace('"', "'"))) {
             headers.insert(header::WARNING, value);
         }
     }

@@ -32,31 +32,16 @@ async fn rows(
     let study = path_uid(study)?;
     let series = series.map(path_uid).transpose()?;
     let sop = sop.map(path_uid).transpose()?;
-    let rows = state
-        .archive
-        .repo
-        .instances(auth.org.id, &study, series.as_deref(), sop.as_deref())
-        .await?;
+    let rows = state.archive.repo.instances(auth.org.id, &study, series.as_deref(), sop.as_deref()).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found());
     }
     Ok(rows)
 }
 
-async fn audit_access(
-    state: &AppState,
-    auth: &OrgAuth,
-    rows: &[InstanceRow],
-    what: String,
-) -> Result<(), ApiError> {
+async fn audit_access(state: &AppState, auth: &OrgAuth, rows: &[InstanceRow], what: String) -> Result<(), ApiError> {
     let study = &rows[0].study_uid;
-    let event = auth
-        .event(
-            Action::InstancesAccessed,
-            format!("study:{study}"),
-            Outcome::Success,
-        )
-        .with_detail(what);
+    let event = auth.event(Action::InstancesAccessed, format!("study:{study}"), Outcome::Success).with_detail(what);
     Ok(state.archive.repo.audit(vec![event]).await?)
 }
 
@@ -74,10 +59,7 @@ fn alert_integrity(archive: &Archive, auth: &OrgAuth, row: &InstanceRow) {
 }
 
 fn instance_url(base: &str, row: &InstanceRow) -> String {
-    format!(
-        "{base}/studies/{}/series/{}/instances/{}",
-        row.study_uid, row.series_uid, row.sop_uid
-    )
+    format!("{base}/studies/{}/series/{}/instances/{}", row.study_uid, row.series_uid, row.sop_uid)
 }
 
 // ---- instances -------------------------------------------------------------------------
@@ -120,23 +102,14 @@ async fn retrieve_instances(
     let rows = rows(&state, &auth, study, series, sop).await?;
     let ranges = accept::parse(&headers);
     let acceptable = ranges.iter().any(|r| {
-        r.accepts("application/dicom")
-            && rows
-                .iter()
-                .all(|row| r.allows_transfer_syntax(&row.transfer_syntax))
+        r.accepts("application/dicom") && rows.iter().all(|row| r.allows_transfer_syntax(&row.transfer_syntax))
     });
     if !acceptable {
         return Err(ApiError::not_acceptable(
             "instances are served as stored (multipart/related; type=\"application/dicom\"; transfer-syntax=*); transcoding is not offered",
         ));
     }
-    audit_access(
-        &state,
-        &auth,
-        &rows,
-        format!("wado-rs: {} instance(s)", rows.len()),
-    )
-    .await?;
+    audit_access(&state, &auth, &rows, format!("wado-rs: {} instance(s)", rows.len())).await?;
     let archive = state.archive.clone();
     let base = base_url(&state, &headers);
     Ok(multipart::stream("application/dicom", None, move |w| {
@@ -204,21 +177,10 @@ async fn metadata(
 ) -> Result<Response, ApiError> {
     let rows = rows(&state, &auth, study, series, sop).await?;
     let ranges = accept::parse(&headers);
-    if !ranges
-        .iter()
-        .any(|r| r.accepts("application/dicom+json") || r.accepts("application/json"))
-    {
-        return Err(ApiError::not_acceptable(
-            "metadata is served as application/dicom+json",
-        ));
+    if !ranges.iter().any(|r| r.accepts("application/dicom+json") || r.accepts("application/json")) {
+        return Err(ApiError::not_acceptable("metadata is served as application/dicom+json"));
     }
-    audit_access(
-        &state,
-        &auth,
-        &rows,
-        format!("wado-rs metadata: {} instance(s)", rows.len()),
-    )
-    .await?;
+    audit_access(&state, &auth, &rows, format!("wado-rs metadata: {} instance(s)", rows.len())).await?;
     let archive = state.archive.clone();
     let base = base_url(&state, &headers);
     let auth2 = auth.clone();
@@ -226,33 +188,19 @@ async fn metadata(
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let header = retrieve::header(&archive, row).inspect_err(|e| {
-                if matches!(
-                    e,
-                    retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)
-                ) {
+                if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
                     alert_integrity(&archive, &auth2, row);
                 }
             })?;
             let has_pixels = !matches!(row.layout, PixelLayout::None);
-            out.push(cloudfilm_dicom::json::metadata_json(
-                &header,
-                has_pixels,
-                &instance_url(&base, row),
-            ));
+            out.push(cloudfilm_dicom::json::metadata_json(&header, has_pixels, &instance_url(&base, row)));
         }
         Ok(out)
     })
     .await
     .map_err(|_| ApiError::internal())??;
-    let mut response = (
-        StatusCode::OK,
-        serde_json::to_vec(&body).expect("JSON serializes"),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/dicom+json"),
-    );
+    let mut response = (StatusCode::OK, serde_json::to_vec(&body).expect("JSON serializes")).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/dicom+json"));
     Ok(response)
 }
 
@@ -269,8 +217,7 @@ enum FrameMode {
 
 fn frame_mode(ranges: &[MediaRange], row: &InstanceRow) -> Option<FrameMode> {
     let ts = row.transfer_syntax.as_str();
-    let stored_le =
-        is_native(ts) && ts != "1.2.840.10008.1.2.2" && !matches!(row.layout, PixelLayout::Whole);
+    let stored_le = is_native(ts) && ts != "1.2.840.10008.1.2.2" && !matches!(row.layout, PixelLayout::Whole);
     for r in ranges {
         if stored_le
             && r.accepts("application/octet-stream")
@@ -280,10 +227,7 @@ fn frame_mode(ranges: &[MediaRange], row: &InstanceRow) -> Option<FrameMode> {
         }
         if !is_native(ts) && !matches!(row.layout, PixelLayout::Whole) {
             let media = frame_media_type(ts);
-            if r.accepts(media)
-                && r.allows_transfer_syntax(ts)
-                && media != "application/octet-stream"
-            {
+            if r.accepts(media) && r.allows_transfer_syntax(ts) && media != "application/octet-stream" {
                 return Some(FrameMode::AsStored(media));
             }
         }
@@ -298,21 +242,12 @@ fn frame_mode(ranges: &[MediaRange], row: &InstanceRow) -> Option<FrameMode> {
 }
 
 fn parse_frames(list: &str, count: u32) -> Result<Vec<u32>, ApiError> {
-    let frames: Vec<u32> = list
-        .split(',')
-        .map(|f| f.trim().parse::<u32>().ok().filter(|n| *n >= 1))
-        .collect::<Option<_>>()
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_frame_list",
-                "frames are listed as 1-based numbers separated by commas",
-            )
-        })?;
+    let frames: Vec<u32> =
+        list.split(',').map(|f| f.trim().parse::<u32>().ok().filter(|n| *n >= 1)).collect::<Option<_>>().ok_or_else(
+            || ApiError::bad_request("invalid_frame_list", "frames are listed as 1-based numbers separated by commas"),
+        )?;
     if frames.is_empty() || frames.len() > 10_000 {
-        return Err(ApiError::bad_request(
-            "invalid_frame_list",
-            "list between 1 and 10000 frames",
-        ));
+        return Err(ApiError::bad_request("invalid_frame_list", "list between 1 and 10000 frames"));
     }
     if let Some(missing) = frames.iter().find(|n| **n > count) {
         return Err(ApiError::new(
@@ -337,9 +272,7 @@ pub async fn frames(
     Path((st, se, sop, list)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
-        .await?
-        .remove(0);
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
     let frames = parse_frames(&list, frame_count(&row))?;
     send_frames(&state, auth, row, frames, &headers).await
 }
@@ -350,14 +283,47 @@ pub async fn bulkdata(
     Path((st, se, sop, tag)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
-        .await?
-        .remove(0);
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
     if !tag.eq_ignore_ascii_case("7FE00010") || matches!(row.layout, PixelLayout::None) {
         return Err(ApiError::not_found());
     }
     let frames = (1..=frame_count(&row)).collect();
     send_frames(&state, auth, row, frames, &headers).await
+}
+
+/// One frame's bytes in the chosen mode.
+fn frame_bytes(
+    archive: &Archive,
+    auth: &OrgAuth,
+    row: &InstanceRow,
+    number: u32,
+    mode: FrameMode,
+) -> Result<Vec<u8>, ApiError> {
+    let (header, source) = retrieve::frame(archive, row, number).inspect_err(|e| {
+        if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
+            alert_integrity(archive, auth, row);
+        }
+    })?;
+    let stored = match mode {
+        FrameMode::AsStored(_) => retrieve::stored_frame_bytes(&source),
+        FrameMode::Uncompressed => None,
+    };
+    match stored {
+        Some(bytes) => Ok(bytes),
+        None => render::decode_raw(&header, source).map_err(|e| match e {
+            render::RenderError::Unsupported(ts) => {
+                ApiError::not_acceptable(format!("frames in {ts} cannot be decoded here; ask for them as stored"))
+            }
+            other => {
+                tracing::warn!(error = %other, "a frame could not be decoded");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "cannot_decode",
+                    "this frame could not be decoded; ask for it as stored (type=\"*/*\")",
+                )
+            }
+        }),
+    }
 }
 
 async fn send_frames(
@@ -378,42 +344,29 @@ async fn send_frames(
             }
         ))
     })?;
-    audit_access(
-        state,
-        &auth,
-        std::slice::from_ref(&row),
-        format!(
-            "wado-rs frames: {} frame(s) of instance {}",
-            frames.len(),
-            row.sop_uid
-        ),
-    )
-    .await?;
+    let detail = format!("wado-rs frames: {} frame(s) of instance {}", frames.len(), row.sop_uid);
+    audit_access(state, &auth, std::slice::from_ref(&row), detail).await?;
     let archive = state.archive.clone();
+    // The first frame is made before answering, so a frame that cannot be decoded is a clean
+    // error rather than a cut-off body; the others follow in the same codec.
+    let first = {
+        let (archive, auth, row) = (archive.clone(), auth.clone(), row.clone());
+        let number = frames[0];
+        tokio::task::spawn_blocking(move || frame_bytes(&archive, &auth, &row, number, mode))
+            .await
+            .map_err(|_| ApiError::internal())??
+    };
     let (part_type, ts) = match mode {
-        FrameMode::AsStored(media) if media != "application/octet-stream" => {
-            (media, Some(row.transfer_syntax.clone()))
-        }
+        FrameMode::AsStored(media) if media != "application/octet-stream" => (media, Some(row.transfer_syntax.clone())),
         _ => ("application/octet-stream", Some(EXPLICIT_LE.to_owned())),
     };
     Ok(multipart::stream(part_type, ts.as_deref(), move |w| {
-        for n in frames {
-            let (header, source) = retrieve::frame(&archive, &row, n).map_err(|e| {
-                if matches!(
-                    e,
-                    retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)
-                ) {
-                    alert_integrity(&archive, &auth, &row);
-                }
-                std::io::Error::other(e)
-            })?;
-            let bytes = match mode {
-                FrameMode::AsStored(_) => retrieve::stored_frame_bytes(&source),
-                FrameMode::Uncompressed => None,
-            };
-            let bytes = match bytes {
-                Some(b) => b,
-                None => render::decode_raw(&header, source).map_err(std::io::Error::other)?,
+        let mut next = Some(first);
+        for (i, &number) in frames.iter().enumerate() {
+            let bytes = match next.take() {
+                Some(bytes) => bytes,
+                None => frame_bytes(&archive, &auth, &row, number, mode)
+                    .map_err(|e| std::io::Error::other(format!("frame {}: {}", i + 1, e.message)))?,
             };
             if !w.part_header(part_type, None) || !w.send(bytes) || !w.part_end() {
                 return Ok(());
@@ -430,9 +383,7 @@ fn render_options(
     headers: &HeaderMap,
     thumbnail: bool,
 ) -> Result<RenderOptions, ApiError> {
-    let bad = |e: render::RenderError| {
-        ApiError::bad_request("invalid_rendering_parameter", e.to_string())
-    };
+    let bad = |e: render::RenderError| ApiError::bad_request("invalid_rendering_parameter", e.to_string());
     let ranges = accept::parse(headers);
     let format = ranges
         .iter()
@@ -446,34 +397,17 @@ fn render_options(
             }
         })
         .ok_or_else(|| ApiError::not_acceptable("rendered images are image/jpeg or image/png"))?;
-    let window = params
-        .get("window")
-        .map(|w| render::parse_window(w))
-        .transpose()
-        .map_err(bad)?;
-    let mut viewport = params
-        .get("viewport")
-        .map(|v| render::parse_viewport(v))
-        .transpose()
-        .map_err(bad)?;
+    let window = params.get("window").map(|w| render::parse_window(w)).transpose().map_err(bad)?;
+    let mut viewport = params.get("viewport").map(|v| render::parse_viewport(v)).transpose().map_err(bad)?;
     if thumbnail && viewport.is_none() {
         viewport = Some((128, 128));
     }
     let quality = params
         .get("quality")
         .map(|q| q.parse::<u8>().ok().filter(|q| (1..=100).contains(q)))
-        .map(|q| {
-            q.ok_or_else(|| {
-                ApiError::bad_request("invalid_rendering_parameter", "quality is 1 to 100")
-            })
-        })
+        .map(|q| q.ok_or_else(|| ApiError::bad_request("invalid_rendering_parameter", "quality is 1 to 100")))
         .transpose()?;
-    Ok(RenderOptions {
-        format,
-        window,
-        viewport,
-        quality,
-    })
+    Ok(RenderOptions { format, window, viewport, quality })
 }
 
 /// Renders frame `number` of `row` into the requested image.
@@ -494,20 +428,13 @@ pub async fn render_frame(
             "the frame is larger than the renderer's limit",
         ));
     }
-    let _permit = archive
-        .render_permits
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let _permit = archive.render_permits.acquire().await.map_err(|_| ApiError::internal())?;
     let archive = archive.clone();
     let auth = auth.clone();
     let format = options.format;
     let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
         let (header, source) = retrieve::frame(&archive, &row, number).inspect_err(|e| {
-            if matches!(
-                e,
-                retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)
-            ) {
+            if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
                 alert_integrity(&archive, &auth, &row);
             }
         })?;
@@ -530,10 +457,7 @@ pub async fn render_frame(
     .await
     .map_err(|_| ApiError::internal())??;
     let mut response = (StatusCode::OK, image).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.media_type()),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.media_type()));
     Ok(response)
 }
 
@@ -544,9 +468,7 @@ pub async fn instance_rendered(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
-        .await?
-        .remove(0);
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
     rendered(&state, auth, row, 1, &params, &headers, false).await
 }
 
@@ -557,15 +479,10 @@ pub async fn frame_rendered(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
-        .await?
-        .remove(0);
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
     let frames = parse_frames(&list, frame_count(&row))?;
     let [frame] = frames[..] else {
-        return Err(ApiError::bad_request(
-            "invalid_frame_list",
-            "a rendered frame request names one frame",
-        ));
+        return Err(ApiError::bad_request("invalid_frame_list", "a rendered frame request names one frame"));
     };
     rendered(&state, auth, row, frame, &params, &headers, false).await
 }
@@ -577,9 +494,7 @@ pub async fn frame_thumbnail(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
-        .await?
-        .remove(0);
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
     let frames = parse_frames(&list, frame_count(&row))?;
     rendered(&state, auth, row, frames[0], &params, &headers, true).await
 }
@@ -591,9 +506,7 @@ pub async fn instance_thumbnail(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop))
-        .await?
-        .remove(0);
+    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
     let middle = frame_count(&row).div_ceil(2).max(1);
     rendered(&state, auth, row, middle, &params, &headers, true).await
 }
@@ -629,16 +542,10 @@ async fn thumbnail_of(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(first) = rows.iter().find(|r| !matches!(r.layout, PixelLayout::None)) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_pixel_data",
-            "nothing here has images",
-        ));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no_pixel_data", "nothing here has images"));
     };
-    let series: Vec<&InstanceRow> = rows
-        .iter()
-        .filter(|r| r.series_uid == first.series_uid && !matches!(r.layout, PixelLayout::None))
-        .collect();
+    let series: Vec<&InstanceRow> =
+        rows.iter().filter(|r| r.series_uid == first.series_uid && !matches!(r.layout, PixelLayout::None)).collect();
     let row = series[series.len() / 2].clone();
     let middle = frame_count(&row).div_ceil(2).max(1);
     rendered(state, auth, row, middle, params, headers, true).await
@@ -654,18 +561,10 @@ async fn rendered(
     thumbnail: bool,
 ) -> Result<Response, ApiError> {
     if matches!(row.layout, PixelLayout::None) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_pixel_data",
-            "the instance has no pixel data",
-        ));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no_pixel_data", "the instance has no pixel data"));
     }
     if frame > frame_count(&row) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_such_frame",
-            format!("frame {frame} does not exist"),
-        ));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no_such_frame", format!("frame {frame} does not exist")));
     }
     let options = render_options(params, headers, thumbnail)?;
     let what = if thumbnail { "thumbnail" } else { "rendered" };

@@ -14,9 +14,7 @@ use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::OrgCode;
 use cloudfilm_core::query::Query;
 use cloudfilm_crypto::signing::ArchiveSigner;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,22 +58,12 @@ impl SqliteRepository {
             .connect_with(options(path).read_only(true))
             .await?;
         let tx = writer::spawn(conn, sealer.clone(), signer, heads_path).await?;
-        Ok(SqliteRepository {
-            readers,
-            sealer,
-            tx,
-        })
+        Ok(SqliteRepository { readers, sealer, tx })
     }
 
-    async fn send<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T>>) -> writer::Msg,
-    ) -> Result<T> {
+    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> writer::Msg) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.tx.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -87,17 +75,15 @@ impl Repository for SqliteRepository {
     }
 
     async fn org_by_code(&self, code: &OrgCode) -> Result<Option<Org>> {
-        let row = sqlx::query(rows::ORG_SELECT_BY_CODE)
-            .bind(code.as_str())
-            .fetch_optional(&self.readers)
-            .await?;
+        let row = sqlx::query(rows::ORG_SELECT_BY_CODE).bind(code.as_str()).fetch_optional(&self.readers).await?;
         row.map(|r| rows::org(&r)).transpose()
     }
 
     async fn list_orgs(&self) -> Result<Vec<Org>> {
-        let rows = sqlx::query("SELECT id, code, name, cloud_film_enabled, download_enabled FROM organizations ORDER BY code")
-            .fetch_all(&self.readers)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, code, name, cloud_film_enabled, download_enabled FROM organizations ORDER BY code")
+                .fetch_all(&self.readers)
+                .await?;
         rows.iter().map(rows::org).collect()
     }
 
@@ -122,13 +108,11 @@ impl Repository for SqliteRepository {
     }
 
     async fn instance_digest(&self, org_id: i64, sop_uid: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT sha256 FROM instances WHERE org_id = ? AND sop_uid = ?")
-                .bind(org_id)
-                .bind(sop_uid)
-                .fetch_optional(&self.readers)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT sha256 FROM instances WHERE org_id = ? AND sop_uid = ?")
+            .bind(org_id)
+            .bind(sop_uid)
+            .fetch_optional(&self.readers)
+            .await?)
     }
 
     async fn blob_referenced(&self, blob_id: &str) -> Result<bool> {
@@ -154,13 +138,11 @@ impl Repository for SqliteRepository {
     }
 
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>> {
-        let rows = sqlx::query(
-            "SELECT seq, canonical, leaf, chain FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after_seq as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.readers)
-        .await?;
+        let rows = sqlx::query("SELECT seq, canonical, leaf, chain FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.readers)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredEntry {

@@ -56,8 +56,7 @@ fn push_matcher(qb: &mut QueryBuilder<Sqlite>, col: &str, attr: Attr, matcher: &
     let integer = matches!(attr.vr(), "IS" | "US");
     match matcher {
         Matcher::Exact(v) if integer => {
-            qb.push(format!(" AND {col} = "))
-                .push_bind(v.parse::<i64>().unwrap_or(i64::MIN));
+            qb.push(format!(" AND {col} = ")).push_bind(v.parse::<i64>().unwrap_or(i64::MIN));
         }
         Matcher::Exact(v) => {
             qb.push(format!(" AND {col} = ")).push_bind(v.clone());
@@ -96,10 +95,9 @@ fn token_for(sealer: &Sealer, filter: &Filter) -> Option<(TokenKind, Vec<u8>)> {
     };
     match &filter.matcher {
         Matcher::Exact(v) => Some((kind, sealer.token(kind, v))),
-        Matcher::Range {
-            from: Some(f),
-            to: Some(t),
-        } if kind == TokenKind::BirthDate && f == t => Some((kind, sealer.token(kind, f))),
+        Matcher::Range { from: Some(f), to: Some(t) } if kind == TokenKind::BirthDate && f == t => {
+            Some((kind, sealer.token(kind, f)))
+        }
         m if kind == TokenKind::Name => {
             let prefix = m.literal_prefix()?.to_uppercase();
             let chars: Vec<char> = prefix.chars().collect();
@@ -107,10 +105,7 @@ fn token_for(sealer: &Sealer, filter: &Filter) -> Option<(TokenKind, Vec<u8>)> {
                 return None;
             }
             let prefix: String = chars.into_iter().take(NAME_PREFIX_MAX).collect();
-            Some((
-                TokenKind::NamePrefix,
-                sealer.token(TokenKind::NamePrefix, &prefix),
-            ))
+            Some((TokenKind::NamePrefix, sealer.token(TokenKind::NamePrefix, &prefix)))
         }
         _ => None,
     }
@@ -121,12 +116,7 @@ fn needs_post_filter(filter: &Filter) -> bool {
     filter.attr.storage() == Storage::Sealed || filter.attr.vr() == "TM"
 }
 
-pub async fn run(
-    pool: &SqlitePool,
-    sealer: &Sealer,
-    org_id: i64,
-    query: &Query,
-) -> Result<Vec<ResultRow>> {
+pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
     let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
     qb.push(rows::STUDY_COLUMNS);
     if query.level >= Level::Series {
@@ -179,10 +169,7 @@ pub async fn run(
         qb.push(", i.instance_number, i.pk");
     }
     if post.is_empty() {
-        qb.push(" LIMIT ")
-            .push_bind(query.limit as i64)
-            .push(" OFFSET ")
-            .push_bind(query.offset as i64);
+        qb.push(" LIMIT ").push_bind(query.limit as i64).push(" OFFSET ").push_bind(query.offset as i64);
     } else {
         qb.push(" LIMIT ").push_bind(SCAN_LIMIT as i64);
     }
@@ -191,17 +178,8 @@ pub async fn run(
     let mut skipped = 0;
     for row in &fetched {
         let study = rows::study(row, sealer)?;
-        let series = if query.level >= Level::Series {
-            Some(rows::series(row)?)
-        } else {
-            None
-        };
-        if !post.iter().all(|f| {
-            f.matcher.matches(
-                f.attr,
-                stored_value(f.attr, &study, series.as_ref()).as_deref(),
-            )
-        }) {
+        let series = if query.level >= Level::Series { Some(rows::series(row)?) } else { None };
+        if !post.iter().all(|f| f.matcher.matches(f.attr, stored_value(f.attr, &study, series.as_ref()).as_deref())) {
             continue;
         }
         if !post.is_empty() {
@@ -213,16 +191,8 @@ pub async fn run(
                 break;
             }
         }
-        let instance = if query.level == Level::Instance {
-            Some(rows::instance(row)?)
-        } else {
-            None
-        };
-        out.push(ResultRow {
-            study,
-            series,
-            instance,
-        });
+        let instance = if query.level == Level::Instance { Some(rows::instance(row)?) } else { None };
+        out.push(ResultRow { study, series, instance });
     }
     Ok(out)
 }
@@ -253,8 +223,7 @@ pub async fn instances(
     qb.push(rows::INSTANCE_COLUMNS);
     qb.push(" FROM instances i JOIN series se ON se.pk = i.series_pk JOIN studies s ON s.pk = i.study_pk");
     qb.push(" WHERE i.org_id = ").push_bind(org_id);
-    qb.push(" AND s.study_uid = ")
-        .push_bind(study_uid.to_owned());
+    qb.push(" AND s.study_uid = ").push_bind(study_uid.to_owned());
     if let Some(uid) = series_uid {
         qb.push(" AND se.series_uid = ").push_bind(uid.to_owned());
     }

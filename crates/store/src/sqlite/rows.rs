@@ -38,13 +38,7 @@ pub const INSTANCE_COLUMNS: &str = "i.sop_uid, i.sop_class_uid, i.instance_numbe
     i.blob_id, i.pixel_layout";
 
 fn split(v: Option<String>) -> Vec<String> {
-    v.map(|s| {
-        s.split('\\')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
+    v.map(|s| s.split('\\').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
 }
 
 pub fn study(r: &SqliteRow, sealer: &Sealer) -> Result<StudyRow> {
@@ -59,8 +53,7 @@ pub fn study(r: &SqliteRow, sealer: &Sealer) -> Result<StudyRow> {
             description: r.try_get("study_description")?,
             study_id: r.try_get("study_id")?,
             institution_name: r.try_get("institution_name")?,
-            referring_physician_name: sealer
-                .open("referring_physician", sealed("referring_physician")?)?,
+            referring_physician_name: sealer.open("referring_physician", sealed("referring_physician")?)?,
         },
         patient: PatientAttrs {
             id: sealer.open("patient_id", sealed("patient_id")?)?,
@@ -70,11 +63,7 @@ pub fn study(r: &SqliteRow, sealer: &Sealer) -> Result<StudyRow> {
             other_ids: split(sealer.open("other_patient_ids", sealed("other_patient_ids")?)?),
             telephone_numbers: split(sealer.open("patient_phones", sealed("patient_phones")?)?),
         },
-        modalities: modalities
-            .split('\\')
-            .filter(|m| !m.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        modalities: modalities.split('\\').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
         num_series: r.try_get("num_series")?,
         num_instances: r.try_get("num_instances")?,
     })
@@ -97,9 +86,7 @@ pub fn series(r: &SqliteRow) -> Result<SeriesRow> {
 
 pub fn instance(r: &SqliteRow) -> Result<InstanceRow> {
     let layout: String = r.try_get("pixel_layout")?;
-    let small = |col: &str| -> Result<Option<u16>> {
-        Ok(r.try_get::<Option<i64>, _>(col)?.map(|v| v as u16))
-    };
+    let small = |col: &str| -> Result<Option<u16>> { Ok(r.try_get::<Option<i64>, _>(col)?.map(|v| v as u16)) };
     Ok(InstanceRow {
         study_uid: r.try_get("study_uid")?,
         series_uid: r.try_get("series_uid")?,

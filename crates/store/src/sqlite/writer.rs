@@ -48,14 +48,7 @@ pub async fn spawn(
     signer: Arc<ArchiveSigner>,
     heads_path: PathBuf,
 ) -> Result<mpsc::Sender<Msg>> {
-    let mut writer = Writer {
-        conn,
-        sealer,
-        signer,
-        heads_path,
-        chain: Chain::default(),
-        last_head_size: 0,
-    };
+    let mut writer = Writer { conn, sealer, signer, heads_path, chain: Chain::default(), last_head_size: 0 };
     writer.catch_up().await?;
     writer.last_head_size = crate::heads::read_all(&writer.heads_path)
         .map(|heads| heads.iter().map(|h| h.tree_size).max().unwrap_or(0))
@@ -155,9 +148,7 @@ impl Writer {
     }
 
     async fn begin(&mut self) -> Result<()> {
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut self.conn)
-            .await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
         if let Err(e) = self.catch_up().await {
             let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
             return Err(e);
@@ -181,9 +172,7 @@ impl Writer {
                 Ok(result)
             }
             Err(e) => {
-                sqlx::query("ROLLBACK TO job")
-                    .execute(&mut self.conn)
-                    .await?;
+                sqlx::query("ROLLBACK TO job").execute(&mut self.conn).await?;
                 sqlx::query("RELEASE job").execute(&mut self.conn).await?;
                 self.chain = before;
                 Err(e)
@@ -196,11 +185,7 @@ impl Writer {
         let stamp = now();
         match op {
             WriteOp::Nothing => Ok((WriteResult::Done, Vec::new())),
-            WriteOp::CreateOrg {
-                code,
-                name,
-                switches,
-            } => {
+            WriteOp::CreateOrg { code, name, switches } => {
                 let inserted = sqlx::query(
                     "INSERT INTO organizations (code, name, cloud_film_enabled, download_enabled, created_at, updated_at) \
                      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
@@ -218,11 +203,7 @@ impl Writer {
                 }
                 Ok((WriteResult::Org(self.org(code.as_str()).await?), Vec::new()))
             }
-            WriteOp::SetOrgSwitches {
-                code,
-                cloud_film,
-                download,
-            } => {
+            WriteOp::SetOrgSwitches { code, cloud_film, download } => {
                 let updated = sqlx::query(
                     "UPDATE organizations SET cloud_film_enabled = COALESCE(?, cloud_film_enabled), \
                      download_enabled = COALESCE(?, download_enabled), updated_at = ? WHERE code = ?",
@@ -238,12 +219,7 @@ impl Writer {
                 }
                 Ok((WriteResult::Org(self.org(code.as_str()).await?), Vec::new()))
             }
-            WriteOp::CreateApiKey {
-                org_id,
-                key_id,
-                secret_hash,
-                allow,
-            } => {
+            WriteOp::CreateApiKey { org_id, key_id, secret_hash, allow } => {
                 sqlx::query(
                     "INSERT INTO api_keys (key_id, org_id, secret_hash, allow_cidrs, created_at) VALUES (?, ?, ?, ?, ?)",
                 )
@@ -257,13 +233,11 @@ impl Writer {
                 Ok((WriteResult::Done, Vec::new()))
             }
             WriteOp::RevokeApiKey { key_id } => {
-                let updated = sqlx::query(
-                    "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                )
-                .bind(&stamp)
-                .bind(key_id)
-                .execute(&mut self.conn)
-                .await?;
+                let updated = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL")
+                    .bind(&stamp)
+                    .bind(key_id)
+                    .execute(&mut self.conn)
+                    .await?;
                 if updated.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -281,10 +255,7 @@ impl Writer {
     }
 
     async fn org(&mut self, code: &str) -> Result<Org> {
-        let row = sqlx::query(super::rows::ORG_SELECT_BY_CODE)
-            .bind(code)
-            .fetch_one(&mut self.conn)
-            .await?;
+        let row = sqlx::query(super::rows::ORG_SELECT_BY_CODE).bind(code).fetch_one(&mut self.conn).await?;
         super::rows::org(&row)
     }
 
@@ -297,18 +268,11 @@ impl Writer {
                 .fetch_optional(&mut self.conn)
                 .await?;
         if let Some(sha) = existing {
-            return Ok(if sha == new.sha256 {
-                StoreOutcome::Duplicate
-            } else {
-                StoreOutcome::Conflict
-            });
+            return Ok(if sha == new.sha256 { StoreOutcome::Duplicate } else { StoreOutcome::Conflict });
         }
         let study_pk = self.study_pk(new, stamp).await?;
         let (series_pk, new_series) = self.series_pk(study_pk, info).await?;
-        let layout = info
-            .layout
-            .clone()
-            .unwrap_or(cloudfilm_core::instance::PixelLayout::None);
+        let layout = info.layout.clone().unwrap_or(cloudfilm_core::instance::PixelLayout::None);
         sqlx::query(
             "INSERT INTO instances (org_id, study_pk, series_pk, sop_uid, sop_class_uid, instance_number, \
              number_of_frames, rows, columns, bits_allocated, samples_per_pixel, transfer_syntax, size, sha256, \
@@ -348,11 +312,7 @@ impl Writer {
                 .fetch_one(&mut self.conn)
                 .await?;
             if !current.split('\\').any(|m| m == modality) {
-                let updated = if current.is_empty() {
-                    modality.clone()
-                } else {
-                    format!("{current}\\{modality}")
-                };
+                let updated = if current.is_empty() { modality.clone() } else { format!("{current}\\{modality}") };
                 sqlx::query("UPDATE studies SET modalities = ? WHERE pk = ?")
                     .bind(updated)
                     .bind(study_pk)
@@ -366,18 +326,15 @@ impl Writer {
     /// The study's row, created from this instance's attributes when it is the first.
     async fn study_pk(&mut self, new: &NewInstance, stamp: &str) -> Result<i64> {
         let info = &new.info;
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT pk FROM studies WHERE org_id = ? AND study_uid = ?")
-                .bind(new.org_id)
-                .bind(&info.study_uid)
-                .fetch_optional(&mut self.conn)
-                .await?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT pk FROM studies WHERE org_id = ? AND study_uid = ?")
+            .bind(new.org_id)
+            .bind(&info.study_uid)
+            .fetch_optional(&mut self.conn)
+            .await?;
         if let Some(pk) = found {
             return Ok(pk);
         }
-        let sealed = self
-            .sealer
-            .seal_patient(&info.patient, &info.study.referring_physician_name);
+        let sealed = self.sealer.seal_patient(&info.patient, &info.study.referring_physician_name);
         let pk: i64 = sqlx::query_scalar(
             "INSERT INTO studies (org_id, study_uid, study_date, study_time, accession_number, study_description, \
              study_id, institution_name, patient_sex, patient_name, patient_id, patient_birth_date, \
@@ -403,25 +360,22 @@ impl Writer {
         .fetch_one(&mut self.conn)
         .await?;
         for (kind, token) in self.sealer.patient_tokens(&info.patient) {
-            sqlx::query(
-                "INSERT OR IGNORE INTO study_tokens (kind, token, study_pk) VALUES (?, ?, ?)",
-            )
-            .bind(kind as i64)
-            .bind(token)
-            .bind(pk)
-            .execute(&mut self.conn)
-            .await?;
+            sqlx::query("INSERT OR IGNORE INTO study_tokens (kind, token, study_pk) VALUES (?, ?, ?)")
+                .bind(kind as i64)
+                .bind(token)
+                .bind(pk)
+                .execute(&mut self.conn)
+                .await?;
         }
         Ok(pk)
     }
 
     async fn series_pk(&mut self, study_pk: i64, info: &InstanceInfo) -> Result<(i64, bool)> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT pk FROM series WHERE study_pk = ? AND series_uid = ?")
-                .bind(study_pk)
-                .bind(&info.series_uid)
-                .fetch_optional(&mut self.conn)
-                .await?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT pk FROM series WHERE study_pk = ? AND series_uid = ?")
+            .bind(study_pk)
+            .bind(&info.series_uid)
+            .fetch_optional(&mut self.conn)
+            .await?;
         if let Some(pk) = found {
             return Ok((pk, false));
         }
@@ -466,9 +420,7 @@ impl Writer {
     /// Brings the in-memory chain tail up to the database's (another process may have
     /// appended, e.g. `cloudfilm import` beside a running server).
     async fn catch_up(&mut self) -> Result<()> {
-        let tail: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
-            .fetch_one(&mut self.conn)
-            .await?;
+        let tail: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log").fetch_one(&mut self.conn).await?;
         let tail = tail.unwrap_or(0) as u64;
         if tail == self.chain.size {
             return Ok(());
@@ -500,13 +452,9 @@ impl Writer {
             return Ok(None);
         }
         let signer = self.signer.clone();
-        let head = SignedHead::sign(
-            self.chain.size,
-            &self.chain.frontier.root(),
-            &self.chain.link,
-            &now(),
-            |m| signer.sign(m),
-        );
+        let head = SignedHead::sign(self.chain.size, &self.chain.frontier.root(), &self.chain.link, &now(), |m| {
+            signer.sign(m)
+        });
         crate::heads::append(&self.heads_path, &head)?;
         self.last_head_size = head.tree_size;
         Ok(Some(head))
@@ -515,11 +463,7 @@ impl Writer {
 
 /// One import entry per study: how many instances were stored, already there, in conflict
 /// (kept the first, S4) or refused.
-fn import_events(
-    instances: &[NewInstance],
-    outcomes: &[StoreOutcome],
-    context: &ImportContext,
-) -> Vec<AuditEvent> {
+fn import_events(instances: &[NewInstance], outcomes: &[StoreOutcome], context: &ImportContext) -> Vec<AuditEvent> {
     use cloudfilm_audit::{Action, Outcome};
     use std::collections::BTreeMap;
     #[derive(Default)]
@@ -539,11 +483,7 @@ fn import_events(
         }
     }
     for (study, reason) in &context.rejected {
-        by_study
-            .entry(study.clone().unwrap_or_else(|| "unknown".into()))
-            .or_default()
-            .rejected
-            .push(reason.clone());
+        by_study.entry(study.clone().unwrap_or_else(|| "unknown".into())).or_default().rejected.push(reason.clone());
     }
     by_study
         .into_iter()
@@ -559,9 +499,7 @@ fn import_events(
             );
             let mut reasons: Vec<String> = t.rejected.clone();
             if t.conflict > 0 {
-                reasons.push(
-                    "same SOP Instance UID with different content: the first was kept".into(),
-                );
+                reasons.push("same SOP Instance UID with different content: the first was kept".into());
             }
             reasons.dedup();
             let outcome = match (t.stored + t.duplicate, failed) {
@@ -569,14 +507,9 @@ fn import_events(
                 (0, _) => Outcome::Failure(reasons.join("; ")),
                 _ => Outcome::Partial(reasons.join("; ")),
             };
-            AuditEvent::new(
-                Action::Import,
-                context.actor.clone(),
-                format!("study:{study}"),
-                outcome,
-            )
-            .from_client(context.client_ip.clone(), context.request_id.clone())
-            .with_detail(detail)
+            AuditEvent::new(Action::Import, context.actor.clone(), format!("study:{study}"), outcome)
+                .from_client(context.client_ip.clone(), context.request_id.clone())
+                .with_detail(detail)
         })
         .collect()
 }
