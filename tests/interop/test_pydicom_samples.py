@@ -60,14 +60,8 @@ RENDER_UNSUPPORTED = {
     "JPEG-lossy.dcm": "12-bit JPEG extended: the dicom-rs JPEG decoder rejects 12-bit precision",
     "JPGExtended.dcm": "12-bit JPEG extended: the dicom-rs JPEG decoder rejects 12-bit precision",
     "JPEG2000-embedded-sequence-delimiter.dcm": "the J2K codestream fails in OpenJPEG",
-    "badVR.dcm": "Number of Frames is '1A'",
-    "SC_rgb_rle_32bit.dcm": "32-bit RGB is not rendered",
-    "SC_rgb_rle_32bit_2frame.dcm": "32-bit RGB is not rendered",
-    "SC_ybr_full_422_uncompressed.dcm": "native YBR_FULL_422 is not rendered",
-    "rtdose.dcm": "32-bit samples are not rendered",
-    "rtdose_1frame.dcm": "32-bit samples are not rendered",
-    "rtdose_expb.dcm": "32-bit samples are not rendered",
-    "rtdose_expb_1frame.dcm": "32-bit samples are not rendered",
+    "SC_rgb_rle_32bit.dcm": "32-bit RGB RLE: the dicom-rs RLE decoder takes 8 or 16 bits",
+    "SC_rgb_rle_32bit_2frame.dcm": "32-bit RGB RLE: the dicom-rs RLE decoder takes 8 or 16 bits",
 }
 
 # ---- what pydicom says about each sample ----------------------------------------------------

@@ -146,6 +146,11 @@ fn frame_object(header: &Header, source: FrameSource) -> Result<(Header, u32), R
 
 /// Decodes one frame to an image.
 pub fn decode_frame(header: &Header, source: FrameSource, window: Option<Window>) -> Result<DynamicImage, RenderError> {
+    if let FrameSource::Native(bytes) = &source
+        && let Some(image) = native_by_hand(header, bytes, window)
+    {
+        return image;
+    }
     let (obj, frame) = frame_object(header, source)?;
     let mut options = ConvertOptions::new().force_8bit();
     if let Some(w) = window {
@@ -158,6 +163,72 @@ pub fn decode_frame(header: &Header, source: FrameSource, window: Option<Window>
     decoded.to_dynamic_image_with_options(0, &options).map_err(|e| RenderError::Decode(e.to_string()))
 }
 
+/// Native frames dicom-pixeldata does not convert: 32-bit monochrome samples (RT dose) and
+/// YBR_FULL_422 (two samples a pixel on the wire). `None` for everything else.
+fn native_by_hand(header: &Header, bytes: &[u8], window: Option<Window>) -> Option<Result<DynamicImage, RenderError>> {
+    let text = |tag| header.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim().to_owned());
+    let number = |tag| header.get(tag).and_then(|e| e.to_float64().ok());
+    let (rows, cols) = (int(header, tags::ROWS)? as u32, int(header, tags::COLUMNS)? as u32);
+    let bits = int(header, tags::BITS_ALLOCATED)?;
+    let samples = int(header, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let big_endian = header.meta().transfer_syntax().trim_end_matches('\0') == "1.2.840.10008.1.2.2";
+    let pixels = (rows * cols) as usize;
+    if samples == 1 && bits == 32 {
+        if bytes.len() < pixels * 4 {
+            return Some(Err(RenderError::Decode("the frame is shorter than its size".into())));
+        }
+        let signed = int(header, tags::PIXEL_REPRESENTATION) == Some(1);
+        let (slope, intercept) =
+            (number(tags::RESCALE_SLOPE).unwrap_or(1.0), number(tags::RESCALE_INTERCEPT).unwrap_or(0.0));
+        let values: Vec<f64> = bytes[..pixels * 4]
+            .chunks_exact(4)
+            .map(|c| {
+                let raw = [c[0], c[1], c[2], c[3]];
+                let v = if big_endian { u32::from_be_bytes(raw) } else { u32::from_le_bytes(raw) };
+                let v = if signed { f64::from(v as i32) } else { f64::from(v) };
+                v * slope + intercept
+            })
+            .collect();
+        let window = window.map(|w| (w.center, w.width)).or_else(|| {
+            let center = header
+                .get(tags::WINDOW_CENTER)
+                .and_then(|e| e.to_multi_float64().ok())
+                .and_then(|v| v.first().copied())?;
+            let width = header
+                .get(tags::WINDOW_WIDTH)
+                .and_then(|e| e.to_multi_float64().ok())
+                .and_then(|v| v.first().copied())?;
+            Some((center, width))
+        });
+        let (center, width) = window.unwrap_or_else(|| {
+            let (min, max) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            ((min + max) / 2.0, (max - min).max(1.0))
+        });
+        let low = center - width / 2.0;
+        let gray: Vec<u8> =
+            values.iter().map(|v| (((v - low) / width).clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+        let image = dicom_pixeldata::image::GrayImage::from_raw(cols, rows, gray).map(DynamicImage::ImageLuma8);
+        return Some(image.ok_or_else(|| RenderError::Decode("bad frame size".into())));
+    }
+    if samples == 3 && bits == 8 && text(tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422") {
+        if bytes.len() < pixels * 2 || cols % 2 != 0 {
+            return Some(Err(RenderError::Decode("the frame is shorter than its size".into())));
+        }
+        let mut rgb = Vec::with_capacity(pixels * 3);
+        for group in bytes[..pixels * 2].chunks_exact(4) {
+            let (cb, cr) = (f64::from(group[2]) - 128.0, f64::from(group[3]) - 128.0);
+            for y in [f64::from(group[0]), f64::from(group[1])] {
+                rgb.push((y + 1.402 * cr).round().clamp(0.0, 255.0) as u8);
+                rgb.push((y - 0.344136 * cb - 0.714136 * cr).round().clamp(0.0, 255.0) as u8);
+                rgb.push((y + 1.772 * cb).round().clamp(0.0, 255.0) as u8);
+            }
+        }
+        let image = dicom_pixeldata::image::RgbImage::from_raw(cols, rows, rgb).map(DynamicImage::ImageRgb8);
+        return Some(image.ok_or_else(|| RenderError::Decode("bad frame size".into())));
+    }
+    None
+}
+
 /// Decodes one frame to uncompressed little-endian samples (WADO-RS frames as
 /// `application/octet-stream`).
 pub fn decode_raw(header: &Header, source: FrameSource) -> Result<Vec<u8>, RenderError> {
@@ -166,7 +237,7 @@ pub fn decode_raw(header: &Header, source: FrameSource) -> Result<Vec<u8>, Rende
     Ok(decoded.data().to_vec())
 }
 
-fn int(obj: &Header, tag: dicom_core::Tag) -> Option<i64> {
+fn int(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<i64> {
     obj.get(tag)?.to_int::<i64>().ok()
 }
 
