@@ -10,25 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// SplitMix64 for reproducible random moments; the seed is printed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 #[test]
 fn kill_9_during_ingest_loses_nothing_acknowledged() {
     let cycles: usize = std::env::var("CLOUDFILM_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("crash test seed {seed}, {cycles} cycles");
-    let mut rng = Rng(seed);
+    let mut rng = cloudfilm_dicom::synth::SplitMix64(seed);
     let dir = tempfile::tempdir().unwrap();
     let key = org_with_key(dir.path(), "H1");
     let instances: Arc<Vec<Vec<u8>>> = Arc::new((0..4).flat_map(|s| study(100 + s, 40)).collect());
@@ -42,8 +29,8 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
         assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).unwrap().count(), 0, "cycle {cycle}");
         let url = server.dicomweb();
         let (instances, acknowledged, key) = (instances.clone(), acknowledged.clone(), key.clone());
-        let start = rng.next() as usize % instances.len();
-        let batch = 1 + rng.next() as usize % 4;
+        let start = rng.next_u64() as usize % instances.len();
+        let batch = 1 + rng.next_u64() as usize % 4;
         let sender = std::thread::spawn(move || {
             let client = client();
             let mut i = start;
@@ -70,7 +57,7 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
                 i = (i + batch) % instances.len();
             }
         });
-        std::thread::sleep(Duration::from_millis(50 + rng.next() % 700));
+        std::thread::sleep(Duration::from_millis(50 + rng.next_u64() % 700));
         server.kill9();
         sender.join().unwrap();
     }

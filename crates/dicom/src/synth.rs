@@ -50,11 +50,11 @@ pub struct StudySpec {
     pub series: Vec<SeriesSpec>,
 }
 
-/// SplitMix64: small, fast, deterministic.
-struct Rng(u64);
+/// SplitMix64: small, fast, deterministic (phantom noise, UIDs, test schedules).
+pub struct SplitMix64(pub u64);
 
-impl Rng {
-    fn next(&mut self) -> u64 {
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -64,7 +64,7 @@ impl Rng {
 
     /// A UID under the 2.25 (UUID-derived) root.
     fn uid(&mut self) -> String {
-        let value = (u128::from(self.next()) << 64) | u128::from(self.next());
+        let value = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
         format!("2.25.{}", value >> 2)
     }
 }
@@ -75,7 +75,7 @@ fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: impl Into<PrimitiveV
 
 /// Generates every instance of the study as Part-10 bytes (Explicit VR Little Endian).
 pub fn generate_study(spec: &StudySpec) -> Vec<Vec<u8>> {
-    let mut rng = Rng(spec.seed);
+    let mut rng = SplitMix64(spec.seed);
     let study_uid = rng.uid();
     let mut out = Vec::new();
     for (series_index, series) in spec.series.iter().enumerate() {
@@ -110,7 +110,7 @@ fn instance(
     series_uid: &str,
     frame_of_reference: &str,
     sop_uid: &str,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Vec<u8> {
     let (sop_class, modality, rows, cols, spacing, thickness, center, width, body_part) = match series.modality {
         Modality::Ct => (uids::CT_IMAGE_STORAGE, "CT", 512u16, 512u16, 0.7, 5.0, 40.0, 400.0, "CHEST"),
@@ -202,7 +202,7 @@ fn instance(
 
 /// A smooth phantom: a body ellipse with organs of different densities, changing along the
 /// series, plus mild noise. 12-bit values.
-fn phantom(modality: Modality, rows: u16, cols: u16, slice: u32, slices: u32, rng: &mut Rng) -> Vec<u16> {
+fn phantom(modality: Modality, rows: u16, cols: u16, slice: u32, slices: u32, rng: &mut SplitMix64) -> Vec<u16> {
     let (rows, cols) = (f64::from(rows), f64::from(cols));
     let t = if slices > 1 { f64::from(slice) / f64::from(slices - 1) } else { 0.5 };
     let (air, body, organ, bone) = match modality {
@@ -230,7 +230,7 @@ fn phantom(modality: Modality, rows: u16, cols: u16, slice: u32, slices: u32, rn
             if spine <= 1.0 {
                 v = bone;
             }
-            let noise = (rng.next() % 21) as f64 - 10.0;
+            let noise = (rng.next_u64() % 21) as f64 - 10.0;
             out.push((v + noise).clamp(0.0, 4095.0) as u16);
         }
     }

@@ -8,7 +8,8 @@ use crate::app::AppState;
 use crate::auth::OrgAuth;
 use crate::error::ApiError;
 use crate::retrieve::{self, InstanceChunks};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, Outcome};
@@ -21,18 +22,41 @@ const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
 type Params = Query<HashMap<String, String>>;
 
+/// What a WADO-RS path names: a study, a series of it or one instance, and for instances a
+/// frame list or a bulk data tag. UIDs are validated before any use.
+pub struct Target {
+    study: String,
+    series: Option<String>,
+    sop: Option<String>,
+    frames: Option<String>,
+    tag: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("invalid_path", "the path does not parse"))?;
+        let uid = |key: &str| params.get(key).map(|v| path_uid(v)).transpose();
+        Ok(Target {
+            study: uid("study")?.ok_or_else(|| ApiError::bad_request("invalid_path", "no study in the path"))?,
+            series: uid("series")?,
+            sop: uid("sop")?,
+            frames: params.get("frames").cloned(),
+            tag: params.get("tag").cloned(),
+        })
+    }
+}
+
 /// The instances a path names, or 404 (also for another organization's study).
-async fn rows(
-    state: &AppState,
-    auth: &OrgAuth,
-    study: &str,
-    series: Option<&str>,
-    sop: Option<&str>,
-) -> Result<Vec<InstanceRow>, ApiError> {
-    let study = path_uid(study)?;
-    let series = series.map(path_uid).transpose()?;
-    let sop = sop.map(path_uid).transpose()?;
-    let rows = state.archive.repo.instances(auth.org.id, &study, series.as_deref(), sop.as_deref()).await?;
+async fn rows(state: &AppState, auth: &OrgAuth, target: &Target) -> Result<Vec<InstanceRow>, ApiError> {
+    let rows = state
+        .archive
+        .repo
+        .instances(auth.org.id, &target.study, target.series.as_deref(), target.sop.as_deref())
+        .await?;
     if rows.is_empty() {
         return Err(ApiError::not_found());
     }
@@ -64,42 +88,14 @@ fn instance_url(base: &str, row: &InstanceRow) -> String {
 
 // ---- instances -------------------------------------------------------------------------
 
-pub async fn study(
-    s: State<AppState>,
-    a: OrgAuth,
-    Path(study): Path<String>,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    retrieve_instances(s, a, &study, None, None, h).await
-}
-
-pub async fn series(
-    s: State<AppState>,
-    a: OrgAuth,
-    Path((st, se)): Path<(String, String)>,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    retrieve_instances(s, a, &st, Some(&se), None, h).await
-}
-
-pub async fn instance(
-    s: State<AppState>,
-    a: OrgAuth,
-    Path((st, se, sop)): Path<(String, String, String)>,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    retrieve_instances(s, a, &st, Some(&se), Some(&sop), h).await
-}
-
-async fn retrieve_instances(
+/// A study, a series or an instance, as stored (multipart/related; type="application/dicom").
+pub async fn instances(
     State(state): State<AppState>,
     auth: OrgAuth,
-    study: &str,
-    series: Option<&str>,
-    sop: Option<&str>,
+    target: Target,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rows = rows(&state, &auth, study, series, sop).await?;
+    let rows = rows(&state, &auth, &target).await?;
     let ranges = accept::parse(&headers);
     let acceptable = ranges.iter().any(|r| {
         r.accepts("application/dicom") && rows.iter().all(|row| r.allows_transfer_syntax(&row.transfer_syntax))
@@ -140,42 +136,14 @@ async fn retrieve_instances(
 
 // ---- metadata --------------------------------------------------------------------------
 
-pub async fn study_metadata(
-    s: State<AppState>,
-    a: OrgAuth,
-    Path(study): Path<String>,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    metadata(s, a, &study, None, None, h).await
-}
-
-pub async fn series_metadata(
-    s: State<AppState>,
-    a: OrgAuth,
-    Path((st, se)): Path<(String, String)>,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    metadata(s, a, &st, Some(&se), None, h).await
-}
-
-pub async fn instance_metadata(
-    s: State<AppState>,
-    a: OrgAuth,
-    Path((st, se, sop)): Path<(String, String, String)>,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    metadata(s, a, &st, Some(&se), Some(&sop), h).await
-}
-
-async fn metadata(
+/// DICOM JSON metadata of a study, a series or an instance.
+pub async fn metadata(
     State(state): State<AppState>,
     auth: OrgAuth,
-    study: &str,
-    series: Option<&str>,
-    sop: Option<&str>,
+    target: Target,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rows = rows(&state, &auth, study, series, sop).await?;
+    let rows = rows(&state, &auth, &target).await?;
     let ranges = accept::parse(&headers);
     if !ranges.iter().any(|r| r.accepts("application/dicom+json") || r.accepts("application/json")) {
         return Err(ApiError::not_acceptable("metadata is served as application/dicom+json"));
@@ -269,22 +237,24 @@ fn frame_count(row: &InstanceRow) -> u32 {
 pub async fn frames(
     State(state): State<AppState>,
     auth: OrgAuth,
-    Path((st, se, sop, list)): Path<(String, String, String, String)>,
+    target: Target,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
-    let frames = parse_frames(&list, frame_count(&row))?;
+    let row = rows(&state, &auth, &target).await?.remove(0);
+    let frames = parse_frames(target.frames.as_deref().unwrap_or_default(), frame_count(&row))?;
     send_frames(&state, auth, row, frames, &headers).await
 }
 
+/// The pixel data bulk data a metadata response points to: all frames.
 pub async fn bulkdata(
     State(state): State<AppState>,
     auth: OrgAuth,
-    Path((st, se, sop, tag)): Path<(String, String, String, String)>,
+    target: Target,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
-    if !tag.eq_ignore_ascii_case("7FE00010") || matches!(row.layout, PixelLayout::None) {
+    let row = rows(&state, &auth, &target).await?.remove(0);
+    let is_pixels = target.tag.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("7FE00010"));
+    if !is_pixels || matches!(row.layout, PixelLayout::None) {
         return Err(ApiError::not_found());
     }
     let frames = (1..=frame_count(&row)).collect();
@@ -461,76 +431,44 @@ pub async fn render_frame(
     Ok(response)
 }
 
-pub async fn instance_rendered(
+/// An instance (its first frame) or one frame, rendered.
+pub async fn rendered(
     State(state): State<AppState>,
     auth: OrgAuth,
-    Path((st, se, sop)): Path<(String, String, String)>,
+    target: Target,
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
-    rendered(&state, auth, row, 1, &params, &headers, false).await
-}
-
-pub async fn frame_rendered(
-    State(state): State<AppState>,
-    auth: OrgAuth,
-    Path((st, se, sop, list)): Path<(String, String, String, String)>,
-    Query(params): Params,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
-    let frames = parse_frames(&list, frame_count(&row))?;
-    let [frame] = frames[..] else {
-        return Err(ApiError::bad_request("invalid_frame_list", "a rendered frame request names one frame"));
+    let row = rows(&state, &auth, &target).await?.remove(0);
+    let frame = match &target.frames {
+        None => 1,
+        Some(list) => match parse_frames(list, frame_count(&row))?[..] {
+            [frame] => frame,
+            _ => return Err(ApiError::bad_request("invalid_frame_list", "a rendered frame request names one frame")),
+        },
     };
-    rendered(&state, auth, row, frame, &params, &headers, false).await
+    render_one(&state, auth, row, frame, &params, &headers, false).await
 }
 
-pub async fn frame_thumbnail(
+/// A small rendering: of a study or series (its middle image), an instance (its middle frame)
+/// or the first listed frame.
+pub async fn thumbnail(
     State(state): State<AppState>,
     auth: OrgAuth,
-    Path((st, se, sop, list)): Path<(String, String, String, String)>,
+    target: Target,
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
-    let frames = parse_frames(&list, frame_count(&row))?;
-    rendered(&state, auth, row, frames[0], &params, &headers, true).await
-}
-
-pub async fn instance_thumbnail(
-    State(state): State<AppState>,
-    auth: OrgAuth,
-    Path((st, se, sop)): Path<(String, String, String)>,
-    Query(params): Params,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let row = rows(&state, &auth, &st, Some(&se), Some(&sop)).await?.remove(0);
-    let middle = frame_count(&row).div_ceil(2).max(1);
-    rendered(&state, auth, row, middle, &params, &headers, true).await
-}
-
-pub async fn series_thumbnail(
-    State(state): State<AppState>,
-    auth: OrgAuth,
-    Path((st, se)): Path<(String, String)>,
-    Query(params): Params,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let rows = rows(&state, &auth, &st, Some(&se), None).await?;
-    thumbnail_of(&state, auth, rows, &params, &headers).await
-}
-
-pub async fn study_thumbnail(
-    State(state): State<AppState>,
-    auth: OrgAuth,
-    Path(study): Path<String>,
-    Query(params): Params,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let rows = rows(&state, &auth, &study, None, None).await?;
-    thumbnail_of(&state, auth, rows, &params, &headers).await
+    let rows = rows(&state, &auth, &target).await?;
+    if target.sop.is_none() {
+        return thumbnail_of(&state, auth, rows, &params, &headers).await;
+    }
+    let row = rows.into_iter().next().expect("rows() never answers empty");
+    let frame = match &target.frames {
+        Some(list) => parse_frames(list, frame_count(&row))?[0],
+        None => frame_count(&row).div_ceil(2).max(1),
+    };
+    render_one(&state, auth, row, frame, &params, &headers, true).await
 }
 
 /// The middle image of the first series that has images.
@@ -548,10 +486,10 @@ async fn thumbnail_of(
         rows.iter().filter(|r| r.series_uid == first.series_uid && !matches!(r.layout, PixelLayout::None)).collect();
     let row = series[series.len() / 2].clone();
     let middle = frame_count(&row).div_ceil(2).max(1);
-    rendered(state, auth, row, middle, params, headers, true).await
+    render_one(state, auth, row, middle, params, headers, true).await
 }
 
-async fn rendered(
+async fn render_one(
     state: &AppState,
     auth: OrgAuth,
     row: InstanceRow,
