@@ -4,7 +4,7 @@ use crate::{Global, cli_actor};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use cloudfilm_core::org::parse_switch;
-use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 use cloudfilm_server::Archive;
 use std::process::ExitCode;
 
@@ -34,6 +34,35 @@ pub enum OrgCommand {
     },
     /// List organizations.
     List,
+    /// DICOM nodes of an organization.
+    #[command(subcommand)]
+    Ae(AeCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AeCommand {
+    /// Register a DICOM node: it may then call the DIMSE listener (from --host only, when
+    /// given) and receive C-MOVE (at --host and --port).
+    Add {
+        #[arg(value_parser = parse_code)]
+        code: OrgCode,
+        #[arg(value_parser = parse_ae)]
+        title: AeTitle,
+        #[arg(long, value_parser = parse_host)]
+        host: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// List an organization's nodes.
+    List {
+        #[arg(value_parser = parse_code)]
+        code: OrgCode,
+    },
+    /// Remove a node.
+    Remove {
+        #[arg(value_parser = parse_ae)]
+        title: AeTitle,
+    },
 }
 
 #[derive(Subcommand)]
@@ -48,6 +77,19 @@ pub enum ApiKeyCommand {
     },
     /// Revoke a key by its id (the part before the first '.').
     Revoke { key_id: String },
+}
+
+fn parse_ae(raw: &str) -> Result<AeTitle, String> {
+    AeTitle::parse(raw).map_err(|e| e.to_string())
+}
+
+/// An IP address or a host name (letters, digits, dots and hyphens).
+fn parse_host(raw: &str) -> Result<String, String> {
+    let ok = raw.parse::<std::net::IpAddr>().is_ok()
+        || (!raw.is_empty()
+            && raw.len() <= 253
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+    if ok { Ok(raw.to_owned()) } else { Err(format!("{raw:?} is not an IP address or host name")) }
 }
 
 fn parse_code(raw: &str) -> Result<OrgCode, String> {
@@ -80,6 +122,11 @@ pub async fn org(global: &Global, cmd: OrgCommand) -> anyhow::Result<ExitCode> {
             archive.set_org_switches(&code, cloud_film, download, &cli_actor()).await.map(|org| print_org(&org))
         }
         OrgCommand::List => archive.repo.list_orgs().await.map(|orgs| orgs.iter().for_each(print_org)),
+        OrgCommand::Ae(cmd) => {
+            let result = ae(&archive, cmd).await;
+            archive.close().await;
+            return result.map(|_| ExitCode::SUCCESS);
+        }
     };
     archive.close().await;
     result.map_err(|e| match e {
@@ -87,6 +134,29 @@ pub async fn org(global: &Global, cmd: OrgCommand) -> anyhow::Result<ExitCode> {
         other => other.into(),
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn ae(archive: &Archive, cmd: AeCommand) -> anyhow::Result<()> {
+    match cmd {
+        AeCommand::Add { code, title, host, port } => {
+            let org = archive.repo.org_by_code(&code).await?.with_context(|| format!("no organization {code}"))?;
+            archive.add_ae(&org, &title, host, port, &cli_actor()).await?;
+            println!("{title}\t{code}");
+        }
+        AeCommand::List { code } => {
+            let org = archive.repo.org_by_code(&code).await?.with_context(|| format!("no organization {code}"))?;
+            for ae in archive.repo.application_entities(org.id).await? {
+                let host = ae.host.as_deref().unwrap_or("any host");
+                let port = ae.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+                println!("{}\t{host}\t{port}", ae.title);
+            }
+        }
+        AeCommand::Remove { title } => {
+            archive.remove_ae(&title, &cli_actor()).await.map_err(|_| anyhow::anyhow!("no AE title {title}"))?;
+            println!("removed {title}");
+        }
+    }
+    Ok(())
 }
 
 pub async fn apikey(global: &Global, cmd: ApiKeyCommand) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,6 @@
 //! Domain types and rules of cloudfilm. Nothing here does I/O: every rule can be tested alone.
 
+pub mod ae;
 pub mod instance;
 pub mod masking;
 pub mod org;
@@ -8,6 +9,7 @@ pub mod query;
 pub mod resident_id;
 pub mod uid;
 
+pub use ae::AeTitle;
 pub use org::{OrgCode, OrgSwitches};
 pub use phone::PhoneNumber;
 pub use resident_id::ResidentId;

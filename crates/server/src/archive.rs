@@ -4,7 +4,7 @@
 use crate::config::Config;
 use anyhow::Context;
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
-use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
@@ -197,6 +197,41 @@ impl Archive {
             .write(WriteJob { op: WriteOp::RevokeApiKey { key_id: key_id.to_owned() }, audit: vec![event] })
             .await?;
         Ok(())
+    }
+
+    /// Registers a DICOM node to an organization (calling AE allowlist, C-MOVE destination).
+    pub async fn add_ae(
+        &self,
+        org: &Org,
+        title: &AeTitle,
+        host: Option<String>,
+        port: Option<u16>,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let place = match (&host, port) {
+            (Some(h), Some(p)) => format!(" at {h}:{p}"),
+            (Some(h), None) => format!(" from {h}"),
+            (None, Some(p)) => format!(" on port {p}"),
+            (None, None) => String::new(),
+        };
+        let event = AuditEvent::new(
+            Action::SecurityAttributesChanged,
+            actor,
+            format!("org:{}/ae:{title}", org.code),
+            Outcome::Success,
+        )
+        .with_detail(format!("DICOM node registered{place}"));
+        let op = WriteOp::AddAe { org_id: org.id, title: title.clone(), host, port };
+        self.repo.write(WriteJob { op, audit: vec![event] }).await.map(|_| ())
+    }
+
+    pub async fn remove_ae(&self, title: &AeTitle, actor: &str) -> Result<(), StoreError> {
+        let event = AuditEvent::new(Action::SecurityAttributesChanged, actor, format!("ae:{title}"), Outcome::Success)
+            .with_detail("DICOM node removed");
+        self.repo
+            .write(WriteJob { op: WriteOp::RemoveAe { title: title.clone() }, audit: vec![event] })
+            .await
+            .map(|_| ())
     }
 
     /// Signs a last audit head and stops the writer.

@@ -3,7 +3,7 @@
 use cloudfilm_audit::AuditEvent;
 use cloudfilm_core::instance::InstanceInfo;
 pub use cloudfilm_core::instance::{InstanceRow, ResultRow, SeriesRow, StudyRow};
-use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
@@ -22,6 +22,16 @@ pub struct ApiKeyRecord {
     /// CIDR blocks the key may be used from; empty means anywhere.
     pub allow: Vec<String>,
     pub revoked: bool,
+}
+
+/// A DICOM node registered to an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AeRecord {
+    pub title: AeTitle,
+    pub org: Org,
+    /// When set, the node may call only from this host, and C-MOVE sends there.
+    pub host: Option<String>,
+    pub port: Option<u16>,
 }
 
 /// An instance whose blob is durable, ready for the index.
@@ -66,6 +76,15 @@ pub enum WriteOp {
     },
     RevokeApiKey {
         key_id: String,
+    },
+    AddAe {
+        org_id: i64,
+        title: AeTitle,
+        host: Option<String>,
+        port: Option<u16>,
+    },
+    RemoveAe {
+        title: AeTitle,
     },
     /// Index instances; the writer records one import audit entry per study touched, with the
     /// real outcome (stored, duplicate, conflict, rejected before reaching the index).

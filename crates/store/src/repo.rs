@@ -4,8 +4,8 @@ use crate::error::Result;
 use crate::model::*;
 use async_trait::async_trait;
 use cloudfilm_audit::{AuditEvent, SignedHead, StoredEntry};
-use cloudfilm_core::OrgCode;
 use cloudfilm_core::query::Query;
+use cloudfilm_core::{AeTitle, OrgCode};
 
 #[async_trait]
 pub trait Repository: Send + Sync + 'static {
@@ -20,6 +20,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn org_by_code(&self, code: &OrgCode) -> Result<Option<Org>>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
+    /// A registered DICOM node by its AE title.
+    async fn application_entity(&self, title: &AeTitle) -> Result<Option<AeRecord>>;
+    async fn application_entities(&self, org_id: i64) -> Result<Vec<AeRecord>>;
 
     /// The SHA-256 of an instance already stored under this SOP Instance UID.
     async fn instance_digest(&self, org_id: i64, sop_uid: &str) -> Result<Option<String>>;

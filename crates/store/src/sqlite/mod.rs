@@ -11,8 +11,8 @@ use crate::repo::Repository;
 use crate::sealed::Sealer;
 use async_trait::async_trait;
 use cloudfilm_audit::{SignedHead, StoredEntry};
-use cloudfilm_core::OrgCode;
 use cloudfilm_core::query::Query;
+use cloudfilm_core::{AeTitle, OrgCode};
 use cloudfilm_crypto::signing::ArchiveSigner;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
@@ -20,6 +20,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+const AE_BY_TITLE: &str = "SELECT a.ae_title, a.host, a.port, o.id, o.code, o.name, o.cloud_film_enabled, \
+    o.download_enabled FROM application_entities a JOIN organizations o ON o.id = a.org_id WHERE a.ae_title = ?";
+const AE_BY_ORG: &str = "SELECT a.ae_title, a.host, a.port, o.id, o.code, o.name, o.cloud_film_enabled, \
+    o.download_enabled FROM application_entities a JOIN organizations o ON o.id = a.org_id WHERE a.org_id = ? \
+    ORDER BY a.ae_title";
 
 pub struct SqliteRepository {
     readers: SqlitePool,
@@ -105,6 +111,16 @@ impl Repository for SqliteRepository {
             allow: serde_json::from_str(&allow).map_err(|e| StoreError::Database(e.to_string()))?,
             revoked: r.try_get::<Option<String>, _>("revoked_at")?.is_some(),
         }))
+    }
+
+    async fn application_entity(&self, title: &AeTitle) -> Result<Option<AeRecord>> {
+        let row = sqlx::query(AE_BY_TITLE).bind(title.as_str()).fetch_optional(&self.readers).await?;
+        row.map(|r| rows::application_entity(&r)).transpose()
+    }
+
+    async fn application_entities(&self, org_id: i64) -> Result<Vec<AeRecord>> {
+        let rows = sqlx::query(AE_BY_ORG).bind(org_id).fetch_all(&self.readers).await?;
+        rows.iter().map(rows::application_entity).collect()
     }
 
     async fn instance_digest(&self, org_id: i64, sop_uid: &str) -> Result<Option<String>> {

@@ -24,6 +24,16 @@ pub fn org(r: &SqliteRow) -> Result<Org> {
     })
 }
 
+pub fn application_entity(r: &SqliteRow) -> Result<AeRecord> {
+    let title: String = r.try_get("ae_title")?;
+    Ok(AeRecord {
+        title: cloudfilm_core::AeTitle::parse(&title).map_err(|e| StoreError::Database(e.to_string()))?,
+        org: org(r)?,
+        host: r.try_get("host")?,
+        port: r.try_get::<Option<i64>, _>("port")?.map(|p| p as u16),
+    })
+}
+
 /// The study columns every query selects, prefixed `s.`.
 pub const STUDY_COLUMNS: &str = "s.pk AS s_pk, s.study_uid, s.study_date, s.study_time, s.accession_number, \
     s.study_description, s.study_id, s.institution_name, s.patient_sex, s.patient_name, s.patient_id, \

@@ -243,6 +243,33 @@ impl Writer {
                 }
                 Ok((WriteResult::Done, Vec::new()))
             }
+            WriteOp::AddAe { org_id, title, host, port } => {
+                let inserted = sqlx::query(
+                    "INSERT INTO application_entities (ae_title, org_id, host, port, created_at) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (ae_title) DO NOTHING",
+                )
+                .bind(title.as_str())
+                .bind(org_id)
+                .bind(host)
+                .bind(port.map(i64::from))
+                .bind(&stamp)
+                .execute(&mut self.conn)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::AlreadyExists(format!("AE title {title}")));
+                }
+                Ok((WriteResult::Done, Vec::new()))
+            }
+            WriteOp::RemoveAe { title } => {
+                let deleted = sqlx::query("DELETE FROM application_entities WHERE ae_title = ?")
+                    .bind(title.as_str())
+                    .execute(&mut self.conn)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok((WriteResult::Done, Vec::new()))
+            }
             WriteOp::StoreInstances { instances, context } => {
                 let mut outcomes = Vec::with_capacity(instances.len());
                 for instance in instances {
