@@ -138,7 +138,7 @@ class Cloudfilm:
     def start(self) -> None:
         self._stderr = open(self.data_dir.parent / "server.stderr.log", "wb")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data", str(self.data_dir), "--http", "127.0.0.1:0"],
+            [BIN, "serve", "--data", str(self.data_dir), "--http", "127.0.0.1:0", "--dimse", "127.0.0.1:0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

@@ -3,7 +3,7 @@
 use crate::{Global, cli_actor};
 use anyhow::Context;
 use clap::Args;
-use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 use cloudfilm_server::{Archive, ingest};
 use cloudfilm_store::ImportContext;
 use std::io::Write;
@@ -16,6 +16,9 @@ pub struct ServeArgs {
     /// Address to listen on for HTTP (overrides `http.listen`).
     #[arg(long)]
     http: Option<String>,
+    /// Address of the DIMSE listener (overrides `dimse.listen`).
+    #[arg(long)]
+    dimse: Option<String>,
 }
 
 #[derive(Args)]
@@ -23,16 +26,30 @@ pub struct DemoArgs {
     /// Address to listen on for HTTP.
     #[arg(long)]
     http: Option<String>,
+    /// Address of the DIMSE listener.
+    #[arg(long)]
+    dimse: Option<String>,
     /// Size of the generated studies relative to the default (60 CT slices, 2×24 MR, 1 CR).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
 }
+
+/// The calling AE title the demo registers, so that DCMTK's tools work at once.
+const DEMO_SCU: &str = "DEMO_SCU";
 
 const CONFIG_HELP: &str = "\
 Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KEY>):
   data                          data directory (also --data, CLOUDFILM_DATA)      [./data]
   [http] listen                 HTTP listen address (also --http)                 [127.0.0.1:8080]
   [http] public_url             base URL for RetrieveURL values; from Host when empty
+  [dimse] enabled               run the DIMSE listener                            [true]
+  [dimse] listen                DIMSE listen address (also --dimse)               [127.0.0.1:11112]
+  [dimse] ae_title              the archive's AE title                            [CLOUDFILM]
+  [dimse] max_associations      associations at once                              [64]
+  [dimse] max_pdu_length        largest PDU accepted                              [262144]
+  [dimse] artim_timeout_secs    seconds to request an association                 [30]
+  [dimse] dimse_timeout_secs    seconds to wait for a message or response         [120]
+  [dimse] network_timeout_secs  seconds per network read/write or connect         [60]
   [limits] max_request_bytes    largest STOW-RS request                           [8 GiB]
   [limits] max_instance_bytes   largest instance                                  [2 GiB]
   [limits] max_parts            most instances in one STOW-RS request             [20000]
@@ -56,16 +73,41 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
     })
 }
 
-/// Binds, prints where, serves until a signal, then closes the archive (last signed head).
-async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str)) -> anyhow::Result<ExitCode> {
+/// Binds HTTP (and DIMSE when enabled), prints where, serves until a signal, then stops
+/// both, lets associations in progress finish, and closes the archive (last signed head).
+async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str, Option<&str>)) -> anyhow::Result<ExitCode> {
     let listen = archive.config.http.listen.clone();
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let dimse = if archive.config.dimse.enabled {
+        let addr = archive.config.dimse.listen.clone();
+        Some(tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen for DIMSE on {addr}"))?)
+    } else {
+        None
+    };
     let url = format!("http://{}", listener.local_addr()?);
-    let shutdown = shutdown_signal()?;
-    banner(&url);
+    let dimse_addr = dimse
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?
+        .map(|a| format!("AE {} at {a}", archive.config.dimse.ae_title));
+    let signal = shutdown_signal()?;
+    banner(&url, dimse_addr.as_deref());
     std::io::stdout().flush()?;
-    cloudfilm_server::app::serve(archive.clone(), listener, shutdown).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let dimse_task =
+        dimse.map(|l| tokio::spawn(cloudfilm_server::dimse::listen(archive.clone(), l, wait(stopped.clone()))));
+    cloudfilm_server::app::serve(archive.clone(), listener, wait(stopped)).await?;
+    if let Some(task) = dimse_task {
+        let _ = task.await;
+    }
     tracing::info!("shutting down");
     archive.close().await;
     Ok(ExitCode::SUCCESS)
@@ -76,10 +118,16 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     if let Some(http) = args.http {
         config.http.listen = http;
     }
+    if let Some(dimse) = args.dimse {
+        config.dimse.listen = dimse;
+    }
     let archive = Arc::new(Archive::open(config).await?);
-    run_server(archive, |url| {
+    run_server(archive, |url, dimse| {
         println!("cloudfilm listening on {url}");
         println!("DICOMweb: {url}/dicom-web");
+        if let Some(dimse) = dimse {
+            println!("DIMSE: {dimse}");
+        }
     })
     .await
 }
@@ -89,6 +137,9 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(http) = args.http {
         config.http.listen = http;
     }
+    if let Some(dimse) = args.dimse {
+        config.dimse.listen = dimse;
+    }
     let archive = Arc::new(Archive::open(config).await?);
     let code = OrgCode::parse("DEMO").expect("a valid code");
     let org = match archive.repo.org_by_code(&code).await? {
@@ -96,6 +147,10 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         None => archive.create_org(&code, "Cloudfilm Demo Hospital", OrgSwitches::default(), &cli_actor()).await?,
     };
     let key = archive.create_api_key(&org, Vec::new(), &cli_actor()).await?;
+    let scu = AeTitle::parse(DEMO_SCU).expect("a valid AE title");
+    if archive.repo.application_entity(&scu).await?.is_none() {
+        archive.add_ae(&org, &scu, None, None, &cli_actor()).await?;
+    }
     let (mut stored, mut total) = (0, 0);
     for spec in cloudfilm_dicom::synth::demo_studies(args.scale) {
         let mut received = Vec::new();
@@ -108,10 +163,13 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         stored += results.iter().filter(|r| r.disposition == ingest::Disposition::Stored).count();
     }
     let patient = cloudfilm_dicom::synth::demo_patient();
-    run_server(archive, |url| {
+    run_server(archive, |url, dimse| {
         println!("cloudfilm demo is running");
         println!("URL:                {url}/");
         println!("DICOMweb:           {url}/dicom-web");
+        if let Some(dimse) = dimse {
+            println!("DIMSE:              {dimse} (calling AE {DEMO_SCU} is registered)");
+        }
         println!("API key:            {}", key.key);
         println!("Demo patient phone: {}", patient.phone);
         println!("Sample studies:     {total} instances ({stored} new): CT, MR and CR of the demo patient");

@@ -131,6 +131,11 @@ fn read_up_to<R: Read>(src: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
+/// Where the data set begins in a Part-10 file (after preamble and file meta).
+pub fn dataset_offset<R: Read + Seek>(src: &mut R) -> Result<u64, InspectError> {
+    read_meta(src).map(|(_, start)| start)
+}
+
 /// Parses the file meta and the data set up to the pixel data.
 pub fn read_header<R: Read + Seek>(src: &mut R) -> Result<FileDicomObject<InMemDicomObject>, InspectError> {
     src.seek(SeekFrom::Start(0)).map_err(|e| InspectError::NotDicom(e.to_string()))?;

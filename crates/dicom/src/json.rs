@@ -14,7 +14,7 @@ fn tag_of(v: u32) -> Tag {
 }
 
 /// The value of an indexed attribute in a result, with multiple values as a list.
-fn value_of(attr: Attr, r: &ResultRow) -> Vec<String> {
+pub fn value_of(attr: Attr, r: &ResultRow) -> Vec<String> {
     let one = |v: Option<&String>| v.cloned().into_iter().collect::<Vec<_>>();
     let num = |v: Option<i64>| v.map(|n| n.to_string()).into_iter().collect::<Vec<_>>();
     let s = &r.study;
@@ -64,7 +64,8 @@ fn value_of(attr: Attr, r: &ResultRow) -> Vec<String> {
     }
 }
 
-fn element(attr: Attr, values: Vec<String>) -> DataElement<InMemDicomObject> {
+/// An indexed attribute as a data element (numbers for IS/US, lists for multiple values).
+pub fn element(attr: Attr, values: Vec<String>) -> DataElement<InMemDicomObject> {
     let vr = VR::from_str(attr.vr()).unwrap_or(VR::LO);
     let tag = tag_of(attr.tag());
     let value = match vr {

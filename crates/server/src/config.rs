@@ -11,7 +11,29 @@ pub struct Config {
     /// The data directory: key ring, index database, blobs, audit heads.
     pub data: PathBuf,
     pub http: HttpConfig,
+    pub dimse: DimseConfig,
     pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DimseConfig {
+    /// Whether the DIMSE listener runs.
+    pub enabled: bool,
+    /// Address the DIMSE listener listens on.
+    pub listen: String,
+    /// The archive's AE title (the called AE title peers must use).
+    pub ae_title: String,
+    /// Associations served at once; more wait for a free place.
+    pub max_associations: usize,
+    /// Largest PDU the archive accepts (announced in the association).
+    pub max_pdu_length: u32,
+    /// Seconds a new connection has to request an association (ARTIM).
+    pub artim_timeout_secs: u64,
+    /// Seconds to wait for the next message of an association, or a response.
+    pub dimse_timeout_secs: u64,
+    /// Seconds for one network read or write, and for connecting to a C-MOVE destination.
+    pub network_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -42,13 +64,33 @@ pub struct Limits {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { data: PathBuf::from("./data"), http: HttpConfig::default(), limits: Limits::default() }
+        Config {
+            data: PathBuf::from("./data"),
+            http: HttpConfig::default(),
+            dimse: DimseConfig::default(),
+            limits: Limits::default(),
+        }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig { listen: "127.0.0.1:8080".into(), public_url: String::new() }
+    }
+}
+
+impl Default for DimseConfig {
+    fn default() -> Self {
+        DimseConfig {
+            enabled: true,
+            listen: "127.0.0.1:11112".into(),
+            ae_title: "CLOUDFILM".into(),
+            max_associations: 64,
+            max_pdu_length: 256 * 1024,
+            artim_timeout_secs: 30,
+            dimse_timeout_secs: 120,
+            network_timeout_secs: 60,
+        }
     }
 }
 

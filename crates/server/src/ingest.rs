@@ -118,6 +118,12 @@ pub struct Candidate {
     info: InstanceInfo,
 }
 
+impl Candidate {
+    pub fn sop_instance_uid(&self) -> &str {
+        &self.info.sop_instance_uid
+    }
+}
+
 /// Finishes the spool and inspects the instance (from memory, or from its encrypted spool).
 pub async fn inspect(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, IngestResult> {
     let archive = archive.clone();

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod dicomweb;
+pub mod dimse;
 pub mod error;
 pub mod ingest;
 pub mod retrieve;

@@ -174,3 +174,59 @@ impl InstanceChunks {
         Ok(if buf.is_empty() { None } else { Some(buf) })
     }
 }
+
+/// The data set of a stored instance (what follows its file meta), in chunks from a blocking
+/// reader, its content hash checked at the end; an error ends the stream.
+pub fn dataset_chunks(
+    archive: std::sync::Arc<Archive>,
+    row: InstanceRow,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<u8>, StoreError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let offset = match archive.blobs.open_blob(&row.blob_id) {
+            Ok(mut reader) => match cloudfilm_dicom::inspect::dataset_offset(&mut reader) {
+                Ok(offset) => offset as usize,
+                Err(_) => {
+                    let _ = tx.blocking_send(Err(StoreError::Integrity));
+                    return;
+                }
+            },
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut chunks = match InstanceChunks::open(&archive, &row) {
+            Ok(chunks) => chunks,
+            Err(RetrieveError::Store(e)) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            Err(_) => {
+                let _ = tx.blocking_send(Err(StoreError::Integrity));
+                return;
+            }
+        };
+        let mut skip = offset;
+        loop {
+            match chunks.next_chunk() {
+                Ok(Some(mut chunk)) => {
+                    if skip > 0 {
+                        let n = skip.min(chunk.len());
+                        chunk.drain(..n);
+                        skip -= n;
+                    }
+                    if !chunk.is_empty() && tx.blocking_send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}

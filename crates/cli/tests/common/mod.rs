@@ -13,6 +13,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_cloudfilm");
 pub struct Server {
     child: Child,
     pub url: String,
+    /// The DIMSE listener's port.
+    pub dimse_port: u16,
     pub data: PathBuf,
 }
 
@@ -20,7 +22,7 @@ impl Server {
     /// Starts `cloudfilm serve` on a free port; `env` adds configuration variables.
     pub fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--data").arg(data).args(["serve", "--http", "127.0.0.1:0"]);
+        cmd.arg("--data").arg(data).args(["serve", "--http", "127.0.0.1:0", "--dimse", "127.0.0.1:0"]);
         cmd.env("CLOUDFILM_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
@@ -30,21 +32,25 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            for line in lines.by_ref().take(3).map_while(Result::ok) {
                 let _ = tx.send(line);
             }
             for _ in lines {}
         });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the server did not start within 60 s");
+        let mut banner = Vec::new();
+        while banner.len() < 3 {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => banner.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the server did not start within 60 s (banner so far: {banner:?})");
+                }
             }
-        };
-        let url = line.rsplit(' ').next().expect("a URL").to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "unexpected banner {line:?}");
-        Server { child, url, data: data.to_owned() }
+        }
+        let url = banner[0].rsplit(' ').next().expect("a URL").to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected banner {banner:?}");
+        let dimse_port = banner[2].rsplit(':').next().and_then(|p| p.parse().ok()).expect("the DIMSE port");
+        Server { child, url, dimse_port, data: data.to_owned() }
     }
 
     pub fn dicomweb(&self) -> String {

@@ -1,0 +1,91 @@
+//! The DIMSE listener (PS3.7, PS3.8): one port, associations from registered AE titles only,
+//! C-ECHO, C-STORE (through the same ingest pipeline as STOW-RS), C-FIND, C-GET and C-MOVE.
+
+mod association;
+mod find;
+mod negotiation;
+mod retrieve;
+mod scu;
+mod transport;
+
+use crate::archive::Archive;
+use association::Association;
+use cloudfilm_audit::{Action, AuditEvent, Outcome};
+use dicom_ul::pdu::Pdu;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use transport::{PduStream, TransportError};
+
+/// Largest A-ASSOCIATE-RQ accepted (hundreds of presentation contexts fit easily).
+const MAX_REQUEST_PDU: u32 = 1024 * 1024;
+
+/// Serves associations until `shutdown` resolves, then waits (a few seconds at most) for the
+/// associations in progress.
+pub async fn listen(
+    archive: Arc<Archive>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let limit = archive.config.dimse.max_associations.max(1);
+    let permits = Arc::new(Semaphore::new(limit));
+    tokio::pin!(shutdown);
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a DIMSE connection failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        tokio::spawn(handle(archive.clone(), socket, peer, permits.clone()));
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(limit as u32)).await;
+    Ok(())
+}
+
+async fn handle(archive: Arc<Archive>, socket: TcpStream, peer: SocketAddr, permits: Arc<Semaphore>) {
+    let config = &archive.config.dimse;
+    let mut stream = PduStream::new(socket, MAX_REQUEST_PDU, Duration::from_secs(config.network_timeout_secs));
+    let request = match stream.recv_within(Duration::from_secs(config.artim_timeout_secs)).await {
+        Ok(Pdu::AssociationRQ(request)) => request,
+        Ok(_) => return stream.abort().await,
+        Err(TransportError::Closed) => return,
+        Err(e) => {
+            tracing::warn!(peer = %peer.ip(), error = %e, "a connection did not request an association");
+            return stream.abort().await;
+        }
+    };
+    let Ok(permit) = permits.try_acquire_owned() else {
+        tracing::warn!(peer = %peer.ip(), "association refused: the limit of concurrent associations is reached");
+        let _ = stream.send(&negotiation::busy()).await;
+        return stream.close().await;
+    };
+    let calling = cloudfilm_core::AeTitle::parse(&request.calling_ae_title)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| "invalid".into());
+    match negotiation::accept(&mut stream, &archive, request, peer.ip()).await {
+        Ok(negotiated) => {
+            stream.set_max_incoming(config.max_pdu_length);
+            Association::new(stream, archive.clone(), negotiated, peer.ip()).run().await;
+        }
+        Err(refused) => {
+            tracing::warn!(peer = %peer.ip(), reason = %refused, "association rejected");
+            let event = AuditEvent::new(
+                Action::SecurityAlert,
+                format!("ae:{calling}"),
+                "dimse",
+                Outcome::Failure(refused.to_string()),
+            )
+            .from_client(Some(peer.ip().to_string()), None);
+            let _ = archive.repo.audit(vec![event]).await;
+            stream.close().await;
+        }
+    }
+    drop(permit);
+}
