@@ -427,9 +427,10 @@ pub fn retrieval_query(identifier: &InMemDicomObject, model: Model) -> Result<cl
         (tags::SOP_INSTANCE_UID, Attr::SOPInstanceUID),
     ] {
         if let Some(value) = crate::inspect::text(identifier, tag)
-            && let Some(matcher) = Matcher::parse(attr, &value).map_err(|e| e.to_string())? {
-                query.filters.push(Filter { attr, matcher });
-            }
+            && let Some(matcher) = Matcher::parse(attr, &value).map_err(|e| e.to_string())?
+        {
+            query.filters.push(Filter { attr, matcher });
+        }
     }
     let required = match level {
         QrLevel::Patient => Attr::PatientID,

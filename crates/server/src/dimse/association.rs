@@ -226,7 +226,10 @@ impl Association {
                 self.send(context, &rsp, None).await
             }
             field::C_STORE_RQ => {
+                // The command's SOP class must be the context's (PS3.7 §9.3.1.1).
+                let class_matches = command.sop_class.as_deref() == Some(ctx.abstract_syntax.as_str());
                 let status = match (ctx.role, data) {
+                    _ if !class_matches => status::SOP_CLASS_NOT_SUPPORTED,
                     (SopClassRole::Storage, Some(Sink::Instance(spool))) => self.store(*spool, &command).await,
                     (SopClassRole::Storage, _) => status::OUT_OF_RESOURCES,
                     _ => status::SOP_CLASS_NOT_SUPPORTED,

@@ -128,10 +128,11 @@ pub async fn accept(
         return Err(Refused::UnknownCaller);
     };
     if let Some(host) = &registered.host
-        && !host_matches(host, peer).await {
-            stream.send(&reject(AssociationRJServiceUserReason::CallingAETitleNotRecognized)).await?;
-            return Err(Refused::WrongHost);
-        }
+        && !host_matches(host, peer).await
+    {
+        stream.send(&reject(AssociationRJServiceUserReason::CallingAETitleNotRecognized)).await?;
+        return Err(Refused::WrongHost);
+    }
 
     let mut contexts = HashMap::new();
     let mut results = Vec::new();

@@ -64,9 +64,10 @@ pub async fn open(
             let mut contexts = HashMap::new();
             for result in ac.presentation_contexts {
                 if result.reason == PresentationContextResultReason::Acceptance
-                    && let Some(p) = proposed.iter().find(|p| p.id == result.id) {
-                        contexts.insert((p.abstract_syntax.clone(), p.transfer_syntaxes[0].clone()), p.id);
-                    }
+                    && let Some(p) = proposed.iter().find(|p| p.id == result.id)
+                {
+                    contexts.insert((p.abstract_syntax.clone(), p.transfer_syntaxes[0].clone()), p.id);
+                }
             }
             Ok(Outgoing { stream, contexts })
         }
