@@ -28,6 +28,8 @@ STOP_TIMEOUT = 20  # seconds after SIGTERM before the server is killed
 HTTP_TIMEOUT = 120  # seconds for one HTTP request (a few malformed samples take ~1 min to refuse)
 
 LISTENING = re.compile(r"^cloudfilm listening on (http://127\.0\.0\.1:(\d+))\s*$")
+DIMSE_LISTENING = re.compile(r"^DIMSE: AE (\S+) at 127\.0\.0\.1:(\d+)\s*$")
+BANNER_LINE_TIMEOUT = 10  # seconds for each further banner line after the first
 
 
 def run_cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -47,12 +49,13 @@ def run_cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.Comple
     return proc
 
 
-def _env() -> dict:
+def _env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
     # The data directory comes from --data only; keys live in DATA/keyring.json.
     for name in ("CLOUDFILM_DATA", "CLOUDFILM_CONFIG", "CLOUDFILM_MASTER_KEY", "CLOUDFILM_KEYRING_FILE"):
         env.pop(name, None)
     env.setdefault("RUST_LOG", "warn")
+    env.update(extra or {})
     return env
 
 
@@ -104,11 +107,15 @@ def session_for(key: str | None, scheme: str = "bearer") -> requests.Session:
 class Cloudfilm:
     """One running `cloudfilm serve` with its own data directory."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, env: dict | None = None):
         self.data_dir = data_dir
+        self.env = dict(env or {})  # extra environment for `serve` (e.g. CLOUDFILM_DIMSE__*)
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.dicomweb = ""
+        # From the banner's `DIMSE: AE <title> at 127.0.0.1:<port>` line (None if not printed).
+        self.dimse_ae: str | None = None
+        self.dimse_port: int | None = None
         self.exit_code: int | None = None
         self._stderr = None
 
@@ -133,6 +140,15 @@ class Cloudfilm:
     def revoke_key(self, key: str) -> None:
         self.cli("apikey", "revoke", key.split(".", 1)[0])
 
+    def add_ae(self, org: str, title: str, host: str | None = None, port: int | None = None) -> None:
+        """Registers a DICOM node to `org` (`cloudfilm org ae add`)."""
+        args = ["org", "ae", "add", org, title]
+        if host is not None:
+            args += ["--host", host]
+        if port is not None:
+            args += ["--port", str(port)]
+        self.cli(*args)
+
     # ---- process -----------------------------------------------------------------------
 
     def start(self) -> None:
@@ -142,7 +158,7 @@ class Cloudfilm:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env=_env(),
+            env=_env(self.env),
         )
         lines: queue.Queue = queue.Queue()
 
@@ -164,6 +180,18 @@ class Cloudfilm:
             raise AssertionError(f"unexpected first line from the server: {first!r}; {self.stderr_tail()}")
         self.url = match.group(1)
         self.dicomweb = self.url + "/dicom-web"
+        # The rest of the banner (DICOMweb line, then the DIMSE line); bounded in lines and time.
+        for _ in range(4):
+            try:
+                line = lines.get(timeout=BANNER_LINE_TIMEOUT)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            dimse = DIMSE_LISTENING.match(line)
+            if dimse:
+                self.dimse_ae, self.dimse_port = dimse.group(1), int(dimse.group(2))
+                break
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit code (None if killed)."""
@@ -226,9 +254,9 @@ def cloudfilm_factory(tmp_path_factory):
         pytest.fail(f"no cloudfilm binary at {BIN} (set CLOUDFILM_BIN)")
     servers: list[Cloudfilm] = []
 
-    def make(orgs: dict[str, str] | None = None) -> Cloudfilm:
+    def make(orgs: dict[str, str] | None = None, env: dict | None = None) -> Cloudfilm:
         root = tmp_path_factory.mktemp("cloudfilm")
-        server = Cloudfilm(root / "data")
+        server = Cloudfilm(root / "data", env=env)
         servers.append(server)
         for code, name in (orgs or {}).items():
             server.create_org(code, name)

@@ -81,10 +81,17 @@ pub fn classify(uid: &str) -> SopClassRole {
         STUDY_ROOT_MOVE => SopClassRole::Move(Model::StudyRoot),
         "1.2.840.10008.1.3.10" => SopClassRole::Unsupported,
         _ => match StandardSopClassDictionary.by_uid(uid) {
-            Some(entry) if entry.name.trim_end_matches(" (Retired)").ends_with("Storage") => SopClassRole::Storage,
+            Some(entry) if is_storage_name(entry.name) => SopClassRole::Storage,
             _ => SopClassRole::Unsupported,
         },
     }
+}
+
+/// "CT Image Storage", "Digital X-Ray Image Storage - For Presentation", "Text SR Storage -
+/// Trial (Retired)"; not "Storage Commitment Push Model SOP Class" nor the print classes.
+fn is_storage_name(name: &str) -> bool {
+    let name = name.trim_end_matches(" (Retired)");
+    name.split(" - ").next().unwrap_or(name).ends_with("Storage")
 }
 
 /// A DIMSE command set.
@@ -249,6 +256,12 @@ mod tests {
         assert_eq!(classify("1.2.840.10008.5.1.4.1.1.88.33"), SopClassRole::Storage, "Comprehensive SR");
         assert_eq!(classify("1.2.840.10008.5.1.4.1.1.104.1"), SopClassRole::Storage, "Encapsulated PDF");
         assert_eq!(classify("1.2.840.10008.5.1.4.1.1.481.2"), SopClassRole::Storage, "RT Dose");
+        assert_eq!(classify("1.2.840.10008.5.1.4.1.1.1.1"), SopClassRole::Storage, "DX for presentation");
+        assert_eq!(classify("1.2.840.10008.5.1.4.1.1.1.1.1"), SopClassRole::Storage, "DX for processing");
+        assert_eq!(classify("1.2.840.10008.5.1.4.1.1.1.2"), SopClassRole::Storage, "mammography");
+        assert_eq!(classify("1.2.840.10008.5.1.4.1.1.2.3"), SopClassRole::Storage, "CT for processing");
+        assert_eq!(classify("1.2.840.10008.5.1.4.1.1.88.1"), SopClassRole::Storage, "retired trial SR");
+        assert_eq!(classify("1.2.840.10008.5.1.1.27"), SopClassRole::Unsupported, "stored print");
         assert_eq!(classify("1.2.840.10008.1.20.1"), SopClassRole::Unsupported, "storage commitment");
         assert_eq!(classify("1.2.840.10008.5.1.4.31"), SopClassRole::Unsupported, "worklist");
         assert_eq!(classify("1.2.3.4"), SopClassRole::Unsupported);
