@@ -144,13 +144,46 @@ fn frame_object(header: &Header, source: FrameSource) -> Result<(Header, u32), R
     }
 }
 
-/// Decodes one frame to an image.
+/// Decodes one frame to an image. Monochrome 8- and 16-bit frames, compressed or not, are
+/// windowed by one lookup table, so a frame renders the same in every transfer syntax.
 pub fn decode_frame(header: &Header, source: FrameSource, window: Option<Window>) -> Result<DynamicImage, RenderError> {
+    if lut_applies(header, window) {
+        let big_endian = header.meta().transfer_syntax().trim_end_matches('\0') == "1.2.840.10008.1.2.2";
+        let (samples, big_endian) = match source {
+            FrameSource::Native(bytes) => (bytes, big_endian),
+            compressed => (decode_raw(header, compressed)?, false),
+        };
+        if let Some(image) = monochrome_lut(header, &samples, big_endian, window) {
+            return image;
+        }
+        return Err(RenderError::Decode("the frame could not be windowed".into()));
+    }
     if let FrameSource::Native(bytes) = &source
         && let Some(image) = native_by_hand(header, bytes, window)
     {
         return image;
     }
+    decode_with_pixeldata(header, source, window)
+}
+
+/// Whether the lookup table renders this frame: one sample of 8 or 16 bits, no VOI or
+/// modality LUT sequence, no sigmoid window.
+fn lut_applies(header: &Header, window: Option<Window>) -> bool {
+    int(header, tags::SAMPLES_PER_PIXEL).unwrap_or(1) == 1
+        && matches!(int(header, tags::BITS_ALLOCATED), Some(8) | Some(16))
+        && int(header, tags::ROWS).is_some()
+        && int(header, tags::COLUMNS).is_some()
+        && header.get(tags::VOILUT_SEQUENCE).is_none()
+        && header.get(tags::MODALITY_LUT_SEQUENCE).is_none()
+        && window.is_none_or(|w| w.function != VoiLutFunction::Sigmoid)
+}
+
+/// The general path: dicom-pixeldata decodes and windows.
+fn decode_with_pixeldata(
+    header: &Header,
+    source: FrameSource,
+    window: Option<Window>,
+) -> Result<DynamicImage, RenderError> {
     let (obj, frame) = frame_object(header, source)?;
     let mut options = ConvertOptions::new().force_8bit();
     if let Some(w) = window {
@@ -161,6 +194,85 @@ pub fn decode_frame(header: &Header, source: FrameSource, window: Option<Window>
     }
     let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| RenderError::Decode(e.to_string()))?;
     decoded.to_dynamic_image_with_options(0, &options).map_err(|e| RenderError::Decode(e.to_string()))
+}
+
+/// 8- and 16-bit monochrome samples through one lookup table: rescale, window (asked, the
+/// object's first, or the frame's range) and MONOCHROME1 inversion computed once per stored
+/// value instead of once per pixel.
+fn monochrome_lut(
+    header: &Header,
+    bytes: &[u8],
+    big_endian: bool,
+    window: Option<Window>,
+) -> Option<Result<DynamicImage, RenderError>> {
+    let (rows, cols) = (int(header, tags::ROWS)? as u32, int(header, tags::COLUMNS)? as u32);
+    let bits = int(header, tags::BITS_ALLOCATED)?;
+    let pixels = (rows * cols) as usize;
+    let stride = (bits / 8) as usize;
+    if bytes.len() < pixels * stride {
+        return Some(Err(RenderError::Decode("the frame is shorter than its size".into())));
+    }
+    let number = |tag| header.get(tag).and_then(|e| e.to_float64().ok());
+    let first = |tag| header.get(tag).and_then(|e| e.to_multi_float64().ok()).and_then(|v| v.first().copied());
+    let signed = int(header, tags::PIXEL_REPRESENTATION) == Some(1);
+    let stored_bits = int(header, tags::BITS_STORED).unwrap_or(bits).clamp(1, bits) as u32;
+    let (slope, intercept) =
+        (number(tags::RESCALE_SLOPE).unwrap_or(1.0), number(tags::RESCALE_INTERCEPT).unwrap_or(0.0));
+    let inverted = header
+        .get(tags::PHOTOMETRIC_INTERPRETATION)
+        .and_then(|e| e.to_str().ok())
+        .is_some_and(|p| p.trim() == "MONOCHROME1");
+    // Stored value (masked to Bits Stored, sign-extended) for each raw sample.
+    let value_of = |raw: u32| -> i64 {
+        let masked = raw & ((1u64 << stored_bits) - 1) as u32;
+        if signed && masked >> (stored_bits - 1) & 1 == 1 {
+            i64::from(masked) - (1i64 << stored_bits)
+        } else {
+            i64::from(masked)
+        }
+    };
+    let raw_at = |i: usize| -> u32 {
+        if stride == 1 {
+            u32::from(bytes[i])
+        } else {
+            let pair = [bytes[2 * i], bytes[2 * i + 1]];
+            u32::from(if big_endian { u16::from_be_bytes(pair) } else { u16::from_le_bytes(pair) })
+        }
+    };
+    let (center, width) =
+        match window.map(|w| (w.center, w.width)).or_else(|| first(tags::WINDOW_CENTER).zip(first(tags::WINDOW_WIDTH)))
+        {
+            Some((c, w)) if w >= 1.0 => (c, w),
+            _ => {
+                let (lo, hi) = (0..pixels).fold((i64::MAX, i64::MIN), |(lo, hi), i| {
+                    let v = value_of(raw_at(i));
+                    (lo.min(v), hi.max(v))
+                });
+                let (lo, hi) = (lo as f64 * slope + intercept, hi as f64 * slope + intercept);
+                ((lo + hi) / 2.0, (hi - lo).max(1.0))
+            }
+        };
+    let exact = window.is_some_and(|w| w.function == VoiLutFunction::LinearExact);
+    // PS3.3 C.11.2.1.2: linear (and linear exact) windowing to 0..=255.
+    let lut: Vec<u8> = (0..(1u32 << bits))
+        .map(|raw| {
+            let x = value_of(raw) as f64 * slope + intercept;
+            let y = if exact {
+                ((x - (center - width / 2.0)) / width).clamp(0.0, 1.0)
+            } else if x <= center - 0.5 - (width - 1.0) / 2.0 {
+                0.0
+            } else if x > center - 0.5 + (width - 1.0) / 2.0 {
+                1.0
+            } else {
+                (x - (center - 0.5)) / (width - 1.0).max(1.0) + 0.5
+            };
+            let v = (y.clamp(0.0, 1.0) * 255.0).round() as u8;
+            if inverted { 255 - v } else { v }
+        })
+        .collect();
+    let gray: Vec<u8> = (0..pixels).map(|i| lut[raw_at(i) as usize]).collect();
+    let image = dicom_pixeldata::image::GrayImage::from_raw(cols, rows, gray).map(DynamicImage::ImageLuma8);
+    Some(image.ok_or_else(|| RenderError::Decode("bad frame size".into())))
 }
 
 /// Native frames dicom-pixeldata does not convert: 32-bit monochrome samples (RT dose) and
@@ -260,13 +372,20 @@ pub fn encode(image: DynamicImage, options: &RenderOptions) -> Result<Vec<u8>, R
         ImageFormat::Png => image.write_to(&mut out, Format::Png).map_err(|e| RenderError::Encode(e.to_string()))?,
         ImageFormat::Jpeg => {
             let quality = options.quality.unwrap_or(90).clamp(1, 100);
-            let image = match image {
-                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image,
-                other if other.color().has_color() => DynamicImage::ImageRgb8(other.to_rgb8()),
-                other => DynamicImage::ImageLuma8(other.to_luma8()),
+            let (width, height) = (u16::try_from(image.width()), u16::try_from(image.height()));
+            let (Ok(width), Ok(height)) = (width, height) else {
+                return Err(RenderError::Encode("the image is too large for JPEG".into()));
             };
-            let encoder = dicom_pixeldata::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-            image.write_with_encoder(encoder).map_err(|e| RenderError::Encode(e.to_string()))?;
+            let (data, color) = match image {
+                DynamicImage::ImageLuma8(gray) => (gray.into_raw(), jpeg_encoder::ColorType::Luma),
+                other if !other.color().has_color() => (other.to_luma8().into_raw(), jpeg_encoder::ColorType::Luma),
+                other => (other.to_rgb8().into_raw(), jpeg_encoder::ColorType::Rgb),
+            };
+            let mut bytes = Vec::new();
+            jpeg_encoder::Encoder::new(&mut bytes, quality)
+                .encode(&data, width, height, color)
+                .map_err(|e| RenderError::Encode(e.to_string()))?;
+            return Ok(bytes);
         }
     }
     Ok(out.into_inner())
@@ -293,6 +412,24 @@ mod tests {
         assert_eq!(parse_viewport("256,256").unwrap(), (256, 256));
         assert!(parse_viewport("0,10").is_err());
         assert!(parse_viewport("99999,10").is_err());
+    }
+
+    #[test]
+    fn the_lookup_table_agrees_with_dicom_pixeldata() {
+        let spec = &crate::synth::demo_studies(0.02)[0];
+        let bytes = &crate::synth::generate_study(spec)[0];
+        let mut cursor = Cursor::new(bytes);
+        let info = crate::inspect(&mut cursor).unwrap();
+        let header = crate::inspect::read_header(&mut cursor).unwrap();
+        let Some(crate::PixelLayout::Native { offset, frame_len, .. }) = info.layout else { panic!() };
+        let frame = bytes[offset as usize..(offset + frame_len) as usize].to_vec();
+        for window in [None, Some(parse_window("-600,1500").unwrap()), Some(parse_window("40,400").unwrap())] {
+            let fast = decode_frame(&header, FrameSource::Native(frame.clone()), window).unwrap().to_luma8();
+            let reference =
+                decode_with_pixeldata(&header, FrameSource::Native(frame.clone()), window).unwrap().to_luma8();
+            let worst = fast.as_raw().iter().zip(reference.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+            assert!(worst <= 1, "window {window:?}: differs by {worst}");
+        }
     }
 
     #[test]
