@@ -217,16 +217,30 @@ impl Matcher {
 }
 
 /// The forms a stored person name is matched in: the whole value, each component group
-/// (alphabetic, ideographic, phonetic) and each group without trailing empty components.
+/// (alphabetic, ideographic, phonetic, trailing empty components dropped) and each name
+/// component, so that `ZHIQIANG`, `王^志强` and `WANG*` all find `WANG^ZHIQIANG=王^志强`.
 pub fn person_name_forms(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_owned()];
+    let mut add = |form: &str| {
+        if !form.is_empty() && !forms.iter().any(|f| f == form) {
+            forms.push(form.to_owned());
+        }
+    };
     for group in value.split('=') {
-        let trimmed = group.trim_end_matches('^').to_owned();
-        if !trimmed.is_empty() && !forms.contains(&trimmed) {
-            forms.push(trimmed);
+        add(group.trim_end_matches('^'));
+        for component in group.split('^') {
+            add(component);
         }
     }
     forms
+}
+
+/// Whether the name-prefix tokens answer `pattern` exactly (no decryption needed): a plain
+/// `PREFIX*` within one component group, at most `max` characters, not a lone Latin letter.
+pub fn name_prefix_is_exact(matcher: &Matcher, max: usize) -> bool {
+    let Some(prefix) = matcher.literal_prefix() else { return false };
+    let chars: Vec<char> = prefix.chars().collect();
+    !prefix.contains('=') && chars.len() <= max && !(chars.len() == 1 && chars[0].is_ascii())
 }
 
 /// The prefixes of a person name that are indexed for `PREFIX*` searches: prefixes of each
@@ -429,7 +443,15 @@ mod tests {
         let m = Matcher::parse(Attr::PatientName, "WANG^ZHIQIANG").unwrap().unwrap();
         assert!(m.matches(Attr::PatientName, Some("WANG^ZHIQIANG=王^志强")));
         assert!(!m.matches(Attr::PatientName, Some("WANG^ZHI")));
-        assert_eq!(m.literal_prefix(), None);
+        let m = Matcher::parse(Attr::PatientName, "zhiqiang").unwrap().unwrap();
+        assert!(m.matches(Attr::PatientName, Some("WANG^ZHIQIANG=王^志强")), "a component alone");
+        let m = Matcher::parse(Attr::PatientName, "ZHI*").unwrap().unwrap();
+        assert!(m.matches(Attr::PatientName, Some("WANG^ZHIQIANG")), "a component prefix");
+        assert!(name_prefix_is_exact(&m, 16));
+        assert!(!name_prefix_is_exact(&Matcher::parse(Attr::PatientName, "W*").unwrap().unwrap(), 16));
+        assert!(!name_prefix_is_exact(&Matcher::parse(Attr::PatientName, "*ANG").unwrap().unwrap(), 16));
+        assert!(!name_prefix_is_exact(&Matcher::parse(Attr::PatientName, "WANG^ZHIQIANG=王*").unwrap().unwrap(), 16));
+        assert_eq!(Matcher::parse(Attr::PatientName, "WANG^ZHIQIANG").unwrap().unwrap().literal_prefix(), None);
         let m = Matcher::parse(Attr::PatientName, "WANG^Z*").unwrap().unwrap();
         assert_eq!(m.literal_prefix(), Some("WANG^Z"));
     }

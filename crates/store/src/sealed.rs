@@ -79,8 +79,14 @@ impl Sealer {
         }
     }
 
+    /// Names are compared case-insensitively (as PN matching is), identifiers, dates and
+    /// phone numbers exactly: the token of a value is then the match of that value.
     pub fn token(&self, kind: TokenKind, value: &str) -> Vec<u8> {
-        self.indexer.index(kind.domain(), &normalize(value))
+        let value = value.trim();
+        match kind {
+            TokenKind::Name | TokenKind::NamePrefix => self.indexer.index(kind.domain(), &value.to_uppercase()),
+            _ => self.indexer.index(kind.domain(), value),
+        }
     }
 
     /// Every token of a study's patient.
@@ -126,9 +132,4 @@ impl Ord for TokenKind {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (*self as i64).cmp(&(*other as i64))
     }
-}
-
-/// Tokens compare trimmed, upper-cased values.
-fn normalize(value: &str) -> String {
-    value.trim().to_uppercase()
 }

@@ -6,7 +6,7 @@ use super::rows;
 use crate::error::Result;
 use crate::model::*;
 use crate::sealed::{NAME_PREFIX_MAX, Sealer, TokenKind};
-use cloudfilm_core::query::{Attr, Filter, Level, Matcher, Query, Storage};
+use cloudfilm_core::query::{Attr, Filter, Level, Matcher, Query, Storage, name_prefix_is_exact};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -111,9 +111,23 @@ fn token_for(sealer: &Sealer, filter: &Filter) -> Option<(TokenKind, Vec<u8>)> {
     }
 }
 
-/// Conditions checked after opening sealed values, or that SQL cannot express exactly.
+/// Conditions checked after opening sealed values (those the tokens do not answer exactly),
+/// or that SQL cannot express exactly (times of various precisions).
 fn needs_post_filter(filter: &Filter) -> bool {
-    filter.attr.storage() == Storage::Sealed || filter.attr.vr() == "TM"
+    if filter.attr.vr() == "TM" {
+        return true;
+    }
+    if filter.attr.storage() != Storage::Sealed {
+        return false;
+    }
+    let exact_by_token = match (&filter.attr, &filter.matcher) {
+        (Attr::PatientID | Attr::OtherPatientIDs | Attr::PatientTelephoneNumbers, Matcher::Exact(_)) => true,
+        (Attr::PatientBirthDate, Matcher::Range { from: Some(f), to: Some(t) }) => f == t,
+        (Attr::PatientName, Matcher::Exact(_)) => true,
+        (Attr::PatientName, m @ Matcher::Wildcard(_)) => name_prefix_is_exact(m, NAME_PREFIX_MAX),
+        _ => false,
+    };
+    !exact_by_token
 }
 
 pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
