@@ -196,17 +196,15 @@ pub async fn commit(
     }
 
     // Blobs durable before the index names them.
+    let blobs = archive.blobs.clone();
     let batch = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Candidate)>, StoreError> {
-        for (_, candidate) in batch.iter_mut() {
-            candidate.blob.sync()?;
-        }
+        let mut batch = batch;
+        let mut pending: Vec<&mut PendingBlob> = batch.iter_mut().map(|(_, c)| &mut c.blob).collect();
+        blobs.sync_batch(&mut pending)?;
         Ok(batch)
     })
     .await
     .map_err(|e| StoreError::Database(e.to_string()))??;
-    if !batch.is_empty() {
-        archive.blobs.sync_tmp_dir()?;
-    }
 
     let instances: Vec<NewInstance> = batch
         .iter()
