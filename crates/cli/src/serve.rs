@@ -53,7 +53,7 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [limits] max_request_bytes    largest STOW-RS request                           [8 GiB]
   [limits] max_instance_bytes   largest instance                                  [2 GiB]
   [limits] max_parts            most instances in one STOW-RS request             [20000]
-  [limits] inline_parse_bytes   instances up to this size are parsed in memory    [64 MiB]
+  [limits] inline_parse_bytes   bytes of an instance kept in memory to parse it   [1 MiB]
   [limits] max_concurrent_renders  frames decoded at once                         [4]
   [limits] max_render_pixels    largest frame the renderer decodes                [100000000]
 Keys: CLOUDFILM_MASTER_KEY (base64 256-bit key) or CLOUDFILM_KEYRING_FILE (path); otherwise

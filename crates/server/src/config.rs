@@ -54,7 +54,8 @@ pub struct Limits {
     pub max_instance_bytes: u64,
     /// Most parts in one STOW-RS request.
     pub max_parts: usize,
-    /// Instances up to this size are parsed from memory; larger ones from their encrypted spool.
+    /// Bytes at the start of each instance kept in memory for parsing its header; anything
+    /// beyond is read back from its encrypted spool.
     pub inline_parse_bytes: usize,
     /// Frames decoded at once for rendering (bounds memory).
     pub max_concurrent_renders: usize,
@@ -100,7 +101,7 @@ impl Default for Limits {
             max_request_bytes: 8 << 30,
             max_instance_bytes: 2 << 30,
             max_parts: 20_000,
-            inline_parse_bytes: 64 << 20,
+            inline_parse_bytes: 1 << 20,
             max_concurrent_renders: 4,
             max_render_pixels: 100_000_000,
         }

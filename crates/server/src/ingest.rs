@@ -12,7 +12,6 @@ use cloudfilm_crypto::blob::BlobSummary;
 use cloudfilm_dicom::InspectError;
 use cloudfilm_store::blobs::PendingBlob;
 use cloudfilm_store::{ImportContext, NewInstance, StoreError, StoreOutcome, WriteJob, WriteOp, WriteResult};
-use std::io::Cursor;
 use std::sync::Arc;
 
 /// DICOM failure reasons used in STOW-RS responses and C-STORE statuses.
@@ -32,8 +31,9 @@ pub mod reason {
 /// An instance being received.
 pub struct Spool {
     blob: PendingBlob,
-    memory: Option<Vec<u8>>,
-    inline_limit: usize,
+    /// The first bytes of the instance, where its header is, kept for parsing.
+    prefix: Vec<u8>,
+    prefix_limit: usize,
     len: u64,
     max: u64,
 }
@@ -50,8 +50,8 @@ impl Spool {
     pub fn new(archive: &Archive) -> Result<Spool, StoreError> {
         Ok(Spool {
             blob: archive.blobs.create()?,
-            memory: Some(Vec::new()),
-            inline_limit: archive.config.limits.inline_parse_bytes,
+            prefix: Vec::new(),
+            prefix_limit: archive.config.limits.inline_parse_bytes,
             len: 0,
             max: archive.config.limits.max_instance_bytes,
         })
@@ -63,13 +63,8 @@ impl Spool {
             return Err(SpoolError::TooLarge(self.max));
         }
         self.blob.write(chunk)?;
-        if let Some(memory) = &mut self.memory {
-            if memory.len() + chunk.len() <= self.inline_limit {
-                memory.extend_from_slice(chunk);
-            } else {
-                self.memory = None;
-            }
-        }
+        let room = self.prefix_limit.saturating_sub(self.prefix.len());
+        self.prefix.extend_from_slice(&chunk[..room.min(chunk.len())]);
         Ok(())
     }
 }
@@ -124,26 +119,77 @@ impl Candidate {
     }
 }
 
-/// Finishes the spool and inspects the instance (from memory, or from its encrypted spool).
+/// Finishes the spool and inspects the instance: from the prefix kept in memory, reading
+/// back from the encrypted spool only what lies beyond it (large headers, fragment tables).
 pub async fn inspect(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, IngestResult> {
     let archive = archive.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let Spool { mut blob, memory, .. } = spool;
+        let Spool { mut blob, prefix, .. } = spool;
         let summary = blob.finish().map_err(|e| store_failure(&e))?;
-        let inspected = match &memory {
-            Some(bytes) => cloudfilm_dicom::inspect(&mut Cursor::new(bytes)),
-            None => match archive.blobs.open_blob(&blob.id) {
-                Ok(mut reader) => cloudfilm_dicom::inspect(&mut reader),
-                Err(e) => return Err(store_failure(&e)),
-            },
+        let mut reader = PrefixReader {
+            prefix: &prefix,
+            total: summary.plaintext_len,
+            position: 0,
+            rest: None,
+            archive: &archive,
+            id: &blob.id,
         };
-        match inspected {
+        match cloudfilm_dicom::inspect(&mut reader) {
             Ok(info) => Ok(Candidate { blob, summary, info }),
             Err(e) => Err(inspect_failure(&e)),
         }
     })
     .await;
     outcome.unwrap_or_else(|e| Err(IngestResult::failed(reason::PROCESSING_FAILURE, format!("internal error: {e}"))))
+}
+
+/// The plaintext of a spooled instance: its prefix from memory, the rest decrypted on demand.
+struct PrefixReader<'a> {
+    prefix: &'a [u8],
+    total: u64,
+    position: u64,
+    rest: Option<cloudfilm_crypto::BlobReader<std::fs::File>>,
+    archive: &'a Archive,
+    id: &'a str,
+}
+
+impl std::io::Read for PrefixReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::Seek;
+        if self.position >= self.total {
+            return Ok(0);
+        }
+        let n = if (self.position as usize) < self.prefix.len() {
+            let from = &self.prefix[self.position as usize..];
+            let n = from.len().min(buf.len());
+            buf[..n].copy_from_slice(&from[..n]);
+            n
+        } else {
+            if self.rest.is_none() {
+                self.rest = Some(self.archive.blobs.open_blob(self.id).map_err(std::io::Error::other)?);
+            }
+            let rest = self.rest.as_mut().expect("opened");
+            rest.seek(std::io::SeekFrom::Start(self.position))?;
+            rest.read(buf)?
+        };
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for PrefixReader<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match pos {
+            std::io::SeekFrom::Start(p) => p as i128,
+            std::io::SeekFrom::End(d) => self.total as i128 + d as i128,
+            std::io::SeekFrom::Current(d) => self.position as i128 + d as i128,
+        };
+        if target < 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"));
+        }
+        self.position = target as u64;
+        Ok(self.position)
+    }
 }
 
 fn inspect_failure(e: &InspectError) -> IngestResult {
