@@ -129,6 +129,7 @@ fn implicit_le() -> &'static dicom_encoding::TransferSyntax {
 impl Command {
     /// Reads a command set (always Implicit VR Little Endian).
     pub fn decode(bytes: &[u8]) -> Result<Command, CommandError> {
+        crate::inspect::check_dataset(bytes, implicit_le()).map_err(|e| CommandError(e.to_string()))?;
         let obj =
             InMemDicomObject::read_dataset_with_ts(bytes, implicit_le()).map_err(|e| CommandError(e.to_string()))?;
         let us = |tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
@@ -206,20 +207,15 @@ impl Command {
 }
 
 /// Preamble, `DICM` and file meta for a data set received by C-STORE, so that it is stored
-/// as a Part-10 file whose data set is byte for byte what was received.
-pub fn part10_prefix(
-    sop_class: &str,
-    sop_instance: &str,
-    transfer_syntax: &str,
-    source_ae: &str,
-) -> Result<Vec<u8>, String> {
+/// as a Part-10 file whose data set is byte for byte what was received. The meta names no
+/// sending AE (the audit chain does), so the same data set from any node is the same file.
+pub fn part10_prefix(sop_class: &str, sop_instance: &str, transfer_syntax: &str) -> Result<Vec<u8>, String> {
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(sop_class)
         .media_storage_sop_instance_uid(sop_instance)
         .transfer_syntax(transfer_syntax)
         .implementation_class_uid("1.2.826.0.1.3680043.10.1509.1")
         .implementation_version_name("CLOUDFILM_01")
-        .source_application_entity_title(source_ae)
         .build()
         .map_err(|e| e.to_string())?;
     let mut out = vec![0u8; 128];
@@ -235,6 +231,7 @@ pub fn part10_prefix(
 /// Reads an identifier (C-FIND / C-GET / C-MOVE) in the presentation context's syntax.
 pub fn read_identifier(bytes: &[u8], transfer_syntax: &str) -> Result<InMemDicomObject, String> {
     let ts = crate::transfer::lookup(transfer_syntax).ok_or("unknown transfer syntax")?;
+    crate::inspect::check_dataset(bytes, ts).map_err(|e| e.to_string())?;
     InMemDicomObject::read_dataset_with_ts(bytes, ts).map_err(|e| e.to_string())
 }
 
@@ -286,6 +283,9 @@ mod tests {
         let rsp = Command::response_to(&c, field::C_STORE_RSP, status::SUCCESS);
         assert_eq!(Command::decode(&rsp.encode()).unwrap().status, Some(0));
         assert!(Command::decode(b"garbage").is_err());
+        // An element claiming 2 GB is refused before anything is allocated.
+        let forged = [0, 0, 0, 0, 4, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0x7F, 1, 2];
+        assert!(Command::decode(&forged).is_err());
     }
 
     #[test]
@@ -294,8 +294,7 @@ mod tests {
         let file = &crate::synth::generate_study(spec)[0];
         let info = crate::inspect(&mut std::io::Cursor::new(file)).unwrap();
         let dataset_start = 132 + 12 + u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
-        let mut rebuilt =
-            part10_prefix(&info.sop_class_uid, &info.sop_instance_uid, &info.transfer_syntax, "MODALITY").unwrap();
+        let mut rebuilt = part10_prefix(&info.sop_class_uid, &info.sop_instance_uid, &info.transfer_syntax).unwrap();
         rebuilt.extend_from_slice(&file[dataset_start..]);
         let again = crate::inspect(&mut std::io::Cursor::new(&rebuilt)).unwrap();
         assert_eq!(again.sop_instance_uid, info.sop_instance_uid);
@@ -408,6 +407,9 @@ pub fn find_response(
                         e = DataElement::new(tag, e.header().vr, e.into_value());
                     }
                     e
+                }
+                None if vr == VR::SQ => {
+                    DataElement::new(tag, VR::SQ, dicom_core::value::DataSetSequence::<InMemDicomObject>::empty())
                 }
                 None => DataElement::new(tag, vr, PrimitiveValue::Empty),
             },

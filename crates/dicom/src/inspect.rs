@@ -131,6 +131,12 @@ fn read_up_to<R: Read>(src: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
+/// Checks a bare data set (a command set, an identifier) before it is parsed: declared
+/// lengths within the bytes, nesting bounded (S6).
+pub fn check_dataset(bytes: &[u8], ts: &dicom_encoding::TransferSyntax) -> Result<(), InspectError> {
+    walk(&mut std::io::Cursor::new(bytes), 0, ts).map(|_| ())
+}
+
 /// Where the data set begins in a Part-10 file (after preamble and file meta).
 pub fn dataset_offset<R: Read + Seek>(src: &mut R) -> Result<u64, InspectError> {
     read_meta(src).map(|(_, start)| start)
@@ -147,6 +153,13 @@ pub fn read_header<R: Read + Seek>(src: &mut R) -> Result<FileDicomObject<InMemD
 
 /// Inspects a whole Part-10 instance.
 pub fn inspect<R: Read + Seek>(src: &mut R) -> Result<InstanceInfo, InspectError> {
+    inspect_with(src, true)
+}
+
+/// Inspects an instance; `fill_from_meta` lets the file meta supply SOP identifiers the data
+/// set lacks (files from elsewhere), which a data set received by C-STORE may not rely on,
+/// its file meta being the archive's own.
+pub fn inspect_with<R: Read + Seek>(src: &mut R, fill_from_meta: bool) -> Result<InstanceInfo, InspectError> {
     let (meta, dataset_start) = read_meta(src)?;
     let ts_uid = meta.transfer_syntax().trim_end_matches('\0').trim().to_owned();
     let ts = crate::transfer::lookup(&ts_uid).ok_or_else(|| InspectError::UnsupportedTransferSyntax(ts_uid.clone()))?;
@@ -158,7 +171,7 @@ pub fn inspect<R: Read + Seek>(src: &mut R) -> Result<InstanceInfo, InspectError
         (tags::SOP_CLASS_UID, meta.media_storage_sop_class_uid()),
         (tags::SOP_INSTANCE_UID, meta.media_storage_sop_instance_uid()),
     ] {
-        if text(&obj, tag).is_none() && !from_meta.trim_end_matches('\0').is_empty() {
+        if fill_from_meta && text(&obj, tag).is_none() && !from_meta.trim_end_matches('\0').is_empty() {
             obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(from_meta.trim_end_matches('\0'))));
         }
     }

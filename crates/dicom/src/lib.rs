@@ -11,4 +11,4 @@ pub mod synth;
 pub mod transfer;
 
 pub use cloudfilm_core::instance::{InstanceInfo, PixelLayout};
-pub use inspect::{InspectError, inspect};
+pub use inspect::{InspectError, inspect, inspect_with};

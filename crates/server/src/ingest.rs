@@ -122,6 +122,16 @@ impl Candidate {
 /// Finishes the spool and inspects the instance: from the prefix kept in memory, reading
 /// back from the encrypted spool only what lies beyond it (large headers, fragment tables).
 pub async fn inspect(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, IngestResult> {
+    inspect_spool(archive, spool, true).await
+}
+
+/// As [`inspect`], for data sets behind a file meta the archive wrote itself (C-STORE): their
+/// SOP identifiers must be in the data set.
+pub async fn inspect_strict(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, IngestResult> {
+    inspect_spool(archive, spool, false).await
+}
+
+async fn inspect_spool(archive: &Arc<Archive>, spool: Spool, fill_from_meta: bool) -> Result<Candidate, IngestResult> {
     let archive = archive.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let Spool { mut blob, prefix, .. } = spool;
@@ -134,7 +144,7 @@ pub async fn inspect(archive: &Arc<Archive>, spool: Spool) -> Result<Candidate, 
             archive: &archive,
             id: &blob.id,
         };
-        match cloudfilm_dicom::inspect(&mut reader) {
+        match cloudfilm_dicom::inspect_with(&mut reader, fill_from_meta) {
             Ok(info) => Ok(Candidate { blob, summary, info }),
             Err(e) => Err(inspect_failure(&e)),
         }

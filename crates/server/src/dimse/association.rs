@@ -200,12 +200,7 @@ impl Association {
         let (Some(class), Some(instance)) = (&command.sop_class, &command.sop_instance) else {
             return Ok(Sink::Discard);
         };
-        let Ok(prefix) = cloudfilm_dicom::dimse::part10_prefix(
-            class,
-            instance,
-            &context.transfer_syntax,
-            self.negotiated.calling_ae.as_str(),
-        ) else {
+        let Ok(prefix) = cloudfilm_dicom::dimse::part10_prefix(class, instance, &context.transfer_syntax) else {
             return Ok(Sink::Discard);
         };
         let mut spool = match Spool::new(&self.archive) {
@@ -267,7 +262,8 @@ impl Association {
 
     /// Ingests one received instance; answers only after it is durable (S1).
     async fn store(&mut self, spool: Spool, command: &Command) -> u16 {
-        let received = ingest::inspect(&self.archive, spool).await;
+        // The file meta is the archive's own: the data set must name its instance itself.
+        let received = ingest::inspect_strict(&self.archive, spool).await;
         let received = match received {
             Ok(candidate) if Some(candidate.sop_instance_uid()) != command.sop_instance.as_deref() => {
                 Err(ingest::IngestResult::failed(
