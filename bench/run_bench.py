@@ -460,7 +460,16 @@ def fill_index(a, ds, web, start, stop):
             for k in range(k0, min(stop, k0 + a.fill_batch)):
                 rng.seed(seed * 31 + k)
                 blobs.append(make_fill_instance(seed, k, rng)[0])
-            _, ok, failed = web.stow(blobs)
+            # A server may close a kept-alive connection as it is reused: filling is
+            # idempotent, so a request that broke is sent again (three tries).
+            for attempt in range(3):
+                try:
+                    _, ok, failed = web.stow(blobs)
+                    break
+                except requests.exceptions.ConnectionError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(1)
             with lock:
                 res["ok"] += ok
                 res["failed"] += failed
@@ -639,12 +648,12 @@ def markdown(res):
                         ("cstore4", "C-STORE storescu, 4 associations"),
                         ("cpynet8", "C-STORE pynetdicom, 8 associations"),
                         ("stow1", "STOW-RS, 1 client"), ("stow4", "STOW-RS, 4 clients")]:
-        if name in ph:
+        if name in ph and "error" not in ph[name]:
             p = ph[name]
             L.append(f"| {title} | {fmt(p['instances_per_s'])} inst/s, {fmt(p['MB_per_s'])} MB/s | "
                      f"{p['instances_ok']}/{p['instances_total']} ok, {fmt(p['seconds'])} s, server CPU "
                      f"{fmt(p.get('server_cpu_s'))} s, peak RSS {fmt(res['rss_peak_mb'].get(name), 0)} MB |")
-    if "qido" in ph:
+    if "qido" in ph and "error" not in ph["qido"]:
         for size, q in ph["qido"].items():
             for kind, s in q["queries"].items():
                 L.append(f"| QIDO-RS {kind.replace('_', ' ')} @ {q['studies_indexed']} studies | p50 "
@@ -652,12 +661,12 @@ def markdown(res):
                          f"n={s['n']}, hit rate {fmt(s['hit_rate'], 2)}, mean results {fmt(s['mean_results'])}, "
                          f"errors {s['errors']} |")
     for name, title in [("wado1", "WADO-RS whole study, 1 client"), ("wado4", "WADO-RS whole study, 4 clients")]:
-        if name in ph:
+        if name in ph and "error" not in ph[name]:
             p = ph[name]
             L.append(f"| {title} | {fmt(p['MB_per_s'])} MB/s, {fmt(p['instances_per_s'])} inst/s | "
                      f"{p['studies']} studies, {p['instances_received']}/{p['instances_expected']} instances, "
                      f"study p50 {fmt(p['study_latency']['p50_ms'], 0)} ms, errors {p['errors']} |")
-    if "rendered" in ph:
+    if "rendered" in ph and "error" not in ph["rendered"]:
         p = ph["rendered"]
         bym = ", ".join(f"{m} p50 {fmt(s['p50_ms'])}" for m, s in sorted(p["by_modality"].items()))
         L.append(f"| WADO-RS rendered frame (JPEG) | p50 {fmt(p['p50_ms'])} / p95 {fmt(p['p95_ms'])} / p99 "
