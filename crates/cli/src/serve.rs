@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// Address of the DIMSE listener (overrides `dimse.listen`).
     #[arg(long)]
     dimse: Option<String>,
+    /// Text message provider: `log`, `file:PATH` or `webhook:URL` (overrides `patients.sms`).
+    #[arg(long)]
+    sms: Option<String>,
 }
 
 #[derive(Args)]
@@ -29,6 +32,9 @@ pub struct DemoArgs {
     /// Address of the DIMSE listener.
     #[arg(long)]
     dimse: Option<String>,
+    /// Text message provider: `log`, `file:PATH` or `webhook:URL` [file:DATA/sms-outbox.jsonl].
+    #[arg(long)]
+    sms: Option<String>,
     /// Size of the generated studies relative to the default (60 CT slices, 2×24 MR, 1 CR).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -56,6 +62,14 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [limits] inline_parse_bytes   bytes of an instance kept in memory to parse it   [1 MiB]
   [limits] max_concurrent_renders  frames decoded at once                         [4]
   [limits] max_render_pixels    largest frame the renderer decodes                [100000000]
+  [patients] sms                text messages: log, file:PATH, webhook:URL (--sms) [log]
+  [patients] sms_webhook_secret HMAC key of webhook bodies; derived when empty
+  [patients] secure_cookies     mark session cookies Secure (behind TLS)          [false]
+  [patients] match_attempts_per_hour  manual matches per account and address     [10]
+  [patients.otp] ttl_secs, max_attempts, resend_secs, sends_per_phone_hour,
+                 sends_per_ip_hour, failures_per_ip_hour                [300, 5, 60, 5, 20, 30]
+  [patients.session] idle_minutes, absolute_hours, step_up_minutes, touch_every_secs
+                                                                      [30, 12, 5, 60]
 Keys: CLOUDFILM_MASTER_KEY (base64 256-bit key) or CLOUDFILM_KEYRING_FILE (path); otherwise
 DATA/keyring.json is created on first start (mode 0600). `cloudfilm config` prints the effective values.";
 
@@ -121,6 +135,9 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     if let Some(dimse) = args.dimse {
         config.dimse.listen = dimse;
     }
+    if let Some(sms) = args.sms {
+        config.patients.sms = sms;
+    }
     let archive = Arc::new(Archive::open(config).await?);
     run_server(archive, |url, dimse| {
         println!("cloudfilm listening on {url}");
@@ -140,6 +157,9 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(dimse) = args.dimse {
         config.dimse.listen = dimse;
     }
+    let outbox = config.data.join("sms-outbox.jsonl");
+    config.patients.sms = args.sms.unwrap_or_else(|| format!("file:{}", outbox.display()));
+    let sms = config.patients.sms.clone();
     let archive = Arc::new(Archive::open(config).await?);
     let code = OrgCode::parse("DEMO").expect("a valid code");
     let org = match archive.repo.org_by_code(&code).await? {
@@ -171,7 +191,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
             println!("DIMSE:              {dimse} (calling AE {DEMO_SCU} is registered)");
         }
         println!("API key:            {}", key.key);
-        println!("Demo patient phone: {}", patient.phone);
+        println!("Demo patient phone: {} (one-time codes: {sms})", patient.phone);
         println!("Sample studies:     {total} instances ({stored} new): CT, MR and CR of the demo patient");
     })
     .await

@@ -1,15 +1,22 @@
 //! Domain types and rules of cloudfilm. Nothing here does I/O: every rule can be tested alone.
 
 pub mod ae;
+pub mod clock;
+pub mod consent;
 pub mod instance;
 pub mod masking;
+pub mod matching;
+pub mod member;
 pub mod org;
+pub mod otp;
 pub mod phone;
 pub mod query;
 pub mod resident_id;
+pub mod session;
 pub mod uid;
 
 pub use ae::AeTitle;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use org::{OrgCode, OrgSwitches};
 pub use phone::PhoneNumber;
 pub use resident_id::ResidentId;

@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod json;
 pub mod query;
 pub mod render;
+pub mod report;
 pub mod synth;
 pub mod transfer;
 

@@ -28,6 +28,7 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
     let state = AppState { archive, port };
     Router::new()
         .nest("/dicom-web", crate::dicomweb::routes())
+        .nest("/api/v1", crate::patients::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(middleware::from_fn(context_and_headers))
         .with_state(state)

@@ -2,9 +2,10 @@
 //! shared by the HTTP server, the CLI and (later) the DIMSE listener.
 
 use crate::config::Config;
+use crate::sms::SmsSender;
 use anyhow::Context;
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
-use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
+use cloudfilm_core::{AeTitle, Clock, OrgCode, OrgSwitches, SystemClock};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
@@ -21,6 +22,10 @@ pub struct Archive {
     pub signer: Arc<ArchiveSigner>,
     /// Bounds concurrent frame decoding.
     pub render_permits: tokio::sync::Semaphore,
+    /// The time every patient rule is decided at (a manual clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Where one-time codes and notices go.
+    pub sms: Arc<dyn SmsSender>,
 }
 
 /// Where things live inside the data directory.
@@ -52,6 +57,11 @@ impl Archive {
     /// Opens the data directory, creating it (and the key ring) on first start, and, when no
     /// other process has it open, finishes the writes a crash interrupted.
     pub async fn open(config: Config) -> anyhow::Result<Archive> {
+        Archive::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Archive::open`] with another clock (tests stand at the boundaries of time limits).
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Archive> {
         let data = config.data.clone();
         std::fs::create_dir_all(&data)
             .with_context(|| format!("cannot create the data directory {}", data.display()))?;
@@ -76,7 +86,14 @@ impl Archive {
             .await
             .context("cannot open the index database")?;
         let (blobs, alone) = LocalBlobStore::open(&layout.blobs, ring.clone())?;
+        let webhook_secret = match config.patients.sms_webhook_secret.as_str() {
+            "" => ring.derive_stable("sms-webhook").to_vec(),
+            secret => secret.as_bytes().to_vec(),
+        };
+        let sms = crate::sms::provider(&config.patients.sms, webhook_secret)?;
         let archive = Archive {
+            clock,
+            sms,
             render_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_renders.max(1)),
             config,
             repo: Arc::new(repo),

@@ -13,6 +13,36 @@ pub struct Config {
     pub http: HttpConfig,
     pub dimse: DimseConfig,
     pub limits: Limits,
+    pub patients: PatientConfig,
+}
+
+/// The patient portal: text messages, one-time codes, sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatientConfig {
+    /// Where text messages go: `log`, `file:PATH` or `webhook:URL` (also `--sms`).
+    pub sms: String,
+    /// Secret that signs webhook bodies (HMAC-SHA-256); derived from the master key when empty.
+    pub sms_webhook_secret: String,
+    /// Mark cookies `Secure` (set it when the portal is served over TLS).
+    pub secure_cookies: bool,
+    /// Manual match attempts per account (and per client address) per hour.
+    pub match_attempts_per_hour: u32,
+    pub otp: cloudfilm_core::otp::OtpPolicy,
+    pub session: cloudfilm_core::session::SessionPolicy,
+}
+
+impl Default for PatientConfig {
+    fn default() -> Self {
+        PatientConfig {
+            sms: "log".into(),
+            sms_webhook_secret: String::new(),
+            secure_cookies: false,
+            match_attempts_per_hour: 10,
+            otp: Default::default(),
+            session: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -70,6 +100,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             dimse: DimseConfig::default(),
             limits: Limits::default(),
+            patients: PatientConfig::default(),
         }
     }
 }

@@ -9,7 +9,9 @@ pub mod dicomweb;
 pub mod dimse;
 pub mod error;
 pub mod ingest;
+pub mod patients;
 pub mod retrieve;
+pub mod sms;
 
 pub use archive::Archive;
 pub use config::Config;

@@ -6,6 +6,7 @@ pub mod blobs;
 pub mod error;
 pub mod heads;
 pub mod model;
+pub mod patients;
 pub mod repo;
 pub mod sealed;
 pub mod sqlite;

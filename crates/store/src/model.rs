@@ -92,6 +92,8 @@ pub enum WriteOp {
         instances: Vec<NewInstance>,
         context: ImportContext,
     },
+    /// Accounts, codes, sessions, consent, members, reports.
+    Patient(Box<crate::patients::PatientOp>),
     /// Only the audit events.
     Nothing,
 }
@@ -113,6 +115,7 @@ pub enum WriteResult {
     Org(Org),
     Done,
     Instances(Vec<StoreOutcome>),
+    Patient(crate::patients::PatientResult),
 }
 
 #[derive(Debug, Clone)]

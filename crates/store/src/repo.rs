@@ -2,7 +2,9 @@
 
 use crate::error::Result;
 use crate::model::*;
+use crate::patients::*;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cloudfilm_audit::{AuditEvent, SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
 use cloudfilm_core::{AeTitle, OrgCode};
@@ -44,6 +46,29 @@ pub trait Repository: Send + Sync + 'static {
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>>;
     /// Signs a head over the log as it stands, and keeps it outside the database.
     async fn sign_audit_head(&self) -> Result<Option<SignedHead>>;
+
+    // --- the patient side ---
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
+    async fn account(&self, account_id: &str) -> Result<Option<AccountRecord>>;
+    async fn consents(&self, account_id: &str) -> Result<Consents>;
+    /// The account's members, the account holder first.
+    async fn members(&self, account_id: &str) -> Result<Vec<MemberRecord>>;
+    /// Exams the account may see (through a matched member; of one member when given; one exam
+    /// when `exam_id` is given), newest first, only of organizations whose service is on.
+    async fn visible_exams(
+        &self,
+        account_id: &str,
+        member_id: Option<&str>,
+        exam_id: Option<&str>,
+    ) -> Result<Vec<ExamRow>>;
+    /// Studies (of organizations whose service is on) whose record carries this resident ID token.
+    async fn match_candidates(&self, id_token: &[u8]) -> Result<Vec<MatchCandidate>>;
+    async fn exam_series(&self, study_pk: i64) -> Result<Vec<SeriesSummary>>;
+    async fn reports(&self, study_pk: i64) -> Result<Vec<ReportRecord>>;
+    /// An organization's studies by Study Instance UID and/or accession number (at most 2).
+    async fn org_studies(&self, org_id: i64, study_uid: Option<&str>, accession: Option<&str>) -> Result<Vec<i64>>;
+    /// Events counted in a rate-limit bucket after `since`.
+    async fn count_events(&self, bucket: &[u8], since: DateTime<Utc>) -> Result<u32>;
 
     /// Signs a last head and stops the writer.
     async fn close(&self);

@@ -2,7 +2,9 @@
 
 use crate::error::Result;
 use cloudfilm_core::instance::PatientAttrs;
+use cloudfilm_core::matching::fold;
 use cloudfilm_core::query::person_name_prefixes;
+use cloudfilm_core::{PhoneNumber, ResidentId};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::blind::BlindIndexer;
 use cloudfilm_crypto::field::FieldCipher;
@@ -17,6 +19,10 @@ pub enum TokenKind {
     OtherId = 4,
     Phone = 5,
     BirthDate = 6,
+    /// A valid resident ID number among the patient's identifiers, width- and case-folded.
+    ResidentId = 7,
+    /// A valid mobile number among the patient's telephone numbers, normalized.
+    MobilePhone = 8,
 }
 
 impl TokenKind {
@@ -28,6 +34,8 @@ impl TokenKind {
             TokenKind::OtherId => "other-id",
             TokenKind::Phone => "phone",
             TokenKind::BirthDate => "birth-date",
+            TokenKind::ResidentId => "resident-id",
+            TokenKind::MobilePhone => "mobile-phone",
         }
     }
 }
@@ -111,6 +119,15 @@ impl Sealer {
         }
         for phone in &p.telephone_numbers {
             out.push((TokenKind::Phone, self.token(TokenKind::Phone, phone)));
+            if let Ok(mobile) = PhoneNumber::parse(phone) {
+                out.push((TokenKind::MobilePhone, self.token(TokenKind::MobilePhone, mobile.as_str())));
+            }
+        }
+        let any_day = chrono::NaiveDate::MAX;
+        for id in p.id.iter().chain(&p.other_ids) {
+            if let Ok(resident) = ResidentId::parse(&fold(id), any_day) {
+                out.push((TokenKind::ResidentId, self.token(TokenKind::ResidentId, resident.as_str())));
+            }
         }
         out.sort();
         out.dedup();

@@ -4,7 +4,7 @@ mod accept;
 mod multipart;
 mod qido;
 mod stow;
-mod wado;
+pub mod wado;
 
 use crate::app::AppState;
 use crate::error::ApiError;

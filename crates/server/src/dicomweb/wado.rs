@@ -12,7 +12,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_core::instance::{InstanceRow, PixelLayout};
 use cloudfilm_dicom::render::{self, ImageFormat, RenderOptions};
 use std::collections::HashMap;
@@ -71,14 +71,21 @@ async fn audit_access(state: &AppState, auth: &OrgAuth, rows: &[InstanceRow], wh
 
 /// Records an integrity failure found while reading (S3).
 fn alert_integrity(archive: &Archive, auth: &OrgAuth, row: &InstanceRow) {
-    let event = auth
-        .event(
-            Action::SecurityAlert,
-            format!("study:{}", row.study_uid),
-            Outcome::Failure("stored instance failed its integrity check".into()),
-        )
-        .with_detail(format!("instance {}", row.sop_uid));
-    tracing::error!(request_id = %auth.context.request_id, "a stored instance failed its integrity check");
+    record_integrity_alert(archive, integrity_event(auth, row));
+}
+
+fn integrity_event(auth: &OrgAuth, row: &InstanceRow) -> AuditEvent {
+    auth.event(
+        Action::SecurityAlert,
+        format!("study:{}", row.study_uid),
+        Outcome::Failure("stored instance failed its integrity check".into()),
+    )
+    .with_detail(format!("instance {}", row.sop_uid))
+}
+
+/// Records that stored bytes failed their check (S3); called from blocking tasks.
+pub fn record_integrity_alert(archive: &Archive, event: AuditEvent) {
+    tracing::error!(request_id = ?event.request_id, "a stored instance failed its integrity check");
     let _ = tokio::runtime::Handle::current().block_on(archive.repo.audit(vec![event]));
 }
 
@@ -227,7 +234,7 @@ fn parse_frames(list: &str, count: u32) -> Result<Vec<u32>, ApiError> {
     Ok(frames)
 }
 
-fn frame_count(row: &InstanceRow) -> u32 {
+pub fn frame_count(row: &InstanceRow) -> u32 {
     match row.layout {
         PixelLayout::None => 0,
         ref layout => layout.frame_count().unwrap_or(row.attrs.frames.max(1)),
@@ -348,7 +355,7 @@ async fn send_frames(
 
 // ---- rendered and thumbnails --------------------------------------------------------
 
-fn render_options(
+pub fn render_options(
     params: &HashMap<String, String>,
     headers: &HeaderMap,
     thumbnail: bool,
@@ -380,10 +387,11 @@ fn render_options(
     Ok(RenderOptions { format, window, viewport, quality })
 }
 
-/// Renders frame `number` of `row` into the requested image.
+/// Renders frame `number` of `row` into the requested image; `integrity_alert` is recorded if
+/// the stored bytes fail their check.
 pub async fn render_frame(
     archive: &Arc<Archive>,
-    auth: &OrgAuth,
+    integrity_alert: AuditEvent,
     row: InstanceRow,
     number: u32,
     options: RenderOptions,
@@ -400,12 +408,11 @@ pub async fn render_frame(
     }
     let _permit = archive.render_permits.acquire().await.map_err(|_| ApiError::internal())?;
     let archive = archive.clone();
-    let auth = auth.clone();
     let format = options.format;
     let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
         let (header, source) = retrieve::frame(&archive, &row, number).inspect_err(|e| {
             if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
-                alert_integrity(&archive, &auth, &row);
+                record_integrity_alert(&archive, integrity_alert);
             }
         })?;
         render::render(&header, source, &options).map_err(|e| match e {
@@ -513,5 +520,6 @@ async fn render_one(
         format!("wado-rs {what}: frame {frame} of instance {}", row.sop_uid),
     )
     .await?;
-    render_frame(&state.archive, &auth, row, frame, options).await
+    let alert = integrity_event(&auth, &row);
+    render_frame(&state.archive, alert, row, frame, options).await
 }

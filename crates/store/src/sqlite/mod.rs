@@ -1,15 +1,19 @@
 //! The SQLite repository: WAL, `synchronous=FULL`, one writer task that group-commits the jobs
 //! of concurrent requests (with their audit events) in one transaction, and a pool of readers.
 
+mod patient_reads;
+mod patients;
 mod query;
 mod rows;
 mod writer;
 
 use crate::error::{Result, StoreError};
 use crate::model::*;
+use crate::patients::*;
 use crate::repo::Repository;
 use crate::sealed::Sealer;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
 use cloudfilm_core::{AeTitle, OrgCode};
@@ -173,6 +177,51 @@ impl Repository for SqliteRepository {
 
     async fn sign_audit_head(&self) -> Result<Option<SignedHead>> {
         self.send(writer::Msg::SignHead).await
+    }
+
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
+        patient_reads::session(&self.readers, token_hash).await
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<AccountRecord>> {
+        patient_reads::account(&self.readers, &self.sealer, account_id).await
+    }
+
+    async fn consents(&self, account_id: &str) -> Result<Consents> {
+        patient_reads::consents(&self.readers, account_id).await
+    }
+
+    async fn members(&self, account_id: &str) -> Result<Vec<MemberRecord>> {
+        patient_reads::members(&self.readers, &self.sealer, account_id).await
+    }
+
+    async fn visible_exams(
+        &self,
+        account_id: &str,
+        member_id: Option<&str>,
+        exam_id: Option<&str>,
+    ) -> Result<Vec<ExamRow>> {
+        patient_reads::visible_exams(&self.readers, account_id, member_id, exam_id).await
+    }
+
+    async fn match_candidates(&self, id_token: &[u8]) -> Result<Vec<MatchCandidate>> {
+        patient_reads::match_candidates(&self.readers, &self.sealer, id_token).await
+    }
+
+    async fn exam_series(&self, study_pk: i64) -> Result<Vec<SeriesSummary>> {
+        patient_reads::exam_series(&self.readers, study_pk).await
+    }
+
+    async fn reports(&self, study_pk: i64) -> Result<Vec<ReportRecord>> {
+        patient_reads::reports(&self.readers, &self.sealer, study_pk).await
+    }
+
+    async fn org_studies(&self, org_id: i64, study_uid: Option<&str>, accession: Option<&str>) -> Result<Vec<i64>> {
+        patient_reads::org_studies(&self.readers, org_id, study_uid, accession).await
+    }
+
+    async fn count_events(&self, bucket: &[u8], since: DateTime<Utc>) -> Result<u32> {
+        patient_reads::count_events(&self.readers, bucket, since).await
     }
 
     async fn close(&self) {

@@ -185,6 +185,7 @@ impl Writer {
         let stamp = now();
         match op {
             WriteOp::Nothing => Ok((WriteResult::Done, Vec::new())),
+            WriteOp::Patient(op) => super::patients::apply(&mut self.conn, &self.sealer, op).await,
             WriteOp::CreateOrg { code, name, switches } => {
                 let inserted = sqlx::query(
                     "INSERT INTO organizations (code, name, cloud_film_enabled, download_enabled, created_at, updated_at) \
@@ -365,8 +366,8 @@ impl Writer {
         let pk: i64 = sqlx::query_scalar(
             "INSERT INTO studies (org_id, study_uid, study_date, study_time, accession_number, study_description, \
              study_id, institution_name, patient_sex, patient_name, patient_id, patient_birth_date, \
-             other_patient_ids, patient_phones, referring_physician, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+             other_patient_ids, patient_phones, referring_physician, created_at, exam_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
         )
         .bind(new.org_id)
         .bind(&info.study_uid)
@@ -384,6 +385,7 @@ impl Writer {
         .bind(sealed.phones)
         .bind(sealed.referring_physician)
         .bind(stamp)
+        .bind(cloudfilm_crypto::random::hex_id())
         .fetch_one(&mut self.conn)
         .await?;
         for (kind, token) in self.sealer.patient_tokens(&info.patient) {

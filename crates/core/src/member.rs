@@ -1,0 +1,158 @@
+//! Members of an account: the account holder ("self") and family. Every member has a name and
+//! a resident ID number; the age comes from the number. Children (under 18) are held only by a
+//! guardian's account (DESIGN §3).
+
+use crate::resident_id::ResidentId;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+pub const ADULT_AGE: u32 = 18;
+/// Longest member name accepted (characters).
+pub const MAX_NAME_CHARS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    #[serde(rename = "self")]
+    Myself,
+    Child,
+    Parent,
+    Spouse,
+    Other,
+}
+
+impl Relation {
+    pub fn parse(raw: &str) -> Option<Relation> {
+        Some(match raw {
+            "self" => Relation::Myself,
+            "child" => Relation::Child,
+            "parent" => Relation::Parent,
+            "spouse" => Relation::Spouse,
+            "other" => Relation::Other,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Myself => "self",
+            Relation::Child => "child",
+            Relation::Parent => "parent",
+            Relation::Spouse => "spouse",
+            Relation::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberRuleError {
+    #[error("a name is required (at most 64 characters, no control characters)")]
+    Name,
+    #[error("someone under 18 can only be added as a child, by an adult account holder")]
+    MinorNeedsGuardian,
+    #[error("add yourself (relation \"self\") first, so that your age is known")]
+    SelfFirst,
+    #[error("an account has only one \"self\" member")]
+    SecondSelf,
+    #[error("someone under 18 cannot hold an account; a guardian adds them as a child")]
+    MinorSelf,
+}
+
+/// A name as typed, cleaned of surrounding space; refused when empty, too long or with control
+/// characters.
+pub fn clean_name(raw: &str) -> Result<String, MemberRuleError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(MemberRuleError::Name);
+    }
+    Ok(name.to_owned())
+}
+
+/// What the account already holds when a member is added.
+#[derive(Debug, Clone, Default)]
+pub struct Household {
+    /// The resident ID of the account's "self" member, if there is one.
+    pub holder: Option<ResidentId>,
+}
+
+/// Whether `id` may join the household as `relation` on `today`.
+pub fn may_add(
+    household: &Household,
+    relation: Relation,
+    id: &ResidentId,
+    today: NaiveDate,
+) -> Result<(), MemberRuleError> {
+    let minor = id.age_on(today) < ADULT_AGE;
+    match relation {
+        Relation::Myself if household.holder.is_some() => Err(MemberRuleError::SecondSelf),
+        Relation::Myself if minor => Err(MemberRuleError::MinorSelf),
+        Relation::Myself => Ok(()),
+        _ if !minor => Ok(()),
+        Relation::Child => match &household.holder {
+            None => Err(MemberRuleError::SelfFirst),
+            Some(holder) if holder.age_on(today) < ADULT_AGE => Err(MemberRuleError::MinorNeedsGuardian),
+            Some(_) => Ok(()),
+        },
+        _ => Err(MemberRuleError::MinorNeedsGuardian),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ResidentId {
+        ResidentId::parse(s, today()).unwrap()
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+    }
+
+    /// A valid number for a birth date (check digit computed).
+    fn born(date: &str) -> ResidentId {
+        let first17 = format!("110105{date}001");
+        let check = crate::resident_id::check_char(first17.as_bytes()) as char;
+        id(&format!("{first17}{check}"))
+    }
+
+    #[test]
+    fn minors_only_as_children_of_adults() {
+        let adult = Household { holder: Some(born("19800101")) };
+        let child = born("20150601");
+        assert_eq!(may_add(&adult, Relation::Child, &child, today()), Ok(()));
+        for r in [Relation::Parent, Relation::Spouse, Relation::Other] {
+            assert_eq!(may_add(&adult, r, &child, today()), Err(MemberRuleError::MinorNeedsGuardian));
+        }
+        assert_eq!(may_add(&Household::default(), Relation::Child, &child, today()), Err(MemberRuleError::SelfFirst));
+        assert_eq!(may_add(&Household::default(), Relation::Myself, &child, today()), Err(MemberRuleError::MinorSelf));
+    }
+
+    #[test]
+    fn the_18th_birthday_is_the_boundary() {
+        let adult = Household { holder: Some(born("19800101")) };
+        let eighteen_today = born("20081123");
+        let eighteen_tomorrow = born("20081124");
+        assert_eq!(may_add(&adult, Relation::Spouse, &eighteen_today, today()), Ok(()));
+        assert_eq!(
+            may_add(&adult, Relation::Spouse, &eighteen_tomorrow, today()),
+            Err(MemberRuleError::MinorNeedsGuardian)
+        );
+        assert_eq!(may_add(&Household::default(), Relation::Myself, &eighteen_today, today()), Ok(()));
+    }
+
+    #[test]
+    fn one_self_per_account() {
+        let adult = Household { holder: Some(born("19800101")) };
+        assert_eq!(may_add(&adult, Relation::Myself, &born("19900101"), today()), Err(MemberRuleError::SecondSelf));
+    }
+
+    #[test]
+    fn names_are_cleaned_and_bounded() {
+        assert_eq!(clean_name("  张三 ").unwrap(), "张三");
+        assert!(clean_name("   ").is_err());
+        assert!(clean_name(&"张".repeat(65)).is_err());
+        assert!(clean_name("张\u{0}三").is_err());
+        assert!(clean_name(&"张".repeat(64)).is_ok());
+    }
+}

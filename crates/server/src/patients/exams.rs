@@ -1,0 +1,228 @@
+//! Exams as a patient sees them: the list of a member (newest first), the detail with report
+//! and series, rendered images and PDF reports. An exam is reachable only through a matched
+//! member of the account, while its organization's service is on; any other id gets 404.
+
+use super::members::own_member;
+use super::session::{Patient, Signed};
+use crate::Archive;
+use crate::app::AppState;
+use crate::dicomweb::wado;
+use crate::error::ApiError;
+use crate::retrieve;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::clock::stamp;
+use cloudfilm_core::instance::{InstanceRow, PixelLayout};
+use cloudfilm_dicom::report;
+use cloudfilm_store::patients::ExamRow;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// `YYYYMMDD` → `YYYY-MM-DD`; anything else as stored.
+fn display_date(date: &Option<String>) -> Option<String> {
+    date.as_deref().map(|d| match d.len() {
+        8 if d.bytes().all(|b| b.is_ascii_digit()) => format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]),
+        _ => d.to_owned(),
+    })
+}
+
+fn exam_json(exam: &ExamRow) -> Value {
+    json!({
+        "id": exam.exam_id,
+        "organization": exam.org_name,
+        "modality": exam.modalities.split('\\').filter(|m| !m.is_empty()).collect::<Vec<_>>().join("/"),
+        "date": display_date(&exam.date),
+        "description": exam.description,
+        "accession_number": exam.accession_number,
+        "series_count": exam.num_series,
+        "image_count": exam.num_instances,
+    })
+}
+
+/// `GET /api/v1/members/{id}/exams`.
+pub async fn list(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(member_id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let archive = &state.archive;
+    own_member(archive, &signed.account_id, &member_id).await?;
+    let exams = archive.repo.visible_exams(&signed.account_id, Some(&member_id), None).await?;
+    let event = signed
+        .event(Action::Query, format!("member:{member_id}"), Outcome::Success)
+        .with_detail(format!("exam list viewed ({} exams)", exams.len()));
+    archive.repo.audit(vec![event]).await?;
+    Ok(axum::Json(json!({ "exams": exams.iter().map(exam_json).collect::<Vec<_>>() })))
+}
+
+/// The exam with this id as one of the account's members sees it, with that member's id.
+async fn visible_exam(archive: &Archive, signed: &Signed, exam_id: &str) -> Result<(String, ExamRow), ApiError> {
+    if exam_id.len() != 32 || !exam_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found());
+    }
+    for member in archive.repo.members(&signed.account_id).await? {
+        if member.matched_at.is_none() {
+            continue;
+        }
+        let mut found = archive.repo.visible_exams(&signed.account_id, Some(&member.id), Some(exam_id)).await?;
+        if let Some(exam) = found.pop() {
+            return Ok((member.id, exam));
+        }
+    }
+    Err(ApiError::not_found())
+}
+
+/// The exam's instances with pixel data, grouped by series in display order.
+async fn image_series(archive: &Archive, exam: &ExamRow) -> Result<Vec<Vec<InstanceRow>>, ApiError> {
+    let rows = archive.repo.instances(exam.org_id, &exam.study_uid, None, None).await?;
+    let mut series: Vec<Vec<InstanceRow>> = Vec::new();
+    for summary in archive.repo.exam_series(exam.study_pk).await? {
+        let images: Vec<InstanceRow> = rows
+            .iter()
+            .filter(|r| r.series_uid == summary.series_uid && !matches!(r.layout, PixelLayout::None))
+            .cloned()
+            .collect();
+        if !images.is_empty() {
+            series.push(images);
+        }
+    }
+    Ok(series)
+}
+
+/// Report text: what the hospital attached as JSON, then the text of SR instances; and
+/// whether a PDF report exists.
+async fn report_of(archive: &std::sync::Arc<Archive>, exam: &ExamRow) -> Result<(Vec<String>, bool), ApiError> {
+    let mut texts: Vec<String> = archive.repo.reports(exam.study_pk).await?.into_iter().map(|r| r.body).collect();
+    let rows = archive.repo.instances(exam.org_id, &exam.study_uid, None, None).await?;
+    let has_pdf = rows.iter().any(|r| r.sop_class_uid == report::ENCAPSULATED_PDF);
+    let structured: Vec<InstanceRow> =
+        rows.into_iter().filter(|r| report::is_structured_report(&r.sop_class_uid)).take(8).collect();
+    if !structured.is_empty() {
+        let archive = archive.clone();
+        let extracted = tokio::task::spawn_blocking(move || {
+            structured
+                .iter()
+                .filter_map(|row| retrieve::header(&archive, row).ok())
+                .map(|obj| report::sr_text(&obj))
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+        texts.extend(extracted);
+    }
+    Ok((texts, has_pdf))
+}
+
+/// `GET /api/v1/exams/{id}`: the exam with its report and image series.
+pub async fn detail(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(exam_id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let archive = &state.archive;
+    let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
+    let summaries = archive.repo.exam_series(exam.study_pk).await?;
+    let series = image_series(archive, &exam).await?;
+    let series_json: Vec<Value> = series
+        .iter()
+        .enumerate()
+        .map(|(i, images)| {
+            let summary = summaries.iter().find(|s| s.series_uid == images[0].series_uid);
+            json!({
+                "id": (i + 1).to_string(),
+                "modality": summary.and_then(|s| s.modality.clone()),
+                "number": summary.and_then(|s| s.number),
+                "description": summary.and_then(|s| s.description.clone()),
+                "body_part": summary.and_then(|s| s.body_part.clone()),
+                "images": images.len(),
+                "frames": images.iter().map(|r| r.attrs.frames.max(1)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let (texts, has_pdf) = report_of(archive, &exam).await?;
+    let event = signed
+        .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
+        .with_detail(format!("exam viewed through member:{member_id}"));
+    archive.repo.audit(vec![event]).await?;
+    let mut body = exam_json(&exam);
+    body["member_id"] = json!(member_id);
+    body["time"] = json!(exam.time);
+    body["report"] = json!({
+        "available": !texts.is_empty() || has_pdf,
+        "text": (!texts.is_empty()).then(|| texts.join("\n\n")),
+        "pdf": has_pdf.then(|| format!("/api/v1/exams/{exam_id}/report.pdf")),
+    });
+    body["series"] = json!(series_json);
+    body["viewed_at"] = json!(stamp(archive.clock.now()));
+    Ok(axum::Json(body))
+}
+
+/// `GET /api/v1/exams/{id}/series/{series}/images/{n}[?window=center,width][&frame=k]`.
+pub async fn image(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path((exam_id, series_no, image_no)): Path<(String, usize, usize)>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
+    let series = image_series(archive, &exam).await?;
+    let row = series
+        .get(series_no.wrapping_sub(1))
+        .and_then(|images| images.get(image_no.wrapping_sub(1)))
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
+    let frame = match params.get("frame") {
+        None => 1,
+        Some(f) => f
+            .parse::<u32>()
+            .ok()
+            .filter(|f| (1..=wado::frame_count(&row)).contains(f))
+            .ok_or_else(ApiError::not_found)?,
+    };
+    let options = wado::render_options(&params, &headers, false)?;
+    let event = signed
+        .event(Action::InstancesAccessed, format!("exam:{exam_id}"), Outcome::Success)
+        .with_detail(format!("image {series_no}/{image_no} frame {frame} viewed through member:{member_id}"));
+    archive.repo.audit(vec![event.clone()]).await?;
+    let alert = signed.event(
+        Action::SecurityAlert,
+        format!("exam:{exam_id}"),
+        Outcome::Failure("stored instance failed its integrity check".into()),
+    );
+    let mut response = wado::render_frame(archive, alert, row, frame, options).await?;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// `GET /api/v1/exams/{id}/report.pdf`: the hospital's PDF report.
+pub async fn report_pdf(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(exam_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
+    let rows = archive.repo.instances(exam.org_id, &exam.study_uid, None, None).await?;
+    let row = rows.into_iter().find(|r| r.sop_class_uid == report::ENCAPSULATED_PDF).ok_or_else(ApiError::not_found)?;
+    let event = signed
+        .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
+        .with_detail(format!("PDF report viewed through member:{member_id}"));
+    archive.repo.audit(vec![event]).await?;
+    let reader = archive.clone();
+    let pdf = tokio::task::spawn_blocking(move || {
+        retrieve::header(&reader, &row).ok().and_then(|o| report::encapsulated_pdf(&o))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no_report", "the report document could not be read"))?;
+    let mut response = (StatusCode::OK, pdf).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline; filename=\"report.pdf\""));
+    Ok(response)
+}

@@ -1,0 +1,241 @@
+//! Members: the account holder ("self") and family, each with a name and a resident ID number
+//! (GB 11643), shown masked; the unmasked number needs a fresh step-up. The first match of a
+//! member is manual and must agree with the hospital's own record (DESIGN §2).
+
+use super::auth::{patient_op, rate_limited};
+use super::json::Body;
+use super::keyed;
+use super::session::Patient;
+use crate::Archive;
+use crate::app::AppState;
+use crate::error::ApiError;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::ResidentId;
+use cloudfilm_core::clock::stamp;
+use cloudfilm_core::masking::{mask_id_number, mask_name};
+use cloudfilm_core::matching::{MatchClaim, fold, name_agrees};
+use cloudfilm_core::member::{Household, MemberRuleError, Relation, clean_name, may_add};
+use cloudfilm_core::resident_id::Sex;
+use cloudfilm_store::patients::{MemberConflict, MemberRecord, NewMember, PatientOp, PatientResult};
+use cloudfilm_store::sealed::TokenKind;
+use cloudfilm_store::{WriteJob, WriteOp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+/// A member as responses show it: name and ID number masked.
+pub fn member_json(member: &MemberRecord, today: chrono::NaiveDate) -> Value {
+    let resident = ResidentId::parse(&member.id_number, today).ok();
+    json!({
+        "id": member.id,
+        "name": mask_name(&member.name),
+        "id_number": mask_id_number(&member.id_number),
+        "relation": member.relation.as_str(),
+        "verified": resident.is_some(),
+        "matched": member.matched_at.is_some(),
+        "matched_at": member.matched_at.map(stamp),
+        "age": resident.as_ref().map(|r| r.age_on(today)),
+        "sex": resident.as_ref().map(|r| match r.sex() { Sex::Male => "male", Sex::Female => "female" }),
+    })
+}
+
+/// The account's member with this id, or the 404 every other id gets (S15).
+pub async fn own_member(archive: &Archive, account_id: &str, member_id: &str) -> Result<MemberRecord, ApiError> {
+    archive.repo.members(account_id).await?.into_iter().find(|m| m.id == member_id).ok_or_else(ApiError::not_found)
+}
+
+/// `GET /api/v1/members`.
+pub async fn list(State(state): State<AppState>, Patient(signed): Patient) -> Result<axum::Json<Value>, ApiError> {
+    let today = state.archive.clock.now().date_naive();
+    let members = state.archive.repo.members(&signed.account_id).await?;
+    Ok(axum::Json(json!({ "members": members.iter().map(|m| member_json(m, today)).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+pub struct NewMemberRequest {
+    name: String,
+    id_number: String,
+    relation: String,
+}
+
+fn rule_error(e: MemberRuleError) -> ApiError {
+    let code = match e {
+        MemberRuleError::Name => "invalid_name",
+        MemberRuleError::MinorNeedsGuardian | MemberRuleError::MinorSelf => "minor_needs_guardian",
+        MemberRuleError::SelfFirst => "self_first",
+        MemberRuleError::SecondSelf => return ApiError::new(StatusCode::CONFLICT, "self_exists", e.to_string()),
+    };
+    unprocessable(code, e.to_string())
+}
+
+/// `POST /api/v1/members {"name", "id_number", "relation"}` → 201 with the member (masked).
+pub async fn add(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Body(request): Body<NewMemberRequest>,
+) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    let now = archive.clock.now();
+    let today = now.date_naive();
+    let name = clean_name(&request.name).map_err(rule_error)?;
+    let relation = Relation::parse(&request.relation)
+        .ok_or_else(|| unprocessable("invalid_relation", "relation is one of self, child, parent, spouse, other"))?;
+    let id = ResidentId::parse(&fold(&request.id_number), today)
+        .map_err(|e| unprocessable("invalid_id_number", e.to_string()))?;
+    let members = archive.repo.members(&signed.account_id).await?;
+    let holder = members
+        .iter()
+        .find(|m| m.relation == Relation::Myself)
+        .and_then(|m| ResidentId::parse(&m.id_number, today).ok());
+    may_add(&Household { holder }, relation, &id, today).map_err(rule_error)?;
+    let member = NewMember {
+        id: cloudfilm_crypto::random::hex_id(),
+        relation,
+        name,
+        id_number: id.as_str().to_owned(),
+        id_token: archive.sealer.token(TokenKind::ResidentId, id.as_str()),
+    };
+    let member_id = member.id.clone();
+    let event = signed
+        .event(Action::PatientRecord, format!("member:{member_id}"), Outcome::Success)
+        .with_detail(format!("member added as {}", relation.as_str()));
+    let op = PatientOp::AddMember { account_id: signed.account_id.clone(), member, now };
+    let result = archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
+    if let cloudfilm_store::WriteResult::Patient(PatientResult::Refused(conflict)) = result {
+        return Err(match conflict {
+            MemberConflict::Duplicate => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate_member", "this person is already one of your members")
+            }
+            MemberConflict::SecondSelf => {
+                ApiError::new(StatusCode::CONFLICT, "self_exists", "your account already has its \"self\" member")
+            }
+            MemberConflict::SelfElsewhere => ApiError::new(
+                StatusCode::CONFLICT,
+                "self_elsewhere",
+                "this ID number is already the account holder of another account",
+            ),
+            MemberConflict::NotFound => ApiError::not_found(),
+        });
+    }
+    let added = own_member(archive, &signed.account_id, &member_id).await?;
+    Ok((StatusCode::CREATED, axum::Json(member_json(&added, today))).into_response())
+}
+
+/// `DELETE /api/v1/members/{id}` → 204.
+pub async fn remove(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(member_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let archive = &state.archive;
+    let event = signed
+        .event(Action::PatientRecord, format!("member:{member_id}"), Outcome::Success)
+        .with_detail("member removed");
+    let op = PatientOp::RemoveMember { account_id: signed.account_id.clone(), member_id };
+    let result = archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
+    match result {
+        cloudfilm_store::WriteResult::Patient(PatientResult::Refused(_)) => Err(ApiError::not_found()),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+/// `GET /api/v1/members/{id}/id-number`: the unmasked name and number, after a step-up.
+pub async fn reveal_id_number(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(member_id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let archive = &state.archive;
+    let member = own_member(archive, &signed.account_id, &member_id).await?;
+    if !signed.stepped_up {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "step_up_required",
+            "confirm with a new one-time code (POST /api/v1/auth/step-up) to see the full number",
+        ));
+    }
+    let event = signed
+        .event(Action::PatientRecord, format!("member:{member_id}"), Outcome::Success)
+        .with_detail("unmasked ID number shown after step-up");
+    archive.repo.audit(vec![event]).await?;
+    Ok(axum::Json(json!({ "id": member.id, "name": member.name, "id_number": member.id_number })))
+}
+
+#[derive(Deserialize)]
+pub struct MatchRequest {
+    accession_number: Option<String>,
+    exam_date: Option<String>,
+    organization: Option<String>,
+}
+
+/// `POST /api/v1/members/{id}/match` → 200 `{"matched": [exam ids]}`, or the same 404 whatever
+/// did not agree; every attempt counts toward hourly limits per account and per address.
+pub async fn manual_match(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(member_id): Path<String>,
+    Body(request): Body<MatchRequest>,
+) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    let now = archive.clock.now();
+    let limit = archive.config.patients.match_attempts_per_hour;
+    let buckets = vec![
+        keyed(archive, "match-attempts-of", &signed.account_id),
+        keyed(archive, "match-attempts-from", &signed.context.client_ip.to_string()),
+    ];
+    for bucket in &buckets {
+        if archive.repo.count_events(bucket, now - Duration::hours(1)).await? >= limit {
+            return Err(rate_limited(3600));
+        }
+    }
+    let claim = MatchClaim::parse(
+        request.accession_number.as_deref(),
+        request.exam_date.as_deref(),
+        request.organization.as_deref(),
+    )
+    .map_err(|e| unprocessable("invalid_match", e.to_string()))?;
+    let counted = PatientOp::CountEvents { buckets, now };
+    let member = match own_member(archive, &signed.account_id, &member_id).await {
+        Ok(member) => member,
+        Err(e) => {
+            patient_op(archive, counted).await?;
+            return Err(e);
+        }
+    };
+    let candidates = archive.repo.match_candidates(&member.id_token).await?;
+    let agreed = candidates.iter().find(|c| {
+        claim.fits(c.accession_number.as_deref(), c.study_date.as_deref(), &c.org_name, &c.org_code)
+            && c.patient_name.as_deref().is_some_and(|n| name_agrees(&member.name, n))
+    });
+    let object = format!("member:{member_id}");
+    let Some(agreed) = agreed else {
+        let event = signed
+            .event(Action::PatientRecord, object, Outcome::Failure("manual match: no record agrees".into()))
+            .with_detail("manual match attempt");
+        archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(counted)), audit: vec![event] }).await?;
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_match",
+            "no exam of this member matches these details with the member's name and ID number",
+        ));
+    };
+    patient_op(archive, counted).await?;
+    let event =
+        signed.event(Action::PatientRecord, object, Outcome::Success).with_detail(if member.matched_at.is_some() {
+            "manual match confirmed again"
+        } else {
+            "first manual match: automatic matching enabled"
+        });
+    let op = PatientOp::MarkMatched { member_id: member_id.clone(), study_pk: agreed.study_pk, now };
+    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
+    let exams = archive.repo.visible_exams(&signed.account_id, Some(&member_id), None).await?;
+    let ids: Vec<&str> = exams.iter().map(|e| e.exam_id.as_str()).collect();
+    Ok((StatusCode::OK, axum::Json(json!({ "matched": ids }))).into_response())
+}

@@ -1,0 +1,63 @@
+//! The patient API under `/api/v1` (API.md): one-time-code login, sessions with CSRF
+//! protection, consent, family members with real-name rules, manual and automatic matching,
+//! exams with reports and rendered images. Every response masks personal values (S20).
+
+mod account;
+mod auth;
+mod exams;
+mod json;
+mod members;
+mod reports;
+mod session;
+
+use crate::Archive;
+use crate::app::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use cloudfilm_core::PhoneNumber;
+use cloudfilm_core::otp::OtpPurpose;
+use cloudfilm_store::sealed::TokenKind;
+
+pub use session::{Patient, Signed};
+
+/// Largest JSON body the patient API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/otp", post(auth::send_code))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/step-up/otp", post(auth::send_step_up_code))
+        .route("/auth/step-up", post(auth::step_up))
+        .route("/policy", get(account::policy))
+        .route("/me", get(account::me))
+        .route("/me/consents", post(account::give_consent))
+        .route("/me/consents/health_data", delete(account::withdraw_health_data))
+        .route("/members", get(members::list).post(members::add))
+        .route("/members/{id}", delete(members::remove))
+        .route("/members/{id}/id-number", get(members::reveal_id_number))
+        .route("/members/{id}/match", post(members::manual_match))
+        .route("/members/{id}/exams", get(exams::list))
+        .route("/exams/{id}", get(exams::detail))
+        .route("/exams/{id}/report.pdf", get(exams::report_pdf))
+        .route("/exams/{id}/series/{series}/images/{n}", get(exams::image))
+        .route("/reports", post(reports::attach))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The blind-index token of a phone number (the same as hospital records carry).
+fn phone_token(archive: &Archive, phone: &PhoneNumber) -> Vec<u8> {
+    archive.sealer.token(TokenKind::MobilePhone, phone.as_str())
+}
+
+/// Keyed hash of a one-time code, bound to its phone and purpose.
+fn code_hash(archive: &Archive, purpose: OtpPurpose, phone: &PhoneNumber, code: &str) -> Vec<u8> {
+    archive.sealer.secret_hash(&format!("otp\0{}\0{}\0{}", purpose.as_str(), phone.as_str(), code))
+}
+
+/// Keyed hash of a secret or of a rate-limit key (`kind` separates the uses).
+fn keyed(archive: &Archive, kind: &str, value: &str) -> Vec<u8> {
+    archive.sealer.secret_hash(&format!("{kind}\0{value}"))
+}

@@ -1,0 +1,123 @@
+//! Sending text messages (one-time codes, notices) through a provider chosen by configuration:
+//! `log` (the server log, phone masked; development), `file:PATH` (JSON lines `{"to", "text",
+//! "at"}` for development and tests) or `webhook:URL` (an HTTP POST of the same JSON, signed
+//! with HMAC-SHA-256 so the gateway can check it came from this archive).
+
+use async_trait::async_trait;
+use cloudfilm_core::PhoneNumber;
+use cloudfilm_core::masking::mask_phone;
+use hmac::{KeyInit, Mac};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmsError {
+    #[error("the SMS provider failed: {0}")]
+    Provider(String),
+    #[error("invalid SMS provider {0:?}: use log, file:PATH or webhook:URL")]
+    Spec(String),
+}
+
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError>;
+}
+
+/// Builds the provider a spec names; `secret` signs webhook bodies.
+pub fn provider(spec: &str, secret: Vec<u8>) -> Result<Arc<dyn SmsSender>, SmsError> {
+    if spec == "log" {
+        return Ok(Arc::new(LogSms));
+    }
+    if let Some(path) = spec.strip_prefix("file:").filter(|p| !p.is_empty()) {
+        return Ok(Arc::new(FileSms { path: PathBuf::from(path), lock: Mutex::new(()) }));
+    }
+    if let Some(url) = spec.strip_prefix("webhook:") {
+        if !url.starts_with("http://") {
+            return Err(SmsError::Spec(format!("{url} (this build sends webhooks over http:// to a local gateway)")));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SmsError::Provider(e.to_string()))?;
+        return Ok(Arc::new(WebhookSms { url: url.to_owned(), secret, client }));
+    }
+    Err(SmsError::Spec(spec.to_owned()))
+}
+
+fn message_json(to: &PhoneNumber, text: &str) -> String {
+    let at = cloudfilm_core::clock::stamp(chrono::Utc::now());
+    serde_json::json!({ "to": to.as_str(), "text": text, "at": at }).to_string()
+}
+
+/// Development: the message goes to the server log with the phone masked.
+struct LogSms;
+
+#[async_trait]
+impl SmsSender for LogSms {
+    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
+        tracing::info!(to = %mask_phone(to.as_str()), text, "SMS (log provider)");
+        Ok(())
+    }
+}
+
+/// Development and tests: one JSON line per message, appended to a file.
+struct FileSms {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+#[async_trait]
+impl SmsSender for FileSms {
+    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
+        let line = message_json(to, text);
+        let _guard = self.lock.lock().map_err(|_| SmsError::Provider("outbox lock".into()))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&self.path).map_err(|e| SmsError::Provider(e.to_string()))?;
+        writeln!(file, "{line}").map_err(|e| SmsError::Provider(e.to_string()))
+    }
+}
+
+/// Real use: POST to a gateway, with `X-Cloudfilm-Timestamp` and `X-Cloudfilm-Signature:
+/// sha256=<hex HMAC-SHA-256 of "<timestamp>.<body>">`.
+struct WebhookSms {
+    url: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+}
+
+/// The signature a gateway recomputes to check a webhook body.
+pub fn webhook_signature(secret: &[u8], timestamp: &str, body: &str) -> String {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret).expect("any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[async_trait]
+impl SmsSender for WebhookSms {
+    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
+        let body = message_json(to, text);
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let signature = webhook_signature(&self.secret, &timestamp, &body);
+        let response = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("x-cloudfilm-timestamp", &timestamp)
+            .header("x-cloudfilm-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SmsError::Provider(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(SmsError::Provider(format!("the gateway answered {}", response.status())));
+        }
+        Ok(())
+    }
+}

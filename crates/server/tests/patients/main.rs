@@ -1,0 +1,11 @@
+//! The patient API, driven in-process through the real router, archive, SQLite index and SMS
+//! file provider, with a manual clock so that every time limit is tested at its boundary.
+
+mod common;
+
+mod access;
+mod auth;
+mod consent;
+mod exams;
+mod matching;
+mod members;

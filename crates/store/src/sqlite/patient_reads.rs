@@ -1,0 +1,245 @@
+//! The readers' half of the patient side: sessions, accounts, consent, members and the exams
+//! a member may see. An exam is visible only through a matched member of the account, by the
+//! member's resident ID token (or, for the account holder, the account's phone token), and
+//! only while its organization's cloud film service is on.
+
+use crate::error::{Result, StoreError};
+use crate::patients::*;
+use crate::sealed::{Sealer, TokenKind};
+use chrono::{DateTime, Utc};
+use cloudfilm_core::clock::{parse_stamp, stamp};
+use cloudfilm_core::member::Relation;
+use cloudfilm_core::session::SessionTimes;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+fn time(r: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+    let text: String = r.try_get(column)?;
+    parse_stamp(&text).ok_or_else(|| StoreError::Database(format!("bad time in {column}")))
+}
+
+fn maybe_time(r: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>> {
+    Ok(r.try_get::<Option<String>, _>(column)?.as_deref().and_then(parse_stamp))
+}
+
+pub async fn session(pool: &SqlitePool, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
+    let row = sqlx::query(
+        "SELECT account_id, csrf_hash, created_at, last_seen_at, step_up_at, revoked_at FROM sessions \
+         WHERE token_hash = ?",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(SessionRecord {
+        account_id: r.try_get("account_id")?,
+        csrf_hash: r.try_get("csrf_hash")?,
+        times: SessionTimes {
+            created_at: time(&r, "created_at")?,
+            last_seen_at: time(&r, "last_seen_at")?,
+            step_up_at: maybe_time(&r, "step_up_at")?,
+            revoked: r.try_get::<Option<String>, _>("revoked_at")?.is_some(),
+        },
+    }))
+}
+
+pub async fn account(pool: &SqlitePool, sealer: &Sealer, id: &str) -> Result<Option<AccountRecord>> {
+    let row = sqlx::query("SELECT id, phone_token, phone, created_at FROM accounts WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(AccountRecord {
+        id: r.try_get("id")?,
+        phone: sealer.open("account_phone", r.try_get("phone")?)?.unwrap_or_default(),
+        phone_token: r.try_get("phone_token")?,
+        created_at: time(&r, "created_at")?,
+    }))
+}
+
+pub async fn consents(pool: &SqlitePool, account_id: &str) -> Result<Consents> {
+    let rows =
+        sqlx::query("SELECT kind, policy_version, granted, at FROM consent_events WHERE account_id = ? ORDER BY id")
+            .bind(account_id)
+            .fetch_all(pool)
+            .await?;
+    let mut out = Consents::default();
+    for r in &rows {
+        let event = ConsentEvent {
+            kind: r.try_get("kind")?,
+            policy_version: r.try_get("policy_version")?,
+            granted: r.try_get("granted")?,
+            at: time(r, "at")?,
+        };
+        match event.kind.as_str() {
+            "privacy_policy" if event.granted => out.state.policy_version = Some(event.policy_version.clone()),
+            "privacy_policy" => out.state.policy_version = None,
+            "health_data" => out.state.health_data = event.granted,
+            _ => {}
+        }
+        out.events.push(event);
+    }
+    Ok(out)
+}
+
+pub async fn members(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<MemberRecord>> {
+    let rows = sqlx::query(
+        "SELECT id, relation, name, id_number, id_token, created_at, matched_at FROM members \
+         WHERE account_id = ? ORDER BY relation != 'self', created_at, id",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let relation: String = r.try_get("relation")?;
+            Ok(MemberRecord {
+                id: r.try_get("id")?,
+                relation: Relation::parse(&relation).ok_or_else(|| StoreError::Database("bad relation".into()))?,
+                name: sealer.open("member_name", r.try_get("name")?)?.unwrap_or_default(),
+                id_number: sealer.open("member_id_number", r.try_get("id_number")?)?.unwrap_or_default(),
+                id_token: r.try_get("id_token")?,
+                created_at: time(r, "created_at")?,
+                matched_at: maybe_time(r, "matched_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The studies of the matched members of an account (optionally one member): by resident ID
+/// token, and by the account's phone token for its "self" member.
+const VISIBLE: &str = "WITH visible(pk) AS ( \
+    SELECT t.study_pk FROM members m JOIN study_tokens t ON t.kind = ?1 AND t.token = m.id_token \
+    WHERE m.account_id = ?3 AND m.matched_at IS NOT NULL AND (?4 IS NULL OR m.id = ?4) \
+    UNION \
+    SELECT t.study_pk FROM members m JOIN accounts a ON a.id = m.account_id \
+    JOIN study_tokens t ON t.kind = ?2 AND t.token = a.phone_token \
+    WHERE m.account_id = ?3 AND m.matched_at IS NOT NULL AND m.relation = 'self' AND (?4 IS NULL OR m.id = ?4)) \
+    SELECT s.pk, s.exam_id, o.id AS org_id, o.name AS org_name, s.study_uid, s.modalities, s.study_date, \
+    s.study_time, s.study_description, s.accession_number, s.num_series, s.num_instances \
+    FROM visible v JOIN studies s ON s.pk = v.pk JOIN organizations o ON o.id = s.org_id \
+    WHERE o.cloud_film_enabled = 1 AND (?5 IS NULL OR s.exam_id = ?5) \
+    ORDER BY s.study_date IS NULL, s.study_date DESC, s.study_time DESC, s.pk DESC";
+
+pub async fn visible_exams(
+    pool: &SqlitePool,
+    account_id: &str,
+    member_id: Option<&str>,
+    exam_id: Option<&str>,
+) -> Result<Vec<ExamRow>> {
+    let rows = sqlx::query(VISIBLE)
+        .bind(TokenKind::ResidentId as i64)
+        .bind(TokenKind::MobilePhone as i64)
+        .bind(account_id)
+        .bind(member_id)
+        .bind(exam_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExamRow {
+                study_pk: r.try_get("pk")?,
+                exam_id: r.try_get("exam_id")?,
+                org_id: r.try_get("org_id")?,
+                org_name: r.try_get("org_name")?,
+                study_uid: r.try_get("study_uid")?,
+                modalities: r.try_get("modalities")?,
+                date: r.try_get("study_date")?,
+                time: r.try_get("study_time")?,
+                description: r.try_get("study_description")?,
+                accession_number: r.try_get("accession_number")?,
+                num_series: r.try_get("num_series")?,
+                num_instances: r.try_get("num_instances")?,
+            })
+        })
+        .collect()
+}
+
+/// Studies of organizations with the service on whose record carries this resident ID token.
+pub async fn match_candidates(pool: &SqlitePool, sealer: &Sealer, id_token: &[u8]) -> Result<Vec<MatchCandidate>> {
+    let rows = sqlx::query(
+        "SELECT s.pk, s.accession_number, s.study_date, s.patient_name, o.name AS org_name, o.code AS org_code \
+         FROM study_tokens t JOIN studies s ON s.pk = t.study_pk JOIN organizations o ON o.id = s.org_id \
+         WHERE t.kind = ? AND t.token = ? AND o.cloud_film_enabled = 1 ORDER BY s.pk LIMIT 10000",
+    )
+    .bind(TokenKind::ResidentId as i64)
+    .bind(id_token)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MatchCandidate {
+                study_pk: r.try_get("pk")?,
+                accession_number: r.try_get("accession_number")?,
+                study_date: r.try_get("study_date")?,
+                org_name: r.try_get("org_name")?,
+                org_code: r.try_get("org_code")?,
+                patient_name: sealer.open("patient_name", r.try_get("patient_name")?)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn exam_series(pool: &SqlitePool, study_pk: i64) -> Result<Vec<SeriesSummary>> {
+    let rows = sqlx::query(
+        "SELECT series_uid, modality, series_number, series_description, body_part, num_instances FROM series \
+         WHERE study_pk = ? ORDER BY series_number IS NULL, series_number, pk",
+    )
+    .bind(study_pk)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SeriesSummary {
+                series_uid: r.try_get("series_uid")?,
+                modality: r.try_get("modality")?,
+                number: r.try_get("series_number")?,
+                description: r.try_get("series_description")?,
+                body_part: r.try_get("body_part")?,
+                num_instances: r.try_get("num_instances")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn reports(pool: &SqlitePool, sealer: &Sealer, study_pk: i64) -> Result<Vec<ReportRecord>> {
+    let rows = sqlx::query("SELECT body, created_at FROM reports WHERE study_pk = ? ORDER BY id")
+        .bind(study_pk)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReportRecord {
+                body: sealer.open("report_body", r.try_get("body")?)?.unwrap_or_default(),
+                created_at: time(r, "created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The studies of an organization with this Study Instance UID or accession number.
+pub async fn org_studies(
+    pool: &SqlitePool,
+    org_id: i64,
+    study_uid: Option<&str>,
+    accession_number: Option<&str>,
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT pk FROM studies WHERE org_id = ?1 AND (?2 IS NULL OR study_uid = ?2) \
+         AND (?3 IS NULL OR accession_number = ?3) AND (?2 IS NOT NULL OR ?3 IS NOT NULL) ORDER BY pk LIMIT 2",
+    )
+    .bind(org_id)
+    .bind(study_uid)
+    .bind(accession_number)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn count_events(pool: &SqlitePool, bucket: &[u8], since: DateTime<Utc>) -> Result<u32> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_events WHERE bucket = ? AND at > ?")
+        .bind(bucket)
+        .bind(stamp(since))
+        .fetch_one(pool)
+        .await?;
+    Ok(n as u32)
+}
