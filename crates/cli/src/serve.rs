@@ -174,7 +174,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (mut stored, mut total) = (0, 0);
     for spec in cloudfilm_dicom::synth::demo_studies(args.scale) {
         let mut received = Vec::new();
-        for bytes in cloudfilm_dicom::synth::generate_study(&spec) {
+        for bytes in cloudfilm_dicom::synth::demo_files(&spec) {
             received.push(ingest::receive_bytes(&archive, &bytes).await);
         }
         let context = ImportContext { actor: cli_actor(), interface: "demo".into(), ..Default::default() };

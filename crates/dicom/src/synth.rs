@@ -119,9 +119,7 @@ fn instance(
             (uids::COMPUTED_RADIOGRAPHY_IMAGE_STORAGE, "CR", 2500, 2000, 0.15, 0.0, 2048.0, 4096.0, "CHEST")
         }
     };
-    let p = &spec.patient;
     let mut obj = InMemDicomObject::new_empty();
-    put(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
     put(
         &mut obj,
         tags::IMAGE_TYPE,
@@ -130,35 +128,14 @@ fn instance(
     );
     put(&mut obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
     put(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, sop_uid);
-    put(&mut obj, tags::STUDY_DATE, VR::DA, spec.study_date.as_str());
+    put_patient_and_study(&mut obj, spec, study_uid, modality);
     put(&mut obj, tags::SERIES_DATE, VR::DA, spec.study_date.as_str());
-    put(&mut obj, tags::STUDY_TIME, VR::TM, spec.study_time.as_str());
-    put(&mut obj, tags::ACCESSION_NUMBER, VR::SH, spec.accession_number.as_str());
-    put(&mut obj, tags::MODALITY, VR::CS, modality);
-    put(&mut obj, tags::MANUFACTURER, VR::LO, "cloudfilm synthetic");
-    put(&mut obj, tags::INSTITUTION_NAME, VR::LO, spec.institution.as_str());
-    put(&mut obj, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "LI^MING=李^明");
-    put(&mut obj, tags::STUDY_DESCRIPTION, VR::LO, spec.description.as_str());
     put(&mut obj, tags::SERIES_DESCRIPTION, VR::LO, series.description.as_str());
-    put(&mut obj, tags::PATIENT_NAME, VR::PN, p.name.as_str());
-    put(&mut obj, tags::PATIENT_ID, VR::LO, p.patient_id.as_str());
-    put(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, p.birth_date.as_str());
-    put(&mut obj, tags::PATIENT_SEX, VR::CS, p.sex.as_str());
-    // Other Patient IDs (retired, still common) and its sequence both carry the resident ID.
-    put(&mut obj, Tag(0x0010, 0x1000), VR::LO, p.resident_id.as_str());
-    let mut id_item = InMemDicomObject::new_empty();
-    put(&mut id_item, tags::PATIENT_ID, VR::LO, p.resident_id.as_str());
-    put(&mut id_item, tags::TYPE_OF_PATIENT_ID, VR::CS, "TEXT");
-    put(&mut id_item, tags::ISSUER_OF_PATIENT_ID, VR::LO, "CN-RESIDENT-ID");
-    obj.put(DataElement::new(tags::OTHER_PATIENT_I_DS_SEQUENCE, VR::SQ, DataSetSequence::from(vec![id_item])));
-    put(&mut obj, tags::PATIENT_TELEPHONE_NUMBERS, VR::SH, p.phone.as_str());
     put(&mut obj, tags::BODY_PART_EXAMINED, VR::CS, body_part);
     if thickness > 0.0 {
         put(&mut obj, tags::SLICE_THICKNESS, VR::DS, format!("{thickness}"));
     }
-    put(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
     put(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, series_uid);
-    put(&mut obj, tags::STUDY_ID, VR::SH, "1");
     put(&mut obj, tags::SERIES_NUMBER, VR::IS, format!("{series_number}"));
     put(&mut obj, tags::INSTANCE_NUMBER, VR::IS, format!("{}", slice + 1));
     if series.modality != Modality::Cr {
@@ -185,6 +162,38 @@ fn instance(
     }
     let pixels = phantom(series.modality, rows, cols, slice, series.slices, rng);
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+    part10(obj, sop_class, sop_uid)
+}
+
+/// The patient and study attributes every instance of a study shares.
+fn put_patient_and_study(obj: &mut InMemDicomObject, spec: &StudySpec, study_uid: &str, modality: &str) {
+    let p = &spec.patient;
+    put(obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+    put(obj, tags::STUDY_DATE, VR::DA, spec.study_date.as_str());
+    put(obj, tags::STUDY_TIME, VR::TM, spec.study_time.as_str());
+    put(obj, tags::ACCESSION_NUMBER, VR::SH, spec.accession_number.as_str());
+    put(obj, tags::MODALITY, VR::CS, modality);
+    put(obj, tags::MANUFACTURER, VR::LO, "cloudfilm synthetic");
+    put(obj, tags::INSTITUTION_NAME, VR::LO, spec.institution.as_str());
+    put(obj, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "LI^MING=李^明");
+    put(obj, tags::STUDY_DESCRIPTION, VR::LO, spec.description.as_str());
+    put(obj, tags::PATIENT_NAME, VR::PN, p.name.as_str());
+    put(obj, tags::PATIENT_ID, VR::LO, p.patient_id.as_str());
+    put(obj, tags::PATIENT_BIRTH_DATE, VR::DA, p.birth_date.as_str());
+    put(obj, tags::PATIENT_SEX, VR::CS, p.sex.as_str());
+    // Other Patient IDs (retired, still common) and its sequence both carry the resident ID.
+    put(obj, Tag(0x0010, 0x1000), VR::LO, p.resident_id.as_str());
+    let mut id_item = InMemDicomObject::new_empty();
+    put(&mut id_item, tags::PATIENT_ID, VR::LO, p.resident_id.as_str());
+    put(&mut id_item, tags::TYPE_OF_PATIENT_ID, VR::CS, "TEXT");
+    put(&mut id_item, tags::ISSUER_OF_PATIENT_ID, VR::LO, "CN-RESIDENT-ID");
+    obj.put(DataElement::new(tags::OTHER_PATIENT_I_DS_SEQUENCE, VR::SQ, DataSetSequence::from(vec![id_item])));
+    put(obj, tags::PATIENT_TELEPHONE_NUMBERS, VR::SH, p.phone.as_str());
+    put(obj, tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
+    put(obj, tags::STUDY_ID, VR::SH, "1");
+}
+
+fn part10(obj: InMemDicomObject, sop_class: &str, sop_uid: &str) -> Vec<u8> {
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
@@ -198,6 +207,91 @@ fn instance(
     let mut bytes = Vec::new();
     file.write_all(&mut bytes).expect("writing to memory cannot fail");
     bytes
+}
+
+/// The hospital's report of a study generated by [`generate_study`] (same seed): a Basic Text
+/// SR with findings and impression, and the same report as an Encapsulated PDF.
+pub fn report_instances(spec: &StudySpec, findings: &str, impression: &str) -> Vec<Vec<u8>> {
+    let study_uid = SplitMix64(spec.seed).uid();
+    let mut rng = SplitMix64(spec.seed ^ 0x5245_504F_5254);
+    let code = |meaning: &str| {
+        let mut c = InMemDicomObject::new_empty();
+        put(&mut c, tags::CODE_VALUE, VR::SH, "121071");
+        put(&mut c, tags::CODING_SCHEME_DESIGNATOR, VR::SH, "DCM");
+        put(&mut c, tags::CODE_MEANING, VR::LO, meaning);
+        DataSetSequence::from(vec![c])
+    };
+    let text_item = |name: &str, value: &str| {
+        let mut item = InMemDicomObject::new_empty();
+        put(&mut item, tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS");
+        put(&mut item, tags::VALUE_TYPE, VR::CS, "TEXT");
+        item.put(DataElement::new(tags::CONCEPT_NAME_CODE_SEQUENCE, VR::SQ, code(name)));
+        put(&mut item, tags::TEXT_VALUE, VR::UT, value);
+        item
+    };
+    let mut sr = InMemDicomObject::new_empty();
+    put_patient_and_study(&mut sr, spec, &study_uid, "SR");
+    let sr_uid = rng.uid();
+    put(&mut sr, tags::SOP_CLASS_UID, VR::UI, uids::BASIC_TEXT_SR_STORAGE);
+    put(&mut sr, tags::SOP_INSTANCE_UID, VR::UI, sr_uid.as_str());
+    put(&mut sr, tags::SERIES_INSTANCE_UID, VR::UI, rng.uid().as_str());
+    put(&mut sr, tags::SERIES_NUMBER, VR::IS, "900");
+    put(&mut sr, tags::SERIES_DESCRIPTION, VR::LO, "Report");
+    put(&mut sr, tags::INSTANCE_NUMBER, VR::IS, "1");
+    put(&mut sr, tags::VALUE_TYPE, VR::CS, "CONTAINER");
+    put(&mut sr, tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE");
+    put(&mut sr, tags::COMPLETION_FLAG, VR::CS, "COMPLETE");
+    put(&mut sr, tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED");
+    sr.put(DataElement::new(tags::CONCEPT_NAME_CODE_SEQUENCE, VR::SQ, code("影像报告 Imaging Report")));
+    let content = vec![text_item("影像所见 Findings", findings), text_item("印象 Impression", impression)];
+    sr.put(DataElement::new(tags::CONTENT_SEQUENCE, VR::SQ, DataSetSequence::from(content)));
+
+    let mut pdf = InMemDicomObject::new_empty();
+    put_patient_and_study(&mut pdf, spec, &study_uid, "DOC");
+    let pdf_uid = rng.uid();
+    put(&mut pdf, tags::SOP_CLASS_UID, VR::UI, uids::ENCAPSULATED_PDF_STORAGE);
+    put(&mut pdf, tags::SOP_INSTANCE_UID, VR::UI, pdf_uid.as_str());
+    put(&mut pdf, tags::SERIES_INSTANCE_UID, VR::UI, rng.uid().as_str());
+    put(&mut pdf, tags::SERIES_NUMBER, VR::IS, "901");
+    put(&mut pdf, tags::INSTANCE_NUMBER, VR::IS, "1");
+    put(&mut pdf, tags::MIME_TYPE_OF_ENCAPSULATED_DOCUMENT, VR::LO, "application/pdf");
+    put(&mut pdf, tags::DOCUMENT_TITLE, VR::ST, "Imaging Report");
+    let mut document = minimal_pdf(&format!("Findings: {}  Impression: {}", ascii(findings), ascii(impression)));
+    if document.len() % 2 == 1 {
+        document.push(0);
+    }
+    pdf.put(DataElement::new(tags::ENCAPSULATED_DOCUMENT, VR::OB, PrimitiveValue::from(document)));
+    vec![part10(sr, uids::BASIC_TEXT_SR_STORAGE, &sr_uid), part10(pdf, uids::ENCAPSULATED_PDF_STORAGE, &pdf_uid)]
+}
+
+fn ascii(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii() && !matches!(c, '(' | ')' | '\\')).collect()
+}
+
+/// A one-page PDF showing one line of text (Helvetica), with a correct cross-reference table.
+fn minimal_pdf(line: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 11 Tf 40 780 Td ({line}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+    for offset in offsets {
+        out.extend(format!("{offset:010} 00000 n \n").bytes());
+    }
+    out.extend(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).bytes());
+    out
 }
 
 /// A smooth phantom: a body ellipse with organs of different densities, changing along the
@@ -250,6 +344,19 @@ pub fn demo_patient() -> SynthPatient {
 }
 
 /// The demo studies: a CT, an MR and a CR of the demo patient.
+/// The files of a demo study: its images, and for the chest CT the hospital's report (SR + PDF).
+pub fn demo_files(spec: &StudySpec) -> Vec<Vec<u8>> {
+    let mut files = generate_study(spec);
+    if spec.accession_number == "CT20261101001" {
+        files.extend(report_instances(
+            spec,
+            "双肺纹理清晰，未见明确结节及实变影。纵隔居中，心影大小正常。 Both lungs are clear without nodules or consolidation; mediastinum central, normal heart size.",
+            "胸部 CT 增强扫描未见明显异常。 No abnormality on contrast-enhanced chest CT.",
+        ));
+    }
+    files
+}
+
 pub fn demo_studies(scale: f64) -> Vec<StudySpec> {
     let slices = |n: f64| ((n * scale).round() as u32).max(1);
     let patient = demo_patient();

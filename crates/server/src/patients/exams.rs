@@ -28,16 +28,20 @@ fn display_date(date: &Option<String>) -> Option<String> {
     })
 }
 
+/// The modalities of the images (`CT/MR`), without those of reports and other documents.
+fn image_modalities(modalities: &str) -> String {
+    let documents = ["SR", "DOC", "KO", "PR", "OT"];
+    modalities.split('\\').filter(|m| !m.is_empty() && !documents.contains(m)).collect::<Vec<_>>().join("/")
+}
+
 fn exam_json(exam: &ExamRow) -> Value {
     json!({
         "id": exam.exam_id,
         "organization": exam.org_name,
-        "modality": exam.modalities.split('\\').filter(|m| !m.is_empty()).collect::<Vec<_>>().join("/"),
+        "modality": image_modalities(&exam.modalities),
         "date": display_date(&exam.date),
         "description": exam.description,
         "accession_number": exam.accession_number,
-        "series_count": exam.num_series,
-        "image_count": exam.num_instances,
     })
 }
 

@@ -85,6 +85,11 @@ async fn the_fifth_wrong_code_is_the_last_try() {
     }
     let reply = p.post(&b, "/api/v1/auth/login", json!({ "phone": PHONE_A, "code": right })).await;
     assert_eq!(reply.status, StatusCode::OK, "4 wrong tries leave the code usable");
+    let audit = p.audit_text().await;
+    assert_eq!(audit.matches("wrong one-time code").count(), 9, "every failed login is audited");
+    assert!(audit.contains("one-time code failed too many times"));
+    assert!(audit.contains("login; account registered") && audit.contains("\"actor\":\"account:"));
+    assert!(!audit.contains(PHONE_A) && !audit.contains(&right), "neither the phone nor a code is in the audit");
 }
 
 #[tokio::test]

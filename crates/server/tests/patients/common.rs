@@ -197,18 +197,13 @@ impl Portal {
 
     /// Stores a small synthetic study of `patient` at `org`.
     pub async fn study(&self, org: &Org, seed: u64, patient: &SynthPatient, accession: &str, date: &str) {
-        let spec = StudySpec {
-            seed,
-            patient: patient.clone(),
-            accession_number: accession.into(),
-            study_date: date.into(),
-            study_time: "093000".into(),
-            institution: org.name.clone(),
-            description: format!("Exam {accession}"),
-            series: vec![SeriesSpec { modality: Modality::Ct, slices: 2, description: "Axial".into() }],
-        };
+        self.store(org, synth::generate_study(&spec(org, seed, patient, accession, date))).await;
+    }
+
+    /// Stores Part-10 files as the organization's, all of which must be new.
+    pub async fn store(&self, org: &Org, files: Vec<Vec<u8>>) {
         let mut received = Vec::new();
-        for bytes in synth::generate_study(&spec) {
+        for bytes in files {
             received.push(ingest::receive_bytes(&self.archive, &bytes).await);
         }
         let context = ImportContext { actor: "test".into(), interface: "test".into(), ..Default::default() };
@@ -220,6 +215,20 @@ impl Portal {
     pub async fn audit_text(&self) -> String {
         let entries = self.archive.repo.audit_entries(0, 100_000).await.unwrap();
         entries.iter().map(|e| e.canonical.clone()).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// A small CT study (two slices) of `patient` at `org`.
+pub fn spec(org: &Org, seed: u64, patient: &SynthPatient, accession: &str, date: &str) -> StudySpec {
+    StudySpec {
+        seed,
+        patient: patient.clone(),
+        accession_number: accession.into(),
+        study_date: date.into(),
+        study_time: "093000".into(),
+        institution: org.name.clone(),
+        description: format!("Exam {accession}"),
+        series: vec![SeriesSpec { modality: Modality::Ct, slices: 2, description: "Axial".into() }],
     }
 }
 

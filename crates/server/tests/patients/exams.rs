@@ -82,3 +82,30 @@ async fn images_render_with_a_window_and_out_of_range_is_404() {
     assert_eq!(bad_window.status, StatusCode::BAD_REQUEST);
     assert!(p.audit_text().await.contains("image 1/1 frame 1 viewed through member:"));
 }
+
+#[tokio::test]
+async fn structured_and_pdf_reports_sent_as_dicom_show_in_the_detail() {
+    let p = Portal::new().await;
+    let h1 = p.org("H1", "协和医院", true).await;
+    let zhang = person("ZHANG^SAN=张^三", "MRN-1", ID_A, "");
+    let study = spec(&h1, 7, &zhang, "ACC-7", "20260105");
+    let mut files = cloudfilm_dicom::synth::generate_study(&study);
+    files.extend(cloudfilm_dicom::synth::report_instances(&study, "右肺上叶小结节 4 mm。", "建议 12 个月后复查。"));
+    p.store(&h1, files).await;
+    let b = p.patient(PHONE_A).await;
+    let me = p.member(&b, "张三", ID_A, "self").await;
+    let matched = p.post(&b, &format!("/api/v1/members/{me}/match"), json!({ "accession_number": "ACC-7" })).await;
+    let exam = matched.json()["matched"][0].as_str().unwrap().to_owned();
+    let list = p.get(&b, &format!("/api/v1/members/{me}/exams")).await.json();
+    assert_eq!(list["exams"][0]["modality"], "CT", "report documents are not image modalities");
+    let d = p.get(&b, &format!("/api/v1/exams/{exam}")).await.json();
+    let text = d["report"]["text"].as_str().unwrap();
+    assert!(text.contains("影像所见 Findings: 右肺上叶小结节 4 mm。"), "{text}");
+    assert!(text.contains("印象 Impression: 建议 12 个月后复查。"), "{text}");
+    assert_eq!(d["series"].as_array().unwrap().len(), 1, "report series are not image series");
+    let pdf_path = d["report"]["pdf"].as_str().unwrap();
+    let pdf = p.get(&b, pdf_path).await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(pdf.body.starts_with(b"%PDF-1.4") && pdf.body.ends_with(b"%%EOF\n"));
+}

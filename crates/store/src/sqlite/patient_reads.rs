@@ -85,7 +85,7 @@ pub async fn consents(pool: &SqlitePool, account_id: &str) -> Result<Consents> {
 pub async fn members(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<MemberRecord>> {
     let rows = sqlx::query(
         "SELECT id, relation, name, id_number, id_token, created_at, matched_at FROM members \
-         WHERE account_id = ? ORDER BY relation != 'self', created_at, id",
+         WHERE account_id = ? ORDER BY relation != 'self', rowid",
     )
     .bind(account_id)
     .fetch_all(pool)
