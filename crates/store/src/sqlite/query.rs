@@ -236,7 +236,9 @@ pub async fn instances(
     let mut qb = QueryBuilder::<Sqlite>::new("SELECT s.study_uid, se.series_uid, ");
     qb.push(rows::INSTANCE_COLUMNS);
     qb.push(" FROM instances i JOIN series se ON se.pk = i.series_pk JOIN studies s ON s.pk = i.study_pk");
-    qb.push(" WHERE i.org_id = ").push_bind(org_id);
+    // Constrained on the study (its unique (org_id, study_uid) index), not on every instance
+    // of the organization.
+    qb.push(" WHERE s.org_id = ").push_bind(org_id);
     qb.push(" AND s.study_uid = ").push_bind(study_uid.to_owned());
     if let Some(uid) = series_uid {
         qb.push(" AND se.series_uid = ").push_bind(uid.to_owned());
