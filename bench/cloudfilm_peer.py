@@ -32,7 +32,7 @@ def main():
     shutil.rmtree(a.work, ignore_errors=True)
     data = os.path.join(a.work, "data")
     os.makedirs(a.work)
-    env = {**os.environ, "CLOUDFILM_LOG": "warn"}
+    env = {"CLOUDFILM_LOG": "warn", **os.environ}
 
     def cli(*args):
         return subprocess.run([binary, "--data", data, *args], check=True, capture_output=True, text=True, env=env).stdout

@@ -91,7 +91,10 @@ impl Association {
         loop {
             let pdu = match self.stream.recv_within(self.dimse_timeout()).await {
                 Ok(pdu) => pdu,
-                Err(TransportError::Closed) => return,
+                Err(TransportError::Closed) => {
+                    tracing::debug!(request_id = %self.request_id, "the peer closed the connection");
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(request_id = %self.request_id, error = %e, "association aborted");
                     self.stream.abort().await;
@@ -116,7 +119,10 @@ impl Association {
                     self.stream.close().await;
                     return;
                 }
-                Pdu::AbortRQ { .. } => return,
+                Pdu::AbortRQ { .. } => {
+                    tracing::debug!(request_id = %self.request_id, "the peer aborted the association");
+                    return;
+                }
                 other => {
                     tracing::warn!(request_id = %self.request_id, pdu = ?std::mem::discriminant(&other), "unexpected PDU");
                     self.stream.abort().await;
@@ -230,7 +236,9 @@ impl Association {
                     _ => status::SOP_CLASS_NOT_SUPPORTED,
                 };
                 let rsp = Command::response_to(&command, field::C_STORE_RSP, status);
-                self.send(context, &rsp, None).await
+                let sent = self.send(context, &rsp, None).await;
+                tracing::debug!(request_id = %self.request_id, status, answered = sent.is_ok(), "C-STORE");
+                sent
             }
             field::C_FIND_RQ | field::C_GET_RQ | field::C_MOVE_RQ => {
                 let identifier = match data {

@@ -50,15 +50,8 @@ pub async fn spawn(
     signer: Arc<ArchiveSigner>,
     heads_path: PathBuf,
 ) -> Result<mpsc::Sender<Msg>> {
-    let mut writer = Writer {
-        conn,
-        sealer,
-        signer,
-        heads_path,
-        chain: Chain::default(),
-        last_head_size: 0,
-        analyzed_at_size: 0,
-    };
+    let mut writer =
+        Writer { conn, sealer, signer, heads_path, chain: Chain::default(), last_head_size: 0, analyzed_at_size: 0 };
     writer.catch_up().await?;
     writer.last_head_size = crate::heads::read_all(&writer.heads_path)
         .map(|heads| heads.iter().map(|h| h.tree_size).max().unwrap_or(0))
