@@ -429,6 +429,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn large_frames_map_the_same_on_two_threads() {
+        let lut: Vec<u8> = (0..65536u32).map(|v| (v.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let pixels = (1 << 20) + 3;
+        let samples: Vec<u8> = (0..pixels * 2).map(|i| (i * 7 % 251) as u8).collect();
+        for big_endian in [false, true] {
+            let expected: Vec<u8> = samples
+                .chunks_exact(2)
+                .map(|p| {
+                    let v =
+                        if big_endian { u16::from_be_bytes([p[0], p[1]]) } else { u16::from_le_bytes([p[0], p[1]]) };
+                    lut[usize::from(v)]
+                })
+                .collect();
+            assert_eq!(apply_lut(&lut, &samples, 2, big_endian), expected);
+        }
+        let small: Vec<u8> = samples[..pixels].to_vec();
+        let expected: Vec<u8> = small.iter().map(|&b| lut[usize::from(b)]).collect();
+        assert_eq!(apply_lut(&lut, &small, 1, false), expected);
+    }
+
+    #[test]
     fn parameters() {
         let w = parse_window("40,400").unwrap();
         assert_eq!((w.center, w.width, w.function), (40.0, 400.0, VoiLutFunction::Linear));
