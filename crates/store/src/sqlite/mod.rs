@@ -62,9 +62,12 @@ impl SqliteRepository {
             .run(&mut conn)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        // Readers are renewed every minute: a connection plans with the statistics it loaded
+        // when it opened, and the writer refreshes them as the archive grows.
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            .max_lifetime(Duration::from_secs(60))
             .connect_with(options(path).read_only(true))
             .await?;
         let tx = writer::spawn(conn, sealer.clone(), signer, heads_path).await?;
