@@ -463,8 +463,8 @@ mod tests {
         assert!(parse_viewport("99999,10").is_err());
     }
 
-    #[test]
-    fn the_lookup_table_agrees_with_dicom_pixeldata() {
+    /// The header and native frame of the first slice of the demo CT.
+    fn demo_ct_frame() -> (Header, Vec<u8>) {
         let spec = &crate::synth::demo_studies(0.02)[0];
         let bytes = &crate::synth::generate_study(spec)[0];
         let mut cursor = Cursor::new(bytes);
@@ -472,6 +472,12 @@ mod tests {
         let header = crate::inspect::read_header(&mut cursor).unwrap();
         let Some(crate::PixelLayout::Native { offset, frame_len, .. }) = info.layout else { panic!() };
         let frame = bytes[offset as usize..(offset + frame_len) as usize].to_vec();
+        (header, frame)
+    }
+
+    #[test]
+    fn the_lookup_table_agrees_with_dicom_pixeldata() {
+        let (header, frame) = demo_ct_frame();
         for window in [None, Some(parse_window("-600,1500").unwrap()), Some(parse_window("40,400").unwrap())] {
             let fast = decode_frame(&header, FrameSource::Native(frame.clone()), window).unwrap().to_luma8();
             let reference =
@@ -483,13 +489,7 @@ mod tests {
 
     #[test]
     fn renders_a_synthetic_ct_slice_with_and_without_window() {
-        let spec = &crate::synth::demo_studies(0.02)[0];
-        let bytes = &crate::synth::generate_study(spec)[0];
-        let mut cursor = Cursor::new(bytes);
-        let info = crate::inspect(&mut cursor).unwrap();
-        let header = crate::inspect::read_header(&mut cursor).unwrap();
-        let Some(crate::PixelLayout::Native { offset, frame_len, .. }) = info.layout else { panic!() };
-        let frame = bytes[offset as usize..(offset + frame_len) as usize].to_vec();
+        let (header, frame) = demo_ct_frame();
         let default = decode_frame(&header, FrameSource::Native(frame.clone()), None).unwrap();
         let lung = decode_frame(&header, FrameSource::Native(frame.clone()), Some(parse_window("-600,1500").unwrap()))
             .unwrap();

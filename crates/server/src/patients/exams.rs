@@ -16,7 +16,7 @@ use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::instance::{InstanceRow, PixelLayout};
 use cloudfilm_dicom::report;
-use cloudfilm_store::patients::ExamRow;
+use cloudfilm_store::patients::{ExamRow, SeriesSummary};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -78,11 +78,16 @@ async fn visible_exam(archive: &Archive, signed: &Signed, exam_id: &str) -> Resu
     Err(ApiError::not_found())
 }
 
-/// The exam's instances with pixel data, grouped by series in display order.
-async fn image_series(archive: &Archive, exam: &ExamRow) -> Result<Vec<Vec<InstanceRow>>, ApiError> {
+/// The exam's instances and its series, read once per request.
+async fn contents(archive: &Archive, exam: &ExamRow) -> Result<(Vec<InstanceRow>, Vec<SeriesSummary>), ApiError> {
     let rows = archive.repo.instances(exam.org_id, &exam.study_uid, None, None).await?;
+    Ok((rows, archive.repo.exam_series(exam.study_pk).await?))
+}
+
+/// The instances with pixel data, grouped by series in display order.
+fn image_series(rows: &[InstanceRow], summaries: &[SeriesSummary]) -> Vec<Vec<InstanceRow>> {
     let mut series: Vec<Vec<InstanceRow>> = Vec::new();
-    for summary in archive.repo.exam_series(exam.study_pk).await? {
+    for summary in summaries {
         let images: Vec<InstanceRow> = rows
             .iter()
             .filter(|r| r.series_uid == summary.series_uid && !matches!(r.layout, PixelLayout::None))
@@ -92,17 +97,20 @@ async fn image_series(archive: &Archive, exam: &ExamRow) -> Result<Vec<Vec<Insta
             series.push(images);
         }
     }
-    Ok(series)
+    series
 }
 
 /// Report text: what the hospital attached as JSON, then the text of SR instances; and
 /// whether a PDF report exists.
-async fn report_of(archive: &std::sync::Arc<Archive>, exam: &ExamRow) -> Result<(Vec<String>, bool), ApiError> {
+async fn report_of(
+    archive: &std::sync::Arc<Archive>,
+    exam: &ExamRow,
+    rows: &[InstanceRow],
+) -> Result<(Vec<String>, bool), ApiError> {
     let mut texts: Vec<String> = archive.repo.reports(exam.study_pk).await?.into_iter().map(|r| r.body).collect();
-    let rows = archive.repo.instances(exam.org_id, &exam.study_uid, None, None).await?;
     let has_pdf = rows.iter().any(|r| r.sop_class_uid == report::ENCAPSULATED_PDF);
     let structured: Vec<InstanceRow> =
-        rows.into_iter().filter(|r| report::is_structured_report(&r.sop_class_uid)).take(8).collect();
+        rows.iter().filter(|r| report::is_structured_report(&r.sop_class_uid)).take(8).cloned().collect();
     if !structured.is_empty() {
         let archive = archive.clone();
         let extracted = tokio::task::spawn_blocking(move || {
@@ -128,8 +136,8 @@ pub async fn detail(
 ) -> Result<axum::Json<Value>, ApiError> {
     let archive = &state.archive;
     let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
-    let summaries = archive.repo.exam_series(exam.study_pk).await?;
-    let series = image_series(archive, &exam).await?;
+    let (rows, summaries) = contents(archive, &exam).await?;
+    let series = image_series(&rows, &summaries);
     let series_json: Vec<Value> = series
         .iter()
         .enumerate()
@@ -146,7 +154,7 @@ pub async fn detail(
             })
         })
         .collect();
-    let (texts, has_pdf) = report_of(archive, &exam).await?;
+    let (texts, has_pdf) = report_of(archive, &exam, &rows).await?;
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("exam viewed through member:{member_id}"));
@@ -174,7 +182,8 @@ pub async fn image(
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
     let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
-    let series = image_series(archive, &exam).await?;
+    let (rows, summaries) = contents(archive, &exam).await?;
+    let series = image_series(&rows, &summaries);
     let row = series
         .get(series_no.wrapping_sub(1))
         .and_then(|images| images.get(image_no.wrapping_sub(1)))

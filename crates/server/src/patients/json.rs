@@ -28,13 +28,11 @@ where
                 "json_required",
                 "send the body as application/json",
             )),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
+            // serde's message can quote the submitted values (names, ID numbers): not echoed.
+            Err(JsonRejection::JsonDataError(_)) => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_body",
-                format!(
-                    "the body does not have the expected fields: {}",
-                    e.body_text().chars().take(200).collect::<String>()
-                ),
+                "the body lacks a required field or has a field of the wrong type",
             )),
             Err(_) => Err(ApiError::bad_request("invalid_json", "the body is not valid JSON")),
         }

@@ -259,7 +259,6 @@ fn actor_of(outcome: &CodeOutcome, phone_token: &[u8]) -> String {
 
 fn code_event(action: Action, actor: String, outcome: &CodeOutcome, what: &str, ctx: &AuditContext) -> AuditEvent {
     let result = match outcome {
-        CodeOutcome::Accepted { created: true, .. } => Outcome::Success,
         CodeOutcome::Accepted { .. } => Outcome::Success,
         CodeOutcome::Wrong => Outcome::Failure("wrong one-time code".into()),
         CodeOutcome::Expired => Outcome::Failure("expired one-time code".into()),
