@@ -97,7 +97,7 @@ def report(cf, oc, limits, ceiling, sizes):
             c = g(ph_c, "qido", str(size), "queries", kind, "p99_ms")
             o = g(ph_o, "qido", str(size), "queries", kind, "p99_ms")
             n = g(ph_c, "qido", str(size), "studies_indexed")
-            target = ("ratio<=", goal) if size == 10000 else None
+            target = ("ratio<=", goal) if int(size) == 10000 else None
             row(f"QIDO-RS p99 by {label} @ {n or size} studies (ms)", c, o, "ms", "lower", target)
     for name, key in [("WADO-RS whole study 1 client", "wado1"), ("WADO-RS whole study 4 clients", "wado4")]:
         c, o = g(ph_c, key, "MB_per_s"), g(ph_o, key, "MB_per_s")

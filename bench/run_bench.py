@@ -7,7 +7,8 @@ traffic to loopback only; every loop is bounded in count and in time.
 Phases (--phases, comma-separated, default all, in this order):
   cstore1   C-STORE with DCMTK storescu, one association, all instances
   cstore4   C-STORE with DCMTK storescu, 4 parallel associations
-  cpynet8   C-STORE with pynetdicom, 8 parallel associations (a client not capped like storescu)
+  cpynet8   C-STORE with pynetdicom, 8 parallel associations, one process each (a client not capped
+            like storescu)
   stow1     STOW-RS, 1 client, batches of --stow-batch instances
   stow4     STOW-RS, --stow-clients concurrent clients (default 4)
   qido      QIDO-RS study search by PatientID / PatientName wildcard / StudyDate range,
@@ -32,7 +33,9 @@ Example (Orthanc defaults):
 """
 import argparse
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import platform
@@ -51,6 +54,18 @@ import numpy as np
 import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+@contextlib.contextmanager
+def without_gc_pauses():
+    """Latency loops run with Python's cycle collector off: its pauses (tens of ms after
+    parsing large JSON answers) would show in the client's p99 as if they were the server's."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 ALL_PHASES = ["cstore1", "cstore4", "cpynet8", "stow1", "stow4", "qido", "wado1", "wado4", "rendered"]
 INGEST_VARIANT = {"cstore1": 1, "cstore4": 2, "stow1": 3, "stow4": 4, "cpynet8": 5}
 FILL_VARIANT = 9
@@ -281,46 +296,63 @@ def phase_cstore(a, ds, mon, web, nassoc, variant, work):
             "variant": variant}
 
 
-def phase_cstore_pynetdicom(a, ds, mon, nassoc, variant, work):
-    """C-STORE from pynetdicom, `nassoc` associations in threads; data sets are read and the
-    presentation contexts built before the clock starts."""
+def _pynetdicom_association(a, files, barrier, deadline, out):
+    """One association in its own process: reads its data sets, waits for the start, sends."""
     import pydicom
     from pynetdicom import AE
+    datasets = [pydicom.dcmread(f) for f in files]
+    pairs = sorted({(str(x.SOPClassUID), str(x.file_meta.TransferSyntaxUID)) for x in datasets})[:128]
+    ae = AE(ae_title=a.calling_aet)
+    ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 60, 120, 120
+    for cls, ts in pairs:
+        ae.add_requested_context(cls, ts)
+    barrier.wait()
+    ok, error = 0, None
+    try:
+        assoc = ae.associate(a.dimse_host, a.dimse_port, ae_title=a.dimse_aet)
+        if assoc.is_established:
+            for x in datasets:
+                if time.monotonic() > deadline:
+                    break
+                status = assoc.send_c_store(x)
+                if status and status.Status == 0:
+                    ok += 1
+            assoc.release()
+        else:
+            error = "association not established"
+    except Exception as e:  # reported, not raised: the other associations go on
+        error = repr(e)
+    out.put((ok, error))
+
+
+def phase_cstore_pynetdicom(a, ds, mon, nassoc, variant, work):
+    """C-STORE from pynetdicom, `nassoc` associations, each in its own process (threads of one
+    Python process share one interpreter lock, and pynetdicom's own threads poll: the client
+    would be the bottleneck); data sets are read before the clock starts."""
+    import multiprocessing as mp
     d = os.path.join(work, f"variant{variant}")
     os.makedirs(d, exist_ok=True)
     files = ds.materialize(variant, d) if variant != 1 else [i[0] for i in ds.instances]
-    datasets = [pydicom.dcmread(f) for f in files]
-    pairs = sorted({(str(x.SOPClassUID), str(x.file_meta.TransferSyntaxUID)) for x in datasets})[:128]
-    chunks = [datasets[k::nassoc] for k in range(nassoc)]
-    results = [0] * nassoc
-    deadline = time.perf_counter() + a.phase_seconds
-
-    def worker(k):
-        ae = AE(ae_title=a.calling_aet)
-        ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 60, 120, 120
-        for cls, ts in pairs:
-            ae.add_requested_context(cls, ts)
-        assoc = ae.associate(a.dimse_host, a.dimse_port, ae_title=a.dimse_aet)
-        if not assoc.is_established:
-            return
-        for x in chunks[k]:
-            if time.perf_counter() > deadline:
-                break
-            status = assoc.send_c_store(x)
-            if status and status.Status == 0:
-                results[k] += 1
-        assoc.release()
-
+    ctx = mp.get_context("fork")
+    barrier, out = ctx.Barrier(nassoc + 1), ctx.Queue()
+    deadline = time.monotonic() + a.phase_seconds + 60  # reading the data sets comes first
+    procs = [ctx.Process(target=_pynetdicom_association, args=(a, files[k::nassoc], barrier, deadline, out))
+             for k in range(nassoc)]
+    for p in procs:
+        p.start()
+    barrier.wait(timeout=120)
     cpu0, t0 = mon.cpu_s(), time.perf_counter()
-    with cf.ThreadPoolExecutor(nassoc) as pool:
-        list(pool.map(worker, range(nassoc)))
+    results = [out.get(timeout=a.phase_seconds + 300) for _ in procs]
     el = time.perf_counter() - t0
     cpu1 = mon.cpu_s()
-    ok = sum(results)
+    for p in procs:
+        p.join(timeout=30)
+    ok = sum(r[0] for r in results)
+    errors = [r[1] for r in results if r[1]]
     done_bytes = int(ds.total_bytes * ok / max(1, len(files)))
-    return {"associations": nassoc, "instances_ok": ok, "instances_failed": len(files) - ok,
+    return {"associations": nassoc, "processes": nassoc, "instances_ok": ok, "instances_failed": len(files) - ok,
             "instances_total": len(files), "seconds": el, "instances_per_s": ok / el,
-            "MB_per_s": done_bytes / 1e6 / el, "MB": done_bytes / 1e6,
+            "MB_per_s": done_bytes / 1e6 / el, "MB": done_bytes / 1e6, "errors": errors,
             "server_cpu_s": (cpu1 - cpu0) if cpu0 is not None else None, "variant": variant}
 
 
@@ -502,30 +534,36 @@ def qido_suite(a, ds, web, fill_n, rng):
             dt.date(2019, 1, 1) + dt.timedelta(days=rng.randrange(0, 7 * 365 - 30))),
     }
     for kind, mk in kinds.items():
-        lat, hits, errors, results = [], 0, 0, 0
-        deadline = time.perf_counter() + a.qido_seconds
-        for q in range(a.qido_queries + a.qido_warmup):
-            if time.perf_counter() > deadline:
-                break
-            params = mk()
-            params["limit"] = str(a.qido_limit)
-            t = time.perf_counter()
-            try:
-                st, js = web.qido("/studies", params)
-            except requests.RequestException:
-                st, js = -1, []
-            d = (time.perf_counter() - t) * 1000
-            if q < a.qido_warmup:
-                continue
-            lat.append(d)
-            if st not in (200, 204):
-                errors += 1
-            hits += bool(js)
-            results += len(js)
-        s = lat_summary(lat)
-        s.update(errors=errors, hit_rate=hits / max(1, len(lat)), mean_results=results / max(1, len(lat)))
-        out[kind] = s
+        with without_gc_pauses():
+            out[kind] = qido_kind(a, web, mk)
     return out
+
+
+def qido_kind(a, web, mk):
+    """Latencies of one kind of study search: --qido-queries after --qido-warmup."""
+    lat, hits, errors, results = [], 0, 0, 0
+    deadline = time.perf_counter() + a.qido_seconds
+    for q in range(a.qido_queries + a.qido_warmup):
+        if time.perf_counter() > deadline:
+            break
+        params = mk()
+        params["limit"] = str(a.qido_limit)
+        t = time.perf_counter()
+        try:
+            st, js = web.qido("/studies", params)
+        except requests.RequestException:
+            st, js = -1, []
+        d = (time.perf_counter() - t) * 1000
+        if q < a.qido_warmup:
+            continue
+        lat.append(d)
+        if st not in (200, 204):
+            errors += 1
+        hits += bool(js)
+        results += len(js)
+    s = lat_summary(lat)
+    s.update(errors=errors, hit_rate=hits / max(1, len(lat)), mean_results=results / max(1, len(lat)))
+    return s
 
 
 def phase_wado(a, ds, mon, web, clients):

@@ -6,7 +6,9 @@ use cloudfilm_core::query::{Attr, Include, Level, Query};
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemDicomObject;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 fn tag_of(v: u32) -> Tag {
@@ -130,23 +132,104 @@ pub fn unindexed_tags(query: &Query) -> Vec<u32> {
     }
 }
 
-/// One QIDO-RS result as DICOM JSON. `extra` holds attributes taken from a stored header.
-pub fn result_json(r: &ResultRow, query: &Query, base_url: &str, extra: Option<&InMemDicomObject>) -> Value {
-    let mut obj = InMemDicomObject::new_empty();
+/// One attribute of a result: an indexed value, or one taken from a stored header.
+enum Entry {
+    Indexed { vr: &'static str, values: Vec<String> },
+    Header(Value),
+}
+
+impl Serialize for Entry {
+    /// Indexed values in the shape dicom-json gives [`element`]: numbers for IS/US, person
+    /// names by component group, no "Value" when empty (PS3.18 F.2.5).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (vr, values) = match self {
+            Entry::Header(v) => return v.serialize(serializer),
+            Entry::Indexed { vr, values } => (*vr, values),
+        };
+        let numbers = |parse: fn(&str) -> Option<i64>| values.iter().filter_map(|v| parse(v)).collect::<Vec<i64>>();
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("vr", vr)?;
+        match vr {
+            "US" | "IS" => {
+                let parsed = if vr == "US" {
+                    numbers(|v| v.parse::<u16>().ok().map(i64::from))
+                } else {
+                    numbers(|v| v.parse::<i64>().ok())
+                };
+                if !parsed.is_empty() {
+                    map.serialize_entry("Value", &parsed)?;
+                }
+            }
+            "PN" if !values.is_empty() => {
+                map.serialize_entry("Value", &values.iter().map(|v| PersonName(v)).collect::<Vec<_>>())?;
+            }
+            _ if !values.is_empty() => map.serialize_entry("Value", values)?,
+            _ => {}
+        }
+        map.end()
+    }
+}
+
+struct PersonName<'a>(&'a str);
+
+impl Serialize for PersonName<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, group) in ["Alphabetic", "Ideographic", "Phonetic"].into_iter().zip(self.0.split('=')) {
+            if !group.is_empty() {
+                map.serialize_entry(key, group)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// One QIDO-RS result as DICOM JSON, serialized straight to text with its attributes in tag
+/// order: a page holds up to a few hundred of these, and building them as DICOM objects or
+/// JSON trees first cost most of the request's time.
+pub struct ResultJson(BTreeMap<u32, Entry>);
+
+impl Serialize for ResultJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (tag, entry) in &self.0 {
+            map.serialize_entry(&format_args!("{tag:08X}"), entry)?;
+        }
+        map.end()
+    }
+}
+
+/// One QIDO-RS result; `attrs` are [`returned_attrs`] of the query, `extra` holds attributes
+/// taken from a stored header.
+pub fn result_json(
+    r: &ResultRow,
+    query: &Query,
+    attrs: &[Attr],
+    base_url: &str,
+    extra: Option<&InMemDicomObject>,
+) -> ResultJson {
+    let mut entries: BTreeMap<u32, Entry> = BTreeMap::new();
     if let Some(extra) = extra {
         let wanted = unindexed_tags(query);
         let all = query.include == Include::All && query.level == Level::Instance;
+        let mut obj = InMemDicomObject::new_empty();
         for e in extra.iter() {
             let tag = e.header().tag;
             if (all || wanted.contains(&tag_u32(tag))) && tag != tags::PIXEL_DATA {
                 obj.put(e.clone());
             }
         }
+        if let Ok(Value::Object(map)) = dicom_json::to_value(&obj) {
+            entries.extend(
+                map.into_iter().filter_map(|(k, v)| Some((u32::from_str_radix(&k, 16).ok()?, Entry::Header(v)))),
+            );
+        }
     }
-    for attr in returned_attrs(query) {
-        obj.put(element(attr, value_of(attr, r)));
+    for &attr in attrs {
+        entries.insert(attr.tag(), Entry::Indexed { vr: attr.vr(), values: value_of(attr, r) });
     }
-    obj.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::from("ISO_IR 192")));
+    let text = |vr, value: String| Entry::Indexed { vr, values: vec![value] };
+    entries.insert(tag_u32(tags::SPECIFIC_CHARACTER_SET), text("CS", "ISO_IR 192".into()));
     let mut url = format!("{base_url}/studies/{}", r.study.study_uid);
     if let (Some(se), true) = (&r.series, query.level >= Level::Series) {
         url.push_str(&format!("/series/{}", se.series_uid));
@@ -154,8 +237,8 @@ pub fn result_json(r: &ResultRow, query: &Query, base_url: &str, extra: Option<&
     if let (Some(i), true) = (&r.instance, query.level == Level::Instance) {
         url.push_str(&format!("/instances/{}", i.sop_uid));
     }
-    obj.put(DataElement::new(tags::RETRIEVE_URL, VR::UR, PrimitiveValue::from(url)));
-    dicom_json::to_value(&obj).unwrap_or(Value::Null)
+    entries.insert(tag_u32(tags::RETRIEVE_URL), text("UR", url));
+    ResultJson(entries)
 }
 
 /// WADO-RS metadata of one instance: every attribute of the stored header, the pixel data
@@ -201,7 +284,8 @@ mod tests {
         };
         let mut q = Query::new(Level::Study);
         q.filters.push(Filter { attr: Attr::InstitutionName, matcher: Matcher::Exact("X".into()) });
-        let json = result_json(&view, &q, "http://h/dicom-web", None);
+        let json =
+            serde_json::to_value(result_json(&view, &q, &returned_attrs(&q), "http://h/dicom-web", None)).unwrap();
         assert_eq!(json["00100010"]["Value"][0]["Alphabetic"], "WANG^ZHIQIANG");
         assert_eq!(json["00100010"]["Value"][0]["Ideographic"], "王^志强");
         assert_eq!(json["00080061"]["Value"], serde_json::json!(["CT", "SR"]));
@@ -210,5 +294,104 @@ mod tests {
         assert!(json.get("00080080").is_some(), "a matching key is returned");
         assert!(json.get("00100030").is_some(), "defaults are returned even when empty");
         assert_eq!(json["00100030"]["vr"], "DA");
+    }
+
+    /// What dicom-json writes for the same attributes put in a DICOM object (the shape
+    /// `result_json` used to be built through), with the same retrieve URL.
+    fn through_dicom_json(r: &ResultRow, query: &Query, base_url: &str) -> Value {
+        let mut obj = InMemDicomObject::new_empty();
+        for attr in returned_attrs(query) {
+            obj.put(element(attr, value_of(attr, r)));
+        }
+        obj.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::from("ISO_IR 192")));
+        let json = serde_json::to_value(result_json(r, query, &returned_attrs(query), base_url, None)).unwrap();
+        let url = json["00081190"]["Value"][0].as_str().unwrap().to_owned();
+        obj.put(DataElement::new(tags::RETRIEVE_URL, VR::UR, PrimitiveValue::from(url)));
+        let mut reference = dicom_json::to_value(&obj).unwrap();
+        // dicom-json writes an empty US as `"Value": []`; PS3.18 F.2.5 leaves "Value" out.
+        for attr in reference.as_object_mut().unwrap().values_mut() {
+            if attr.get("Value").is_some_and(|v| v.as_array().is_some_and(Vec::is_empty)) {
+                attr.as_object_mut().unwrap().remove("Value");
+            }
+        }
+        reference
+    }
+
+    #[test]
+    fn direct_json_is_what_dicom_json_writes() {
+        use cloudfilm_core::instance::{InstanceAttrs, InstanceRow, SeriesAttrs, SeriesRow};
+        let names = ["WANG^ZHIQIANG=王^志强", "Yamada^Tarou=山田^太郎=やまだ^たろう", "=李^雷", "", "SOLO"];
+        for (k, name) in names.iter().enumerate() {
+            let full = k % 2 == 0;
+            let some = |v: &str| full.then(|| v.to_owned());
+            let row = ResultRow {
+                study: StudyRow {
+                    study_uid: format!("1.2.{k}"),
+                    attrs: StudyAttrs {
+                        date: some("20261101"),
+                        time: some("101010.5"),
+                        accession_number: some("A1"),
+                        description: some("胸部 CT"),
+                        study_id: some("7"),
+                        institution_name: some("Hospital"),
+                        referring_physician_name: some("LI^LEI"),
+                    },
+                    patient: PatientAttrs {
+                        name: (!name.is_empty()).then(|| name.to_string()),
+                        id: some("P1"),
+                        birth_date: some("19800101"),
+                        sex: some("F"),
+                        other_ids: if full { vec!["X1".into(), "X2".into()] } else { Vec::new() },
+                        telephone_numbers: Vec::new(),
+                    },
+                    modalities: if full { vec!["CT".into(), "SR".into()] } else { Vec::new() },
+                    num_series: 2,
+                    num_instances: 7,
+                },
+                series: Some(SeriesRow {
+                    series_uid: format!("1.2.{k}.1"),
+                    attrs: SeriesAttrs {
+                        modality: some("CT"),
+                        number: full.then_some(3),
+                        description: some("axial"),
+                        body_part: some("CHEST"),
+                        date: None,
+                        time: None,
+                    },
+                    num_instances: 5,
+                }),
+                instance: Some(InstanceRow {
+                    study_uid: format!("1.2.{k}"),
+                    series_uid: format!("1.2.{k}.1"),
+                    sop_uid: format!("1.2.{k}.1.1"),
+                    sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                    attrs: InstanceAttrs {
+                        number: full.then_some(12),
+                        frames: 1,
+                        rows: Some(512),
+                        columns: full.then_some(512),
+                        bits_allocated: Some(16),
+                        samples_per_pixel: Some(1),
+                    },
+                    transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                    size: 1,
+                    sha256: String::new(),
+                    blob_id: String::new(),
+                    layout: cloudfilm_core::instance::PixelLayout::None,
+                }),
+            };
+            for level in [Level::Study, Level::Series, Level::Instance] {
+                for include in [Include::Defaults, Include::All] {
+                    let mut q = Query::new(level);
+                    q.include = include.clone();
+                    let result = result_json(&row, &q, &returned_attrs(&q), "http://h/dicom-web", None);
+                    let text = serde_json::to_string(&result).unwrap();
+                    let direct: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(direct, through_dicom_json(&row, &q, "http://h/dicom-web"), "{name} {level:?}");
+                    let keys: Vec<&String> = direct.as_object().unwrap().keys().collect();
+                    assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys in tag order");
+                }
+            }
+        }
     }
 }

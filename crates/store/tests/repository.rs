@@ -179,6 +179,19 @@ async fn instances_queries_and_isolation() {
         assert_eq!(rows.len(), expected, "{filters:?}");
     }
 
+    // Searches through a blind-index token (walked in date order) list and page like the rest.
+    let uids = |rows: &[ResultRow]| rows.iter().map(|r| r.study.study_uid.clone()).collect::<Vec<_>>();
+    for filters in [vec![(Attr::PatientName, "ZHANG*")], vec![(Attr::PatientID, "MRN0001234")]] {
+        let rows = f.repo.query(h1.id, &query(Level::Study, &filters)).await.unwrap();
+        assert_eq!(uids(&rows), uids(&studies), "{filters:?}: newest first");
+        let mut paged = query(Level::Study, &filters);
+        paged.limit = 1;
+        paged.offset = 1;
+        assert_eq!(uids(&f.repo.query(h1.id, &paged).await.unwrap()), uids(&studies[1..2]), "{filters:?}");
+        let series = f.repo.query(h1.id, &query(Level::Series, &filters)).await.unwrap();
+        assert_eq!(series.len() as i64, studies.iter().map(|s| s.study.num_series).sum::<i64>(), "{filters:?}");
+    }
+
     let mut paged = Query::new(Level::Study);
     paged.limit = 1;
     paged.offset = 1;

@@ -100,11 +100,21 @@ async fn search(
         rows.len(),
         matched.join(", ")
     ));
-    archive.repo.audit(vec![event]).await?;
+    // The answer is built while the audit entry commits, and sent only once it has (S26).
+    let audit = tokio::spawn({
+        let archive = archive.clone();
+        async move { archive.repo.audit(vec![event]).await }
+    });
     let base = base_url(&state, &headers);
-    let body: Vec<serde_json::Value> =
-        rows.iter().zip(&extras).map(|(row, extra)| json::result_json(row, &query, &base, extra.as_ref())).collect();
-    let mut response = (StatusCode::OK, serde_json::to_vec(&body).expect("JSON serializes")).into_response();
+    let attrs = json::returned_attrs(&query);
+    let results: Vec<json::ResultJson> = rows
+        .iter()
+        .zip(&extras)
+        .map(|(row, extra)| json::result_json(row, &query, &attrs, &base, extra.as_ref()))
+        .collect();
+    let body = serde_json::to_vec(&results).expect("JSON serializes");
+    audit.await.map_err(|_| ApiError::internal())??;
+    let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/dicom+json"));
     if !warnings.is_empty()
         && let Ok(v) = HeaderValue::from_str(&format!("299 cloudfilm \"{}\"", warnings.join("; ")))

@@ -513,13 +513,11 @@ async fn render_one(
     }
     let options = render_options(params, headers, thumbnail)?;
     let what = if thumbnail { "thumbnail" } else { "rendered" };
-    audit_access(
-        state,
-        &auth,
-        std::slice::from_ref(&row),
-        format!("wado-rs {what}: frame {frame} of instance {}", row.sop_uid),
-    )
-    .await?;
+    let accessed = [row.clone()];
+    let audited =
+        audit_access(state, &auth, &accessed, format!("wado-rs {what}: frame {frame} of instance {}", row.sop_uid));
     let alert = integrity_event(&auth, &row);
-    render_frame(&state.archive, alert, row, frame, options).await
+    // The frame renders while its audit entry commits; it is sent once both are done (S26).
+    let ((), response) = tokio::try_join!(audited, render_frame(&state.archive, alert, row, frame, options))?;
+    Ok(response)
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::model::*;
 use crate::sealed::{NAME_PREFIX_MAX, Sealer, TokenKind};
 use cloudfilm_core::query::{Attr, Filter, Level, Matcher, Query, Storage, name_prefix_is_exact};
+use futures::TryStreamExt;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -131,6 +132,8 @@ fn needs_post_filter(filter: &Filter) -> bool {
 }
 
 pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
+    let filters: Vec<&Filter> = query.filters.iter().filter(|f| f.attr.level() <= query.level).collect();
+    let mut tokens: Vec<(TokenKind, Vec<u8>)> = filters.iter().filter_map(|f| token_for(sealer, f)).collect();
     let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
     qb.push(rows::STUDY_COLUMNS);
     if query.level >= Level::Series {
@@ -139,7 +142,15 @@ pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query)
     if query.level == Level::Instance {
         qb.push(", ").push(rows::INSTANCE_COLUMNS);
     }
-    qb.push(" FROM studies s");
+    // With a token, the search walks that token's entries (kept in organization and date
+    // order) newest first and stops at the page: its cost does not grow with the number of
+    // studies that share a common family name. CROSS JOIN keeps SQLite on that order.
+    let driver = (!tokens.is_empty()).then(|| tokens.remove(0));
+    if driver.is_some() {
+        qb.push(" FROM study_tokens t CROSS JOIN studies s ON s.pk = t.study_pk");
+    } else {
+        qb.push(" FROM studies s");
+    }
     if query.level >= Level::Series {
         qb.push(" JOIN series se ON se.study_pk = s.pk");
     }
@@ -147,6 +158,20 @@ pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query)
         qb.push(" JOIN instances i ON i.series_pk = se.pk");
     }
     qb.push(" WHERE s.org_id = ").push_bind(org_id);
+    if let Some((kind, token)) = &driver {
+        qb.push(" AND t.kind = ").push_bind(*kind as i64);
+        qb.push(" AND t.token = ").push_bind(token.clone());
+        qb.push(" AND t.org_id = ").push_bind(org_id);
+    }
+    for (kind, token) in tokens {
+        qb.push(" AND s.pk IN (SELECT study_pk FROM study_tokens WHERE kind = ")
+            .push_bind(kind as i64)
+            .push(" AND token = ")
+            .push_bind(token)
+            .push(" AND org_id = ")
+            .push_bind(org_id)
+            .push(")");
+    }
     if let Some(uid) = &query.study_uid {
         qb.push(" AND s.study_uid = ").push_bind(uid.clone());
     }
@@ -154,17 +179,7 @@ pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query)
         qb.push(" AND se.series_uid = ").push_bind(uid.clone());
     }
     let mut post = Vec::new();
-    for filter in &query.filters {
-        if filter.attr.level() > query.level {
-            continue;
-        }
-        if let Some((kind, token)) = token_for(sealer, filter) {
-            qb.push(" AND s.pk IN (SELECT study_pk FROM study_tokens WHERE kind = ")
-                .push_bind(kind as i64)
-                .push(" AND token = ")
-                .push_bind(token)
-                .push(")");
-        }
+    for filter in filters {
         if needs_post_filter(filter) {
             post.push(filter.clone());
         } else if filter.attr == Attr::ModalitiesInStudy {
@@ -175,7 +190,11 @@ pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query)
             push_matcher(&mut qb, col, filter.attr, &filter.matcher);
         }
     }
-    qb.push(" ORDER BY s.study_date DESC, s.study_time DESC, s.pk DESC");
+    if driver.is_some() {
+        qb.push(" ORDER BY t.study_date DESC, t.study_time DESC, t.study_pk DESC");
+    } else {
+        qb.push(" ORDER BY s.study_date DESC, s.study_time DESC, s.pk DESC");
+    }
     if query.level >= Level::Series {
         qb.push(", se.series_number, se.pk");
     }
@@ -187,12 +206,13 @@ pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query)
     } else {
         qb.push(" LIMIT ").push_bind(SCAN_LIMIT as i64);
     }
-    let fetched = qb.build().fetch_all(pool).await?;
+    // Streamed: a post-filtered search stops reading as soon as its page is full.
+    let mut fetched = qb.build().fetch(pool);
     let mut out = Vec::new();
     let mut skipped = 0;
-    for row in &fetched {
-        let study = rows::study(row, sealer)?;
-        let series = if query.level >= Level::Series { Some(rows::series(row)?) } else { None };
+    while let Some(row) = fetched.try_next().await? {
+        let study = rows::study(&row, sealer)?;
+        let series = if query.level >= Level::Series { Some(rows::series(&row)?) } else { None };
         if !post.iter().all(|f| f.matcher.matches(f.attr, stored_value(f.attr, &study, series.as_ref()).as_deref())) {
             continue;
         }
@@ -205,7 +225,7 @@ pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query)
                 break;
             }
         }
-        let instance = if query.level == Level::Instance { Some(rows::instance(row)?) } else { None };
+        let instance = if query.level == Level::Instance { Some(rows::instance(&row)?) } else { None };
         out.push(ResultRow { study, series, instance });
     }
     Ok(out)

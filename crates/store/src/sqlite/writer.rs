@@ -395,12 +395,18 @@ impl Writer {
         .fetch_one(&mut self.conn)
         .await?;
         for (kind, token) in self.sealer.patient_tokens(&info.patient) {
-            sqlx::query("INSERT OR IGNORE INTO study_tokens (kind, token, study_pk) VALUES (?, ?, ?)")
-                .bind(kind as i64)
-                .bind(token)
-                .bind(pk)
-                .execute(&mut self.conn)
-                .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO study_tokens (kind, token, org_id, study_date, study_time, study_pk) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(kind as i64)
+            .bind(token)
+            .bind(new.org_id)
+            .bind(info.study.date.as_deref().unwrap_or(""))
+            .bind(info.study.time.as_deref().unwrap_or(""))
+            .bind(pk)
+            .execute(&mut self.conn)
+            .await?;
         }
         Ok(pk)
     }
