@@ -10,6 +10,7 @@ use dicom_object::mem::InMemDicomObject;
 use dicom_pixeldata::image::{DynamicImage, ImageFormat as Format, imageops::FilterType};
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutFunction, VoiLutOption, WindowLevel};
 use std::io::Cursor;
+use turbojpeg::{PixelFormat, Subsamp};
 
 pub type Header = FileDicomObject<InMemDicomObject>;
 
@@ -400,20 +401,25 @@ pub fn encode(image: DynamicImage, options: &RenderOptions) -> Result<Vec<u8>, R
         ImageFormat::Png => image.write_to(&mut out, Format::Png).map_err(|e| RenderError::Encode(e.to_string()))?,
         ImageFormat::Jpeg => {
             let quality = options.quality.unwrap_or(90).clamp(1, 100);
-            let (width, height) = (u16::try_from(image.width()), u16::try_from(image.height()));
-            let (Ok(width), Ok(height)) = (width, height) else {
+            let (width, height) = (image.width() as usize, image.height() as usize);
+            if width > usize::from(u16::MAX) || height > usize::from(u16::MAX) {
                 return Err(RenderError::Encode("the image is too large for JPEG".into()));
+            }
+            let (pixels, format, subsampling) = match image {
+                DynamicImage::ImageLuma8(gray) => (gray.into_raw(), PixelFormat::GRAY, Subsamp::Gray),
+                other if !other.color().has_color() => (other.to_luma8().into_raw(), PixelFormat::GRAY, Subsamp::Gray),
+                // Full chroma resolution from quality 90 up, 4:2:0 below.
+                other if quality >= 90 => (other.to_rgb8().into_raw(), PixelFormat::RGB, Subsamp::None),
+                other => (other.to_rgb8().into_raw(), PixelFormat::RGB, Subsamp::Sub2x2),
             };
-            let (data, color) = match image {
-                DynamicImage::ImageLuma8(gray) => (gray.into_raw(), jpeg_encoder::ColorType::Luma),
-                other if !other.color().has_color() => (other.to_luma8().into_raw(), jpeg_encoder::ColorType::Luma),
-                other => (other.to_rgb8().into_raw(), jpeg_encoder::ColorType::Rgb),
+            let encode = || -> Result<Vec<u8>, turbojpeg::Error> {
+                let mut compressor = turbojpeg::Compressor::new()?;
+                compressor.set_quality(i32::from(quality))?;
+                compressor.set_subsamp(subsampling)?;
+                let pitch = width * format.size();
+                compressor.compress_to_vec(turbojpeg::Image { pixels: &pixels[..], width, pitch, height, format })
             };
-            let mut bytes = Vec::new();
-            jpeg_encoder::Encoder::new(&mut bytes, quality)
-                .encode(&data, width, height, color)
-                .map_err(|e| RenderError::Encode(e.to_string()))?;
-            return Ok(bytes);
+            return encode().map_err(|e| RenderError::Encode(e.to_string()));
         }
     }
     Ok(out.into_inner())
