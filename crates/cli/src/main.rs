@@ -8,9 +8,6 @@ mod serve;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "cloudfilm",

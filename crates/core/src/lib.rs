@@ -3,6 +3,7 @@
 pub mod ae;
 pub mod clock;
 pub mod consent;
+pub mod download;
 pub mod instance;
 pub mod masking;
 pub mod matching;
@@ -13,6 +14,7 @@ pub mod phone;
 pub mod query;
 pub mod resident_id;
 pub mod session;
+pub mod share;
 pub mod uid;
 
 pub use ae::AeTitle;

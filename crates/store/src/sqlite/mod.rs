@@ -33,6 +33,7 @@ const AE_BY_ORG: &str = "SELECT a.ae_title, a.host, a.port, o.id, o.code, o.name
 
 pub struct SqliteRepository {
     readers: SqlitePool,
+    checkpointer: tokio::task::JoinHandle<()>,
     sealer: Arc<Sealer>,
     tx: mpsc::Sender<writer::Msg>,
 }
@@ -48,6 +49,21 @@ fn options(path: &Path) -> SqliteConnectOptions {
         .log_statements(tracing::log::LevelFilter::Trace)
 }
 
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Copies committed pages from the write-ahead log into the database file (as much as readers
+/// allow) every `interval`, on its own connection, so that no commit waits for it.
+async fn checkpoint_every(mut conn: sqlx::SqliteConnection, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+            tracing::warn!(error = %e, "a checkpoint of the index log failed");
+        }
+    }
+}
+
 impl SqliteRepository {
     /// Opens (creating and migrating) the database at `path`; signed audit heads go to
     /// `heads_path`.
@@ -57,7 +73,9 @@ impl SqliteRepository {
         signer: Arc<ArchiveSigner>,
         heads_path: PathBuf,
     ) -> Result<SqliteRepository> {
-        let mut conn = options(path).create_if_missing(true).connect().await?;
+        // The writer's commits do not copy the log into the database file themselves (a commit
+        // that did waited for that copy and its sync): a checkpointer does, beside it.
+        let mut conn = options(path).create_if_missing(true).pragma("wal_autocheckpoint", "0").connect().await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&mut conn)
             .await
@@ -71,7 +89,8 @@ impl SqliteRepository {
             .connect_with(options(path).read_only(true))
             .await?;
         let tx = writer::spawn(conn, sealer.clone(), signer, heads_path).await?;
-        Ok(SqliteRepository { readers, sealer, tx })
+        let checkpointer = tokio::spawn(checkpoint_every(options(path).connect().await?, CHECKPOINT_INTERVAL));
+        Ok(SqliteRepository { readers, checkpointer, sealer, tx })
     }
 
     async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> writer::Msg) -> Result<T> {
@@ -233,5 +252,6 @@ impl Repository for SqliteRepository {
             let _ = rx.await;
         }
         self.readers.close().await;
+        self.checkpointer.abort();
     }
 }
