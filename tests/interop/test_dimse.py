@@ -1942,7 +1942,8 @@ def test_32_simultaneous_associations(spare, tmp_path):
     for t in threads:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "some associations never finished"
-    assert all(isinstance(r, tuple) for r in results), results
+    failed = [(i, r) for i, r in enumerate(results) if not isinstance(r, tuple)]
+    assert not failed, failed
     assert results == [(0, [0] * per)] * n
     final, rsp = pynet_find(spare.port, StudyRootQueryRetrieveInformationModelFind,
                             identifier("IMAGE", PatientID="CONC-*", SOPInstanceUID=""))

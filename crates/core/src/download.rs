@@ -36,7 +36,9 @@ pub struct DownloadLink {
 pub enum DownloadVerdict {
     Accepted,
     /// Counted; `invalidates` when this wrong code is one more than the link survives.
-    Wrong { invalidates: bool },
+    Wrong {
+        invalidates: bool,
+    },
     Expired,
     Invalidated,
 }

@@ -84,9 +84,13 @@ pub enum ShareState {
 pub enum UnlockVerdict {
     Opened,
     /// Counted; `locks` when this wrong password is the last the hour allows.
-    Wrong { locks: bool },
+    Wrong {
+        locks: bool,
+    },
     /// Locked after too many wrong passwords: asking again can succeed after this many seconds.
-    Locked { retry_after_secs: i64 },
+    Locked {
+        retry_after_secs: i64,
+    },
     /// The client address gave too many wrong passwords this hour.
     AddressLimited,
     Expired,
@@ -170,7 +174,12 @@ mod tests {
     }
 
     fn share(hours: i64) -> ShareRecord {
-        ShareRecord { created_at: t0(), expires_at: t0() + Duration::hours(hours), revoked_at: None, locked_until: None }
+        ShareRecord {
+            created_at: t0(),
+            expires_at: t0() + Duration::hours(hours),
+            revoked_at: None,
+            locked_until: None,
+        }
     }
 
     #[test]
