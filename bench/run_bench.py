@@ -341,19 +341,24 @@ def phase_cstore_pynetdicom(a, ds, mon, nassoc, variant, work):
     for p in procs:
         p.start()
     barrier.wait(timeout=120)
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0, t0 = mon.cpu_s(), time.perf_counter()
     results = [out.get(timeout=a.phase_seconds + 300) for _ in procs]
     el = time.perf_counter() - t0
     cpu1 = mon.cpu_s()
     for p in procs:
         p.join(timeout=30)
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The client processes' CPU (reading the data sets before the start included).
+    client_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
     ok = sum(r[0] for r in results)
     errors = [r[1] for r in results if r[1]]
     done_bytes = int(ds.total_bytes * ok / max(1, len(files)))
     return {"associations": nassoc, "processes": nassoc, "instances_ok": ok, "instances_failed": len(files) - ok,
             "instances_total": len(files), "seconds": el, "instances_per_s": ok / el,
             "MB_per_s": done_bytes / 1e6 / el, "MB": done_bytes / 1e6, "errors": errors,
-            "server_cpu_s": (cpu1 - cpu0) if cpu0 is not None else None, "variant": variant}
+            "client_cpu_s": client_cpu, "server_cpu_s": (cpu1 - cpu0) if cpu0 is not None else None,
+            "variant": variant}
 
 
 def phase_stow(a, ds, mon, web, clients, variant):
