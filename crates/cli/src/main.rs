@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod import;
 mod serve;
+mod verify;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Print the effective configuration (defaults, file, environment) as TOML.
     Config,
+    /// Check a downloaded exam package: its manifest's signature and every file's SHA-256.
+    VerifyManifest(verify::VerifyArgs),
 }
 
 impl Global {
@@ -88,6 +91,7 @@ fn main() -> std::process::ExitCode {
             Command::Apikey(cmd) => admin::apikey(&cli.global, cmd).await,
             Command::Import(args) => import::run(&cli.global, args).await,
             Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+            Command::VerifyManifest(args) => verify::run(args),
             Command::Config => {
                 print!("{}", cli.global.config()?.to_toml());
                 Ok(std::process::ExitCode::SUCCESS)

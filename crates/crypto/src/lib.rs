@@ -6,6 +6,7 @@ pub mod blind;
 pub mod blob;
 pub mod field;
 pub mod keyring;
+pub mod manifest;
 pub mod random;
 pub mod signing;
 
