@@ -14,7 +14,8 @@ use std::process::ExitCode;
 pub struct VerifyArgs {
     /// The downloaded zip.
     package: PathBuf,
-    /// The archive's Ed25519 public key: 64 hex digits, or a file holding them.
+    /// The archive's Ed25519 public key: 64 hex digits, or a file holding them (the archive
+    /// publishes it at /.well-known/cloudfilm-signing-key).
     #[arg(long)]
     public_key: String,
 }

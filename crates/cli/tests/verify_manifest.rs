@@ -1,6 +1,8 @@
 //! `cloudfilm verify-manifest` on packages built like downloads: a signed manifest of every
 //! file; any changed, missing or added file, any flipped byte, or another key fails it.
 
+mod common;
+
 use cloudfilm_crypto::manifest::{FileEntry, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
 use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_crypto::{KeyRing, sha256_hex};
@@ -8,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloudfilm");
+use common::{BIN, Server};
 
 fn files() -> Vec<(String, Vec<u8>)> {
     vec![
@@ -87,4 +89,21 @@ fn a_package_verifies_and_any_change_fails() {
     let other = hex::encode(ArchiveSigner::new(&KeyRing::generate()).public_key());
     let (ok, out) = verify(&good, &other);
     assert!(!ok && out.contains("signature"), "{out}");
+}
+
+#[test]
+fn the_archive_publishes_its_signing_key() {
+    let key_of = |data: &Path| {
+        let server = Server::start(data, &[]);
+        let response = reqwest::blocking::get(format!("{}/.well-known/cloudfilm-signing-key", server.url)).unwrap();
+        assert_eq!(response.status(), 200);
+        let key = response.text().unwrap().trim().to_owned();
+        server.stop();
+        key
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key = key_of(a.path());
+    assert!(key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    assert_eq!(key_of(a.path()), key, "the same archive keeps its key across restarts");
+    assert_ne!(key_of(b.path()), key, "another archive has another key");
 }

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -30,8 +30,18 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
         .nest("/dicom-web", crate::dicomweb::routes())
         .nest("/api/v1", crate::patients::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(SIGNING_KEY_PATH, axum::routing::get(signing_key))
         .layer(middleware::from_fn(context_and_headers))
         .with_state(state)
+}
+
+/// Where the archive's Ed25519 public key is published (hex): it checks download manifests
+/// (`cloudfilm verify-manifest`) and signed audit heads.
+pub const SIGNING_KEY_PATH: &str = "/.well-known/cloudfilm-signing-key";
+
+async fn signing_key(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let key = format!("{}\n", hex::encode(state.archive.signer.public_key()));
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], key).into_response()
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
