@@ -103,7 +103,8 @@ pub fn verify(
             Some(_) => {}
         }
     }
-    if let Some(extra) = files.keys().find(|path| !parsed.files.iter().any(|e| &e.path == *path)) {
+    let listed: std::collections::BTreeSet<&str> = parsed.files.iter().map(|e| e.path.as_str()).collect();
+    if let Some(extra) = files.keys().find(|path| !listed.contains(path.as_str())) {
         return Err(ManifestError::Unlisted(extra.clone()));
     }
     Ok(parsed)

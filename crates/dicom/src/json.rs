@@ -146,18 +146,16 @@ impl Serialize for Entry {
             Entry::Header(v) => return v.serialize(serializer),
             Entry::Indexed { vr, values } => (*vr, values),
         };
-        let numbers = |parse: fn(&str) -> Option<i64>| values.iter().filter_map(|v| parse(v)).collect::<Vec<i64>>();
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("vr", vr)?;
         match vr {
             "US" | "IS" => {
-                let parsed = if vr == "US" {
-                    numbers(|v| v.parse::<u16>().ok().map(i64::from))
-                } else {
-                    numbers(|v| v.parse::<i64>().ok())
+                let numbers: Vec<i64> = match vr {
+                    "US" => values.iter().filter_map(|v| v.parse::<u16>().ok().map(i64::from)).collect(),
+                    _ => values.iter().filter_map(|v| v.parse::<i64>().ok()).collect(),
                 };
-                if !parsed.is_empty() {
-                    map.serialize_entry("Value", &parsed)?;
+                if !numbers.is_empty() {
+                    map.serialize_entry("Value", &numbers)?;
                 }
             }
             "PN" if !values.is_empty() => {

@@ -396,33 +396,37 @@ pub fn encode(image: DynamicImage, options: &RenderOptions) -> Result<Vec<u8>, R
         Some((w, h)) => image.resize(w, h, FilterType::Triangle),
         None => image,
     };
-    let mut out = Cursor::new(Vec::new());
     match options.format {
-        ImageFormat::Png => image.write_to(&mut out, Format::Png).map_err(|e| RenderError::Encode(e.to_string()))?,
-        ImageFormat::Jpeg => {
-            let quality = options.quality.unwrap_or(90).clamp(1, 100);
-            let (width, height) = (image.width() as usize, image.height() as usize);
-            if width > usize::from(u16::MAX) || height > usize::from(u16::MAX) {
-                return Err(RenderError::Encode("the image is too large for JPEG".into()));
-            }
-            let (pixels, format, subsampling) = match image {
-                DynamicImage::ImageLuma8(gray) => (gray.into_raw(), PixelFormat::GRAY, Subsamp::Gray),
-                other if !other.color().has_color() => (other.to_luma8().into_raw(), PixelFormat::GRAY, Subsamp::Gray),
-                // Full chroma resolution from quality 90 up, 4:2:0 below.
-                other if quality >= 90 => (other.to_rgb8().into_raw(), PixelFormat::RGB, Subsamp::None),
-                other => (other.to_rgb8().into_raw(), PixelFormat::RGB, Subsamp::Sub2x2),
-            };
-            let encode = || -> Result<Vec<u8>, turbojpeg::Error> {
-                let mut compressor = turbojpeg::Compressor::new()?;
-                compressor.set_quality(i32::from(quality))?;
-                compressor.set_subsamp(subsampling)?;
-                let pitch = width * format.size();
-                compressor.compress_to_vec(turbojpeg::Image { pixels: &pixels[..], width, pitch, height, format })
-            };
-            return encode().map_err(|e| RenderError::Encode(e.to_string()));
+        ImageFormat::Png => {
+            let mut out = Cursor::new(Vec::new());
+            image.write_to(&mut out, Format::Png).map_err(|e| RenderError::Encode(e.to_string()))?;
+            Ok(out.into_inner())
         }
+        ImageFormat::Jpeg => jpeg(image, options.quality.unwrap_or(90).clamp(1, 100)),
     }
-    Ok(out.into_inner())
+}
+
+/// Baseline JPEG through libjpeg-turbo: grayscale for monochrome images, full chroma
+/// resolution from quality 90 up and 4:2:0 below for colour.
+fn jpeg(image: DynamicImage, quality: u8) -> Result<Vec<u8>, RenderError> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    if width > usize::from(u16::MAX) || height > usize::from(u16::MAX) {
+        return Err(RenderError::Encode("the image is too large for JPEG".into()));
+    }
+    let (pixels, format, subsampling) = match image {
+        DynamicImage::ImageLuma8(gray) => (gray.into_raw(), PixelFormat::GRAY, Subsamp::Gray),
+        other if !other.color().has_color() => (other.to_luma8().into_raw(), PixelFormat::GRAY, Subsamp::Gray),
+        other if quality >= 90 => (other.to_rgb8().into_raw(), PixelFormat::RGB, Subsamp::None),
+        other => (other.to_rgb8().into_raw(), PixelFormat::RGB, Subsamp::Sub2x2),
+    };
+    let encode = || -> Result<Vec<u8>, turbojpeg::Error> {
+        let mut compressor = turbojpeg::Compressor::new()?;
+        compressor.set_quality(i32::from(quality))?;
+        compressor.set_subsamp(subsampling)?;
+        let pitch = width * format.size();
+        compressor.compress_to_vec(turbojpeg::Image { pixels: &pixels[..], width, pitch, height, format })
+    };
+    encode().map_err(|e| RenderError::Encode(e.to_string()))
 }
 
 /// Decodes, windows, scales and encodes one frame.
