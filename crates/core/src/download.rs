@@ -16,11 +16,13 @@ pub struct DownloadPolicy {
     pub max_wrong_codes: u32,
     /// Digits of the security code.
     pub code_digits: u32,
+    /// Wrong codes one client address may give per hour, over every link.
+    pub wrong_codes_per_ip_hour: u32,
 }
 
 impl Default for DownloadPolicy {
     fn default() -> Self {
-        DownloadPolicy { ttl_secs: 1800, max_wrong_codes: 10, code_digits: 6 }
+        DownloadPolicy { ttl_secs: 1800, max_wrong_codes: 10, code_digits: 6, wrong_codes_per_ip_hour: 30 }
     }
 }
 

@@ -2,6 +2,8 @@
 //! the query model of QIDO-RS / C-FIND, DICOM JSON, frame extraction and rendering.
 //! Everything of dicom-rs the project uses goes through this crate.
 
+pub mod deid;
+pub mod dicomdir;
 pub mod dimse;
 pub mod inspect;
 pub mod json;

@@ -28,7 +28,8 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
     let state = AppState { archive, port };
     Router::new()
         .nest("/dicom-web", crate::dicomweb::routes())
-        .nest("/api/v1", crate::patients::routes())
+        .nest("/api/v1", crate::patients::routes().merge(crate::shared::api_routes()))
+        .merge(crate::shared::page_routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route(SIGNING_KEY_PATH, axum::routing::get(signing_key))
         .layer(middleware::from_fn(context_and_headers))
@@ -42,6 +43,24 @@ pub const SIGNING_KEY_PATH: &str = "/.well-known/cloudfilm-signing-key";
 async fn signing_key(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let key = format!("{}\n", hex::encode(state.archive.signer.public_key()));
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], key).into_response()
+}
+
+/// The server's own URL (configured `http.public_url`, else from the Host header), without a
+/// trailing slash: the base of DICOMweb URLs and of share and download links.
+pub fn site_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let configured = state.archive.config.http.public_url.trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("localhost");
+    // Some clients (python-requests on chunked uploads) send the host without its port.
+    let has_port =
+        host.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !host.ends_with(']');
+    if has_port || state.port == 80 { format!("http://{host}") } else { format!("http://{host}:{}", state.port) }
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -70,10 +89,10 @@ async fn context_and_headers(mut request: Request, next: Next) -> Response {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // Pages set their own, as strict as they can be.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     response
 }

@@ -30,6 +30,10 @@ pub struct PatientConfig {
     pub match_attempts_per_hour: u32,
     pub otp: cloudfilm_core::otp::OtpPolicy,
     pub session: cloudfilm_core::session::SessionPolicy,
+    /// Shares behind a password: validity, password length, wrong-password limits.
+    pub share: cloudfilm_core::share::SharePolicy,
+    /// Download links behind a security code: lifetime, wrong-code limits.
+    pub download: cloudfilm_core::download::DownloadPolicy,
 }
 
 impl Default for PatientConfig {
@@ -41,6 +45,8 @@ impl Default for PatientConfig {
             match_attempts_per_hour: 10,
             otp: Default::default(),
             session: Default::default(),
+            share: Default::default(),
+            download: Default::default(),
         }
     }
 }

@@ -36,6 +36,14 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", message)
     }
 
+    /// 429 with the seconds to wait.
+    pub fn rate_limited(retry_after: i64) -> ApiError {
+        let mut e =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; wait and try again");
+        e.retry_after = Some(retry_after.max(1) as u64);
+        e
+    }
+
     pub fn internal() -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; the request id is in the logs")
     }

@@ -9,6 +9,7 @@ pub mod model;
 pub mod patients;
 pub mod repo;
 pub mod sealed;
+pub mod sharing;
 pub mod sqlite;
 
 pub use blobs::LocalBlobStore;

@@ -94,6 +94,8 @@ pub enum WriteOp {
     },
     /// Accounts, codes, sessions, consent, members, reports.
     Patient(Box<crate::patients::PatientOp>),
+    /// Shares, download links and the transfer and access logs.
+    Sharing(Box<crate::sharing::SharingOp>),
     /// Only the audit events.
     Nothing,
 }
@@ -116,6 +118,7 @@ pub enum WriteResult {
     Done,
     Instances(Vec<StoreOutcome>),
     Patient(crate::patients::PatientResult),
+    Sharing(crate::sharing::SharingResult),
 }
 
 #[derive(Debug, Clone)]

@@ -196,6 +196,9 @@ pub struct ExamRow {
     pub exam_id: String,
     pub org_id: i64,
     pub org_name: String,
+    pub org_code: String,
+    /// Whether the organization lets patients download the original DICOM.
+    pub download_enabled: bool,
     pub study_uid: String,
     pub modalities: String,
     pub date: Option<String>,

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::model::*;
 use crate::patients::*;
+use crate::sharing::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudfilm_audit::{AuditEvent, SignedHead, StoredEntry};
@@ -69,6 +70,20 @@ pub trait Repository: Send + Sync + 'static {
     async fn org_studies(&self, org_id: i64, study_uid: Option<&str>, accession: Option<&str>) -> Result<Vec<i64>>;
     /// Events counted in a rate-limit bucket after `since`.
     async fn count_events(&self, bucket: &[u8], since: DateTime<Utc>) -> Result<u32>;
+
+    // --- shares and downloads ---
+    async fn share_by_token(&self, token_hash: &[u8]) -> Result<Option<ShareRow>>;
+    /// The account's shares of one study, newest first.
+    async fn shares(&self, account_id: &str, study_pk: i64) -> Result<Vec<ShareRow>>;
+    /// A share-scoped session and its share.
+    async fn share_session(&self, token_hash: &[u8]) -> Result<Option<ShareSessionRow>>;
+    async fn download_by_token(&self, token_hash: &[u8]) -> Result<Option<DownloadRow>>;
+    /// A study as an exam, while its organization's service is on.
+    async fn exam(&self, study_pk: i64) -> Result<Option<ExamRow>>;
+    /// The account's access log, newest first.
+    async fn access_log(&self, account_id: &str, limit: u32) -> Result<Vec<Access>>;
+    /// Transfers of the account's data to others, newest first.
+    async fn transfers(&self, account_id: &str, limit: u32) -> Result<Vec<Transfer>>;
 
     /// Signs a last head and stops the writer.
     async fn close(&self);

@@ -9,7 +9,7 @@ pub mod wado;
 use crate::app::AppState;
 use crate::error::ApiError;
 use axum::Router;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use cloudfilm_core::Uid;
 
@@ -46,23 +46,7 @@ pub fn path_uid(raw: &str) -> Result<String, ApiError> {
 
 /// The DICOMweb base URL for RetrieveURL and BulkDataURI values.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let configured = state.archive.config.http.public_url.trim_end_matches('/');
-    if !configured.is_empty() {
-        return format!("{configured}/dicom-web");
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("localhost");
-    // Some clients (python-requests on chunked uploads) send the host without its port.
-    let has_port =
-        host.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !host.ends_with(']');
-    if has_port || state.port == 80 {
-        format!("http://{host}/dicom-web")
-    } else {
-        format!("http://{host}:{}/dicom-web", state.port)
-    }
+    format!("{}/dicom-web", crate::app::site_url(state, headers))
 }
 
 /// The media type a compressed frame is sent as (PS3.18 Table 8.7.3-2).

@@ -81,7 +81,7 @@ async fn issue_and_send(
     };
     match patient_op(archive, op).await? {
         PatientResult::CodeIssued(Ok(())) => {}
-        PatientResult::CodeIssued(Err(retry_after)) => return Err(rate_limited(retry_after)),
+        PatientResult::CodeIssued(Err(retry_after)) => return Err(ApiError::rate_limited(retry_after)),
         _ => unreachable!("IssueCode answers CodeIssued"),
     }
     let minutes = policy.ttl_secs / 60;
@@ -98,12 +98,6 @@ async fn issue_and_send(
     }
     let body = json!({ "expires_in": policy.ttl_secs, "resend_after": policy.resend_secs });
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
-}
-
-pub fn rate_limited(retry_after: i64) -> ApiError {
-    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; wait and try again");
-    e.retry_after = Some(retry_after.max(1) as u64);
-    e
 }
 
 /// `POST /api/v1/auth/otp {"phone"}` → 202; a code goes out by text message.
@@ -124,7 +118,7 @@ fn code_refused(outcome: CodeOutcome) -> ApiError {
         }
         CodeOutcome::Expired => unauthorized("code_expired", "the code has expired; request a new one"),
         CodeOutcome::Exhausted => unauthorized("code_exhausted", "too many wrong codes; request a new one"),
-        CodeOutcome::Throttled => rate_limited(3600),
+        CodeOutcome::Throttled => ApiError::rate_limited(3600),
         CodeOutcome::Accepted { .. } => unreachable!("an accepted code is not refused"),
     }
 }

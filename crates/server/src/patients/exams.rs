@@ -62,7 +62,11 @@ pub async fn list(
 }
 
 /// The exam with this id as one of the account's members sees it, with that member's id.
-async fn visible_exam(archive: &Archive, signed: &Signed, exam_id: &str) -> Result<(String, ExamRow), ApiError> {
+pub(crate) async fn visible_exam(
+    archive: &Archive,
+    signed: &Signed,
+    exam_id: &str,
+) -> Result<(String, ExamRow), ApiError> {
     if exam_id.len() != 32 || !exam_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found());
     }
@@ -128,6 +132,53 @@ async fn report_of(
     Ok((texts, has_pdf))
 }
 
+/// An exam's detail: what it is, its image series and, when `with_report`, its report.
+/// A de-identified view (`identified` false) leaves out the date, the descriptions and the
+/// organization, as the PS3.15 basic profile does.
+pub(crate) async fn exam_body(
+    archive: &std::sync::Arc<Archive>,
+    exam: &ExamRow,
+    identified: bool,
+    report_pdf_url: &str,
+) -> Result<Value, ApiError> {
+    let (rows, summaries) = contents(archive, exam).await?;
+    let series = image_series(&rows, &summaries);
+    let series_json: Vec<Value> = series
+        .iter()
+        .enumerate()
+        .map(|(i, images)| {
+            let summary = summaries.iter().find(|s| s.series_uid == images[0].series_uid);
+            let mut entry = json!({
+                "id": (i + 1).to_string(),
+                "modality": summary.and_then(|s| s.modality.clone()),
+                "number": summary.and_then(|s| s.number),
+                "images": images.len(),
+                "frames": images.iter().map(|r| r.attrs.frames.max(1)).collect::<Vec<_>>(),
+            });
+            if identified {
+                entry["description"] = json!(summary.and_then(|s| s.description.clone()));
+                entry["body_part"] = json!(summary.and_then(|s| s.body_part.clone()));
+            }
+            entry
+        })
+        .collect();
+    let mut body = if identified {
+        let (texts, has_pdf) = report_of(archive, exam, &rows).await?;
+        let mut body = exam_json(exam);
+        body["time"] = json!(exam.time);
+        body["report"] = json!({
+            "available": !texts.is_empty() || has_pdf,
+            "text": (!texts.is_empty()).then(|| texts.join("\n\n")),
+            "pdf": has_pdf.then(|| report_pdf_url.to_owned()),
+        });
+        body
+    } else {
+        json!({ "modality": image_modalities(&exam.modalities), "report": { "available": false } })
+    };
+    body["series"] = json!(series_json);
+    Ok(body)
+}
+
 /// `GET /api/v1/exams/{id}`: the exam with its report and image series.
 pub async fn detail(
     State(state): State<AppState>,
@@ -136,40 +187,54 @@ pub async fn detail(
 ) -> Result<axum::Json<Value>, ApiError> {
     let archive = &state.archive;
     let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
-    let (rows, summaries) = contents(archive, &exam).await?;
-    let series = image_series(&rows, &summaries);
-    let series_json: Vec<Value> = series
-        .iter()
-        .enumerate()
-        .map(|(i, images)| {
-            let summary = summaries.iter().find(|s| s.series_uid == images[0].series_uid);
-            json!({
-                "id": (i + 1).to_string(),
-                "modality": summary.and_then(|s| s.modality.clone()),
-                "number": summary.and_then(|s| s.number),
-                "description": summary.and_then(|s| s.description.clone()),
-                "body_part": summary.and_then(|s| s.body_part.clone()),
-                "images": images.len(),
-                "frames": images.iter().map(|r| r.attrs.frames.max(1)).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let (texts, has_pdf) = report_of(archive, &exam, &rows).await?;
+    let mut body = exam_body(archive, &exam, true, &format!("/api/v1/exams/{exam_id}/report.pdf")).await?;
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("exam viewed through member:{member_id}"));
     archive.repo.audit(vec![event]).await?;
-    let mut body = exam_json(&exam);
     body["member_id"] = json!(member_id);
-    body["time"] = json!(exam.time);
-    body["report"] = json!({
-        "available": !texts.is_empty() || has_pdf,
-        "text": (!texts.is_empty()).then(|| texts.join("\n\n")),
-        "pdf": has_pdf.then(|| format!("/api/v1/exams/{exam_id}/report.pdf")),
-    });
-    body["series"] = json!(series_json);
     body["viewed_at"] = json!(stamp(archive.clock.now()));
     Ok(axum::Json(body))
+}
+
+/// Image `image_no` of series `series_no` (both 1-based, as the detail lists them).
+pub(crate) async fn image_row(
+    archive: &Archive,
+    exam: &ExamRow,
+    series_no: usize,
+    image_no: usize,
+) -> Result<InstanceRow, ApiError> {
+    let (rows, summaries) = contents(archive, exam).await?;
+    image_series(&rows, &summaries)
+        .get(series_no.wrapping_sub(1))
+        .and_then(|images| images.get(image_no.wrapping_sub(1)))
+        .cloned()
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The frame `?frame=k` (default 1) of an image, checked against its frame count.
+pub(crate) fn frame_param(row: &InstanceRow, params: &HashMap<String, String>) -> Result<u32, ApiError> {
+    match params.get("frame") {
+        None => Ok(1),
+        Some(f) => {
+            f.parse::<u32>().ok().filter(|f| (1..=wado::frame_count(row)).contains(f)).ok_or_else(ApiError::not_found)
+        }
+    }
+}
+
+/// Renders a frame for a viewer, never cached by shared caches.
+pub(crate) async fn rendered(
+    archive: &std::sync::Arc<Archive>,
+    row: InstanceRow,
+    frame: u32,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    alert: cloudfilm_audit::AuditEvent,
+) -> Result<Response, ApiError> {
+    let options = wado::render_options(params, headers, false)?;
+    let mut response = wado::render_frame(archive, alert, row, frame, options).await?;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
 }
 
 /// `GET /api/v1/exams/{id}/series/{series}/images/{n}[?window=center,width][&frame=k]`.
@@ -182,34 +247,18 @@ pub async fn image(
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
     let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
-    let (rows, summaries) = contents(archive, &exam).await?;
-    let series = image_series(&rows, &summaries);
-    let row = series
-        .get(series_no.wrapping_sub(1))
-        .and_then(|images| images.get(image_no.wrapping_sub(1)))
-        .cloned()
-        .ok_or_else(ApiError::not_found)?;
-    let frame = match params.get("frame") {
-        None => 1,
-        Some(f) => f
-            .parse::<u32>()
-            .ok()
-            .filter(|f| (1..=wado::frame_count(&row)).contains(f))
-            .ok_or_else(ApiError::not_found)?,
-    };
-    let options = wado::render_options(&params, &headers, false)?;
+    let row = image_row(archive, &exam, series_no, image_no).await?;
+    let frame = frame_param(&row, &params)?;
     let event = signed
         .event(Action::InstancesAccessed, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("image {series_no}/{image_no} frame {frame} viewed through member:{member_id}"));
-    archive.repo.audit(vec![event.clone()]).await?;
+    archive.repo.audit(vec![event]).await?;
     let alert = signed.event(
         Action::SecurityAlert,
         format!("exam:{exam_id}"),
         Outcome::Failure("stored instance failed its integrity check".into()),
     );
-    let mut response = wado::render_frame(archive, alert, row, frame, options).await?;
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    Ok(response)
+    rendered(archive, row, frame, &params, &headers, alert).await
 }
 
 /// `GET /api/v1/exams/{id}/report.pdf`: the hospital's PDF report.
@@ -220,12 +269,17 @@ pub async fn report_pdf(
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
     let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
-    let rows = archive.repo.instances(exam.org_id, &exam.study_uid, None, None).await?;
-    let row = rows.into_iter().find(|r| r.sop_class_uid == report::ENCAPSULATED_PDF).ok_or_else(ApiError::not_found)?;
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("PDF report viewed through member:{member_id}"));
     archive.repo.audit(vec![event]).await?;
+    pdf_report(archive, &exam).await
+}
+
+/// The hospital's PDF report of an exam, inline.
+pub(crate) async fn pdf_report(archive: &std::sync::Arc<Archive>, exam: &ExamRow) -> Result<Response, ApiError> {
+    let rows = archive.repo.instances(exam.org_id, &exam.study_uid, None, None).await?;
+    let row = rows.into_iter().find(|r| r.sop_class_uid == report::ENCAPSULATED_PDF).ok_or_else(ApiError::not_found)?;
     let reader = archive.clone();
     let pdf = tokio::task::spawn_blocking(move || {
         retrieve::header(&reader, &row).ok().and_then(|o| report::encapsulated_pdf(&o))

@@ -2,7 +2,7 @@
 //! (GB 11643), shown masked; the unmasked number needs a fresh step-up. The first match of a
 //! member is manual and must agree with the hospital's own record (DESIGN §2).
 
-use super::auth::{patient_op, rate_limited};
+use super::auth::patient_op;
 use super::json::Body;
 use super::keyed;
 use super::session::Patient;
@@ -192,7 +192,7 @@ pub async fn manual_match(
     ];
     for bucket in &buckets {
         if archive.repo.count_events(bucket, now - Duration::hours(1)).await? >= limit {
-            return Err(rate_limited(3600));
+            return Err(ApiError::rate_limited(3600));
         }
     }
     let claim = MatchClaim::parse(

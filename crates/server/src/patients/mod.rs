@@ -4,11 +4,12 @@
 
 mod account;
 mod auth;
-mod exams;
+pub(crate) mod exams;
 mod json;
 mod members;
 mod reports;
 mod session;
+pub(crate) mod sharing;
 
 use crate::Archive;
 use crate::app::AppState;
@@ -19,7 +20,8 @@ use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_store::sealed::TokenKind;
 
-pub use session::{Patient, Signed};
+pub use json::Body;
+pub use session::{Patient, Signed, cookie};
 
 /// Largest JSON body the patient API reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -43,6 +45,10 @@ pub fn routes() -> Router<AppState> {
         .route("/exams/{id}", get(exams::detail))
         .route("/exams/{id}/report.pdf", get(exams::report_pdf))
         .route("/exams/{id}/series/{series}/images/{n}", get(exams::image))
+        .route("/exams/{id}/shares", get(sharing::list_shares).post(sharing::create_share))
+        .route("/shares/{id}", delete(sharing::revoke_share))
+        .route("/exams/{id}/downloads", post(sharing::create_download))
+        .route("/me/access-log", get(sharing::access_log))
         .route("/reports", post(reports::attach))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
@@ -58,6 +64,6 @@ fn code_hash(archive: &Archive, purpose: OtpPurpose, phone: &PhoneNumber, code: 
 }
 
 /// Keyed hash of a secret or of a rate-limit key (`kind` separates the uses).
-fn keyed(archive: &Archive, kind: &str, value: &str) -> Vec<u8> {
+pub(crate) fn keyed(archive: &Archive, kind: &str, value: &str) -> Vec<u8> {
     archive.sealer.secret_hash(&format!("{kind}\0{value}"))
 }

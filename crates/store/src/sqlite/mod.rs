@@ -5,6 +5,8 @@ mod patient_reads;
 mod patients;
 mod query;
 mod rows;
+mod sharing;
+mod sharing_reads;
 mod writer;
 
 use crate::error::{Result, StoreError};
@@ -12,6 +14,7 @@ use crate::model::*;
 use crate::patients::*;
 use crate::repo::Repository;
 use crate::sealed::Sealer;
+use crate::sharing::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudfilm_audit::{SignedHead, StoredEntry};
@@ -244,6 +247,34 @@ impl Repository for SqliteRepository {
 
     async fn count_events(&self, bucket: &[u8], since: DateTime<Utc>) -> Result<u32> {
         patient_reads::count_events(&self.readers, bucket, since).await
+    }
+
+    async fn share_by_token(&self, token_hash: &[u8]) -> Result<Option<ShareRow>> {
+        sharing_reads::share_by_token(&self.readers, token_hash).await
+    }
+
+    async fn shares(&self, account_id: &str, study_pk: i64) -> Result<Vec<ShareRow>> {
+        sharing_reads::shares(&self.readers, account_id, study_pk).await
+    }
+
+    async fn share_session(&self, token_hash: &[u8]) -> Result<Option<ShareSessionRow>> {
+        sharing_reads::share_session(&self.readers, token_hash).await
+    }
+
+    async fn download_by_token(&self, token_hash: &[u8]) -> Result<Option<DownloadRow>> {
+        sharing_reads::download_by_token(&self.readers, token_hash).await
+    }
+
+    async fn exam(&self, study_pk: i64) -> Result<Option<ExamRow>> {
+        sharing_reads::exam(&self.readers, study_pk).await
+    }
+
+    async fn access_log(&self, account_id: &str, limit: u32) -> Result<Vec<Access>> {
+        sharing_reads::access_log(&self.readers, account_id, limit).await
+    }
+
+    async fn transfers(&self, account_id: &str, limit: u32) -> Result<Vec<Transfer>> {
+        sharing_reads::transfers(&self.readers, account_id, limit).await
     }
 
     async fn close(&self) {

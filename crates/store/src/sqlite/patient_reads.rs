@@ -115,7 +115,7 @@ const VISIBLE: &str = "WITH visible(pk) AS ( \
     SELECT t.study_pk FROM members m JOIN accounts a ON a.id = m.account_id \
     JOIN study_tokens t ON t.kind = ?2 AND t.token = a.phone_token \
     WHERE m.account_id = ?3 AND m.matched_at IS NOT NULL AND m.relation = 'self' AND (?4 IS NULL OR m.id = ?4)) \
-    SELECT s.pk, s.exam_id, o.id AS org_id, o.name AS org_name, s.study_uid, s.modalities, s.study_date, \
+    SELECT s.pk, s.exam_id, o.id AS org_id, o.name AS org_name, o.code AS org_code, o.download_enabled, s.study_uid, s.modalities, s.study_date, \
     s.study_time, s.study_description, s.accession_number, s.num_series, s.num_instances \
     FROM visible v JOIN studies s ON s.pk = v.pk JOIN organizations o ON o.id = s.org_id \
     WHERE o.cloud_film_enabled = 1 AND (?5 IS NULL OR s.exam_id = ?5) \
@@ -135,24 +135,26 @@ pub async fn visible_exams(
         .bind(exam_id)
         .fetch_all(pool)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExamRow {
-                study_pk: r.try_get("pk")?,
-                exam_id: r.try_get("exam_id")?,
-                org_id: r.try_get("org_id")?,
-                org_name: r.try_get("org_name")?,
-                study_uid: r.try_get("study_uid")?,
-                modalities: r.try_get("modalities")?,
-                date: r.try_get("study_date")?,
-                time: r.try_get("study_time")?,
-                description: r.try_get("study_description")?,
-                accession_number: r.try_get("accession_number")?,
-                num_series: r.try_get("num_series")?,
-                num_instances: r.try_get("num_instances")?,
-            })
-        })
-        .collect()
+    rows.iter().map(exam_row).collect()
+}
+
+pub(super) fn exam_row(r: &SqliteRow) -> Result<ExamRow> {
+    Ok(ExamRow {
+        study_pk: r.try_get("pk")?,
+        exam_id: r.try_get("exam_id")?,
+        org_id: r.try_get("org_id")?,
+        org_name: r.try_get("org_name")?,
+        org_code: r.try_get("org_code")?,
+        download_enabled: r.try_get("download_enabled")?,
+        study_uid: r.try_get("study_uid")?,
+        modalities: r.try_get("modalities")?,
+        date: r.try_get("study_date")?,
+        time: r.try_get("study_time")?,
+        description: r.try_get("study_description")?,
+        accession_number: r.try_get("accession_number")?,
+        num_series: r.try_get("num_series")?,
+        num_instances: r.try_get("num_instances")?,
+    })
 }
 
 /// Studies of organizations with the service on whose record carries this resident ID token.

@@ -382,7 +382,7 @@ async fn add_member(
     Ok(PatientResult::Done)
 }
 
-async fn count_event(conn: &mut SqliteConnection, bucket: &[u8], now: DateTime<Utc>) -> Result<()> {
+pub(super) async fn count_event(conn: &mut SqliteConnection, bucket: &[u8], now: DateTime<Utc>) -> Result<()> {
     sqlx::query("INSERT INTO rate_events (bucket, at) VALUES (?, ?)")
         .bind(bucket)
         .bind(stamp(now))
@@ -391,7 +391,7 @@ async fn count_event(conn: &mut SqliteConnection, bucket: &[u8], now: DateTime<U
     Ok(())
 }
 
-async fn events_since(conn: &mut SqliteConnection, bucket: &[u8], since: &str) -> Result<u32> {
+pub(super) async fn events_since(conn: &mut SqliteConnection, bucket: &[u8], since: &str) -> Result<u32> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_events WHERE bucket = ? AND at > ?")
         .bind(bucket)
         .bind(since)

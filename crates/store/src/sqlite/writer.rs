@@ -192,6 +192,7 @@ impl Writer {
         match op {
             WriteOp::Nothing => Ok((WriteResult::Done, Vec::new())),
             WriteOp::Patient(op) => super::patients::apply(&mut self.conn, &self.sealer, op).await,
+            WriteOp::Sharing(op) => super::sharing::apply(&mut self.conn, op).await,
             WriteOp::CreateOrg { code, name, switches } => {
                 let inserted = sqlx::query(
                     "INSERT INTO organizations (code, name, cloud_film_enabled, download_enabled, created_at, updated_at) \

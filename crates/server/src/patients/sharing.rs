@@ -1,0 +1,238 @@
+//! What an account holder does with an exam beyond viewing it: shares behind a password
+//! (create, list with state and views, revoke), download links behind a security code sent to
+//! the account's phone, and the access log of who opened their data (DESIGN §2, §3).
+
+use super::exams::visible_exam;
+use super::json::Body;
+use super::keyed;
+use super::session::Patient;
+use crate::Archive;
+use crate::app::{AppState, site_url};
+use crate::error::ApiError;
+use crate::shared::{download_code_hash, link_hash, sharing_op};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::PhoneNumber;
+use cloudfilm_core::clock::stamp;
+use cloudfilm_core::masking::mask_phone;
+use cloudfilm_store::patients::PatientOp;
+use cloudfilm_store::sharing::{NewDownload, NewShare, SharingOp, SharingResult};
+use cloudfilm_store::{WriteJob, WriteOp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    valid_hours: i64,
+    password: String,
+    /// Share a copy de-identified by the PS3.15 basic profile instead of the original.
+    #[serde(default)]
+    deidentified: bool,
+    /// Text the account holder the first time the share is opened.
+    #[serde(default = "yes")]
+    notify: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /api/v1/exams/{id}/shares` → 201 `{"id", "url", "expires_at", ...}`.
+pub async fn create_share(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(exam_id): Path<String>,
+    headers: HeaderMap,
+    Body(request): Body<ShareRequest>,
+) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
+    let now = archive.clock.now();
+    let expires_at = archive
+        .config
+        .patients
+        .share
+        .request(request.valid_hours, &request.password, now)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    let password = request.password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || cloudfilm_crypto::password::hash(&password))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let token = cloudfilm_crypto::random::token::<32>();
+    let share = NewShare {
+        id: cloudfilm_crypto::random::hex_id(),
+        token_hash: link_hash(archive, "share-link", &token),
+        account_id: signed.account_id.clone(),
+        member_id,
+        study_pk: exam.study_pk,
+        password_hash,
+        deidentified: request.deidentified,
+        notify_owner: request.notify,
+        expires_at,
+    };
+    let id = share.id.clone();
+    let event = signed
+        .event(Action::SecurityAttributesChanged, format!("exam:{exam_id}"), Outcome::Success)
+        .with_detail(format!(
+            "share:{id} created, valid until {}{}",
+            stamp(expires_at),
+            if request.deidentified { ", de-identified copy" } else { "" }
+        ));
+    let op = WriteOp::Sharing(Box::new(SharingOp::CreateShare { share, now }));
+    archive.repo.write(WriteJob { op, audit: vec![event] }).await?;
+    let body = json!({
+        "id": id,
+        "url": format!("{}/s/{token}", site_url(&state, &headers)),
+        "expires_at": stamp(expires_at),
+        "deidentified": request.deidentified,
+        "notify": request.notify,
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `GET /api/v1/exams/{id}/shares`: the account's shares of this exam, newest first.
+pub async fn list_shares(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(exam_id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let archive = &state.archive;
+    let (_, exam) = visible_exam(archive, &signed, &exam_id).await?;
+    let now = archive.clock.now();
+    let policy = &archive.config.patients.share;
+    let shares: Vec<Value> = archive
+        .repo
+        .shares(&signed.account_id, exam.study_pk)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "state": policy.state(&s.record, now),
+                "created_at": stamp(s.record.created_at),
+                "expires_at": stamp(s.record.expires_at),
+                "revoked_at": s.record.revoked_at.map(stamp),
+                "locked_until": s.record.locked_until.filter(|t| *t > now).map(stamp),
+                "views": s.views,
+                "first_opened_at": s.first_opened_at.map(stamp),
+                "deidentified": s.deidentified,
+                "notify": s.notify_owner,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "shares": shares })))
+}
+
+/// `DELETE /api/v1/shares/{id}` → 204; the share and the sessions it opened end at once.
+pub async fn revoke_share(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(share_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let archive = &state.archive;
+    let op = SharingOp::RevokeShare {
+        account_id: signed.account_id.clone(),
+        share_id: share_id.clone(),
+        now: archive.clock.now(),
+    };
+    let event = signed.event(Action::SecurityAttributesChanged, format!("share:{share_id}"), Outcome::Success);
+    match sharing_op(archive, op, vec![event]).await? {
+        SharingResult::Done => Ok(StatusCode::NO_CONTENT),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// `POST /api/v1/exams/{id}/downloads` → 201 `{"id", "url", "expires_at"}`; the security code
+/// goes to the account's phone. 403 `download_disabled` where the organization disallows it.
+pub async fn create_download(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Path(exam_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
+    if !exam.download_enabled {
+        return Err(download_disabled());
+    }
+    let now = archive.clock.now();
+    let policy = &archive.config.patients.download;
+    // Each link sends a text message: bounded per account like one-time codes.
+    let bucket = keyed(archive, "download-links-of", &signed.account_id);
+    if archive.repo.count_events(&bucket, now - Duration::hours(1)).await?
+        >= archive.config.patients.otp.sends_per_phone_hour
+    {
+        return Err(ApiError::rate_limited(3600));
+    }
+    let account = archive.repo.account(&signed.account_id).await?.ok_or_else(ApiError::not_found)?;
+    let phone = PhoneNumber::parse(&account.phone).map_err(|_| ApiError::internal())?;
+    let (id, token, code) =
+        (cloudfilm_crypto::random::hex_id(), cloudfilm_crypto::random::token::<32>(), security_code(archive));
+    let download = NewDownload {
+        id: id.clone(),
+        token_hash: link_hash(archive, "download-link", &token),
+        account_id: signed.account_id.clone(),
+        member_id,
+        study_pk: exam.study_pk,
+        code_hash: download_code_hash(archive, &id, &code),
+    };
+    let event = signed
+        .event(Action::SecurityAttributesChanged, format!("exam:{exam_id}"), Outcome::Success)
+        .with_detail(format!("download:{id} created; security code sent to the account's phone"));
+    let count = PatientOp::CountEvents { buckets: vec![bucket], now };
+    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(count)), audit: Vec::new() }).await?;
+    sharing_op(archive, SharingOp::CreateDownload { download, now }, vec![event]).await?;
+    let minutes = policy.ttl_secs / 60;
+    let text = format!(
+        "【cloudfilm】下载安全码 {code}，{minutes} 分钟内有效，请勿告诉他人。Your cloudfilm download security code is {code}, valid for {minutes} minutes. Do not share it."
+    );
+    if let Err(e) = archive.sms.send(&phone, &text).await {
+        tracing::error!(error = %e, to = %mask_phone(phone.as_str()), "a download security code could not be sent");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sms_unavailable",
+            "the text message could not be sent; try again shortly",
+        ));
+    }
+    let body = json!({
+        "id": id,
+        "url": format!("{}/d/{token}", site_url(&state, &headers)),
+        "expires_at": stamp(policy.expires_at(now)),
+        "code_sent_to": mask_phone(phone.as_str()),
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+fn security_code(archive: &Archive) -> String {
+    cloudfilm_crypto::random::digits(archive.config.patients.download.code_digits.max(6) as usize)
+}
+
+pub fn download_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "download_disabled",
+        "the organization that made this exam does not offer downloads of the original images",
+    )
+}
+
+/// `GET /api/v1/me/access-log`: who opened this account's data, newest first.
+pub async fn access_log(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+) -> Result<axum::Json<Value>, ApiError> {
+    let archive = &state.archive;
+    let entries: Vec<Value> = archive
+        .repo
+        .access_log(&signed.account_id, 500)
+        .await?
+        .iter()
+        .map(|a| json!({ "at": stamp(a.at), "who": a.actor, "what": a.action, "object": a.object, "client_ip": a.client_ip }))
+        .collect();
+    let event = signed.event(Action::AuditLogUsed, "access-log", Outcome::Success);
+    archive.repo.audit(vec![event]).await?;
+    Ok(axum::Json(json!({ "entries": entries })))
+}

@@ -1,0 +1,99 @@
+//! Opening a download link with its security code: the verdict is taken inside the single
+//! writer (racing attempts are counted one after the other; after ten wrong codes the right
+//! one still works, the eleventh wrong one ends the link for good), then the package streams.
+
+use super::pages::download_refused;
+use super::{LinkBody, audit_context, check_address, failures_from, link_hash, sharing_op, unknown_link, well_formed};
+use crate::app::{AppState, RequestContext};
+use crate::error::ApiError;
+use crate::patients::sharing::download_disabled;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cloudfilm_core::download::DownloadVerdict;
+use cloudfilm_store::sharing::{SharingOp, SharingResult};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct CodeRequest {
+    code: String,
+}
+
+/// `POST /api/v1/downloads/{token} {"code"}` → `application/zip` of the original DICOM files
+/// with a DICOMDIR and a signed manifest; the page's form posts here too.
+pub async fn download(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    Path(token): Path<String>,
+    LinkBody(request, from_form): LinkBody<CodeRequest>,
+) -> Result<Response, Response> {
+    let refused = |e: ApiError| if from_form { download_refused(&token, e) } else { e.into_response() };
+    let (exam, link) = check_code(&state, &context, &token, &request.code).await.map_err(refused)?;
+    Ok(super::package::stream(state.archive.clone(), context, exam, link))
+}
+
+async fn check_code(
+    state: &AppState,
+    context: &RequestContext,
+    token: &str,
+    code: &str,
+) -> Result<(cloudfilm_store::patients::ExamRow, cloudfilm_store::sharing::DownloadRow), ApiError> {
+    let archive = &state.archive;
+    let policy = archive.config.patients.download.clone();
+    check_address(archive, context, policy.wrong_codes_per_ip_hour).await?;
+    let link = match well_formed(token) {
+        true => archive.repo.download_by_token(&link_hash(archive, "download-link", token)).await?,
+        false => None,
+    };
+    let Some(link) = link else { return Err(unknown_link(archive, context).await?) };
+    let code = code.trim();
+    if code.is_empty() || code.len() > 16 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_code",
+            "enter the security code from the text message",
+        ));
+    }
+    let op = SharingOp::TryDownload {
+        download_id: link.id.clone(),
+        code_hash: super::download_code_hash(archive, &link.id, code),
+        ip_bucket: failures_from(archive, context),
+        policy,
+        now: archive.clock.now(),
+        ctx: audit_context(context),
+    };
+    let SharingResult::Download(verdict) = sharing_op(archive, op, Vec::new()).await? else {
+        return Err(unknown_link(archive, context).await?);
+    };
+    match verdict {
+        Some(DownloadVerdict::Accepted) => {}
+        Some(DownloadVerdict::Wrong { invalidates: false }) => {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong_code", "the security code is wrong"));
+        }
+        Some(DownloadVerdict::Wrong { invalidates: true } | DownloadVerdict::Invalidated) => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "link_invalidated",
+                "too many wrong security codes: this link no longer works; request a new one",
+            ));
+        }
+        Some(DownloadVerdict::Expired) => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "link_expired",
+                "this download link has expired (links live 30 minutes); request a new one",
+            ));
+        }
+        None => return Err(ApiError::rate_limited(3600)),
+    }
+    let exam = archive
+        .repo
+        .exam(link.study_pk)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::GONE, "exam_unavailable", "this exam is no longer available"))?;
+    if !exam.download_enabled {
+        return Err(download_disabled());
+    }
+    Ok((exam, link))
+}

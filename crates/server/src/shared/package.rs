@@ -1,0 +1,174 @@
+//! The download package, streamed as a zip without holding the study in memory: the original
+//! instances byte-identical as stored (each checked against its hash as it goes), a DICOMDIR
+//! (PS3.10 media directory) so common viewers open the package, and `MANIFEST.json` with every
+//! file's size and SHA-256, signed by the archive's Ed25519 key (`MANIFEST.sig`). A failure
+//! mid-way breaks the stream rather than delivering an incomplete package.
+
+use crate::Archive;
+use crate::app::RequestContext;
+use crate::retrieve::{self, InstanceChunks};
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use cloudfilm_core::clock::stamp;
+use cloudfilm_crypto::manifest::{FileEntry, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
+use cloudfilm_dicom::dicomdir::{self, DirectoryEntry};
+use cloudfilm_store::patients::ExamRow;
+use cloudfilm_store::sharing::{Access, DOWNLOAD_CATEGORY, DownloadRow, SharingOp, Transfer};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use zip::write::SimpleFileOptions;
+
+/// Bytes gathered before a piece of the zip goes out.
+const PIECE: usize = 256 * 1024;
+
+/// Starts streaming the package of `exam`; logs the transfer when it ends.
+pub fn stream(archive: Arc<Archive>, context: RequestContext, exam: ExamRow, link: DownloadRow) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let file_name = format!("attachment; filename=\"exam-{}.zip\"", exam.exam_id);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let result = write_package(&archive, &runtime, &exam, ChannelWriter { tx: tx.clone(), piece: Vec::new() });
+        let outcome = match &result {
+            Ok(files) => format!("delivered: {files} files"),
+            Err(e) => {
+                tracing::error!(error = %e, "a download package failed while streaming");
+                let _ = tx.blocking_send(Err(std::io::Error::other("the package could not be completed")));
+                format!("failed: {e}")
+            }
+        };
+        let _ = runtime.block_on(log_transfer(&archive, &context, &exam, &link, outcome));
+    });
+    let body = Body::from_stream(tokio_stream_of(rx));
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&file_name).expect("hex id"));
+    response
+}
+
+fn tokio_stream_of(
+    mut rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Writes the whole package; the number of DICOM files in it.
+fn write_package(
+    archive: &Archive,
+    runtime: &tokio::runtime::Handle,
+    exam: &ExamRow,
+    out: ChannelWriter,
+) -> anyhow::Result<usize> {
+    let rows = runtime.block_on(archive.repo.instances(exam.org_id, &exam.study_uid, None, None))?;
+    let mut zip = zip::ZipWriter::new_stream(out);
+    let mut files = Vec::with_capacity(rows.len() + 1);
+    let mut headers = Vec::with_capacity(rows.len());
+    let (mut series_no, mut instance_no, mut last_series) = (0usize, 0usize, None::<String>);
+    for row in &rows {
+        if last_series.as_deref() != Some(row.series_uid.as_str()) {
+            (series_no, instance_no, last_series) = (series_no + 1, 0, Some(row.series_uid.clone()));
+        }
+        instance_no += 1;
+        let file_id = vec!["DICOM".to_owned(), format!("S{series_no:04}"), format!("I{instance_no:05}")];
+        let path = file_id.join("/");
+        headers.push((file_id, retrieve::header(archive, row)?));
+        zip.start_file(path.as_str(), options(row.size))?;
+        let mut chunks = InstanceChunks::open(archive, row)?;
+        while let Some(chunk) = chunks.next_chunk()? {
+            zip.write_all(&chunk)?;
+        }
+        files.push(FileEntry { path, size: row.size, sha256: row.sha256.clone() });
+    }
+    let entries: Vec<DirectoryEntry> =
+        headers.iter().map(|(file_id, header)| DirectoryEntry { file_id: file_id.clone(), header }).collect();
+    let directory = dicomdir::build(&entries, "CLOUDFILM")?;
+    add_file(&mut zip, "DICOMDIR", &directory)?;
+    files.push(FileEntry {
+        path: "DICOMDIR".into(),
+        size: directory.len() as u64,
+        sha256: hex::encode(Sha256::digest(&directory)),
+    });
+    let manifest = Manifest::new(&exam.org_code, &exam.exam_id, &stamp(archive.clock.now()), &archive.signer, files);
+    let (manifest_bytes, signature) = manifest.signed(&archive.signer);
+    add_file(&mut zip, MANIFEST_PATH, &manifest_bytes)?;
+    add_file(&mut zip, SIGNATURE_PATH, &signature)?;
+    zip.finish()?.into_inner().flush()?;
+    Ok(rows.len())
+}
+
+fn options(size: u64) -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(size >= u64::from(u32::MAX))
+}
+
+type PackageWriter = zip::ZipWriter<zip::write::StreamWriter<ChannelWriter>>;
+
+fn add_file(zip: &mut PackageWriter, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    zip.start_file(path, options(bytes.len() as u64))?;
+    zip.write_all(bytes)?;
+    Ok(())
+}
+
+async fn log_transfer(
+    archive: &Archive,
+    context: &RequestContext,
+    exam: &ExamRow,
+    link: &DownloadRow,
+    outcome: String,
+) -> Result<(), crate::error::ApiError> {
+    let now = archive.clock.now();
+    let access = Access {
+        account_id: link.account_id.clone(),
+        at: now,
+        actor: format!("download link holder (download {})", link.id),
+        action: format!("downloaded the original DICOM ({outcome})"),
+        object: format!("exam {}", exam.exam_id),
+        client_ip: Some(context.client_ip.to_string()),
+    };
+    let transfer = Transfer {
+        at: now,
+        account_id: link.account_id.clone(),
+        sender: format!("cloudfilm archive for {} ({})", exam.org_name, exam.org_code),
+        receiver: format!("download link holder ({}) at {}", link.id, context.client_ip),
+        category: DOWNLOAD_CATEGORY.into(),
+        result: outcome,
+    };
+    super::sharing_op(archive, SharingOp::Log { access: vec![access], transfers: vec![transfer] }, Vec::new()).await?;
+    Ok(())
+}
+
+/// Sends what the zip writer writes to the response, a piece at a time; a client that went
+/// away ends the writing.
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    piece: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send_piece(&mut self) -> std::io::Result<()> {
+        if self.piece.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::take(&mut self.piece));
+        self.tx.blocking_send(Ok(piece)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.piece.extend_from_slice(buf);
+        if self.piece.len() >= PIECE {
+            self.send_piece()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send_piece()
+    }
+}

@@ -1,0 +1,155 @@
+//! The pages a link opens, plain HTML without scripts: the share's password form, the
+//! download's security-code form (the zip then downloads natively, streamed), the shared
+//! exam's view, and the same pages again with the reason when something was refused.
+
+use super::viewer::ShareViewer;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::patients::exams::exam_body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+const CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;\
+    color:#1b2733}h1{font-size:1.4rem}form{display:flex;gap:.5rem;flex-wrap:wrap}input{font-size:1.1rem;\
+    padding:.5rem;flex:1;min-width:10rem}button{font-size:1.1rem;padding:.5rem 1rem}.error{color:#a40000;\
+    font-weight:600}.series img{max-width:100%;background:#000;margin:.25rem 0}pre{white-space:pre-wrap}";
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{}</title>\
+         <style>{STYLE}</style></head><body><h1>{}</h1>{body}</body></html>",
+        escape(title),
+        escape(title)
+    );
+    let mut response = (status, html).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    response
+}
+
+/// Tokens are URL-safe by construction; anything else is not put in a page.
+fn safe_token(token: &str) -> &str {
+    if token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') { token } else { "" }
+}
+
+fn share_form(token: &str, error: Option<&ApiError>) -> String {
+    let message =
+        error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(&e.message))).unwrap_or_default();
+    format!(
+        "<p>Someone shared a medical exam with you. Enter the password they gave you.</p>{message}\
+         <form method=\"post\" action=\"/api/v1/shared/{}/unlock\"><label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"off\" required minlength=\"6\">\
+         <button type=\"submit\">Open</button></form>",
+        safe_token(token)
+    )
+}
+
+fn download_form(token: &str, error: Option<&ApiError>) -> String {
+    let message =
+        error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(&e.message))).unwrap_or_default();
+    format!(
+        "<p>Enter the security code sent to the account holder's phone. The download holds the original \
+         DICOM files, a DICOMDIR for viewers and a manifest signed by the archive.</p>{message}\
+         <form method=\"post\" action=\"/api/v1/downloads/{}\"><label for=\"code\">Security code</label>\
+         <input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
+         <button type=\"submit\">Download</button></form>",
+        safe_token(token)
+    )
+}
+
+/// `GET /s/{token}`: the share's password form (nothing about the share before the password).
+pub async fn share_page(Path(token): Path<String>) -> Response {
+    page(StatusCode::OK, "Shared exam", &share_form(&token, None))
+}
+
+/// `GET /d/{token}`: the download's security-code form.
+pub async fn download_page(Path(token): Path<String>) -> Response {
+    page(StatusCode::OK, "Download the original images", &download_form(&token, None))
+}
+
+/// The password form again with why it was refused; a link that is gone gets no form.
+pub fn share_refused(token: &str, error: ApiError) -> Response {
+    match error.status {
+        StatusCode::GONE | StatusCode::NOT_FOUND => {
+            page(error.status, "Shared exam", &format!("<p class=\"error\">{}</p>", escape(&error.message)))
+        }
+        status => page(status, "Shared exam", &share_form(token, Some(&error))),
+    }
+}
+
+pub fn download_refused(token: &str, error: ApiError) -> Response {
+    let title = "Download the original images";
+    match error.status {
+        StatusCode::GONE | StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => {
+            page(error.status, title, &format!("<p class=\"error\">{}</p>", escape(&error.message)))
+        }
+        status => page(status, title, &download_form(token, Some(&error))),
+    }
+}
+
+/// `GET /shared/view`: the shared exam, its report and its images.
+pub async fn view(State(state): State<AppState>, viewer: Result<ShareViewer, ApiError>) -> Response {
+    let viewer = match viewer {
+        Ok(viewer) => viewer,
+        Err(e) => return page(e.status, "Shared exam", &format!("<p class=\"error\">{}</p>", escape(&e.message))),
+    };
+    match view_body(&state, &viewer).await {
+        Ok(body) => page(StatusCode::OK, "Shared exam", &body),
+        Err(e) => page(e.status, "Shared exam", &format!("<p class=\"error\">{}</p>", escape(&e.message))),
+    }
+}
+
+async fn view_body(state: &AppState, viewer: &ShareViewer) -> Result<String, ApiError> {
+    let archive = &state.archive;
+    let identified = !viewer.share.deidentified;
+    let exam = exam_body(archive, &viewer.exam, identified, "/api/v1/shared/exam/report.pdf").await?;
+    viewer.record(archive, cloudfilm_audit::Action::PatientRecord, "viewed the exam through the share").await?;
+    let text = |key: &str| exam.get(key).and_then(Value::as_str).map(escape).unwrap_or_default();
+    let mut html = String::new();
+    if identified {
+        html += &format!(
+            "<p>{} · {} · {}</p><p>{}</p>",
+            text("organization"),
+            text("modality"),
+            text("date"),
+            text("description")
+        );
+        let report = &exam["report"];
+        if let Some(report_text) = report["text"].as_str() {
+            html += &format!("<h2>Report</h2><pre>{}</pre>", escape(report_text));
+        }
+        if report["pdf"].is_string() {
+            html += "<p><a href=\"/api/v1/shared/exam/report.pdf\">Report (PDF)</a></p>";
+        }
+    } else {
+        html += &format!("<p>{} · de-identified copy</p>", text("modality"));
+    }
+    for series in exam["series"].as_array().into_iter().flatten() {
+        let id = series["id"].as_str().unwrap_or_default();
+        let images = series["images"].as_u64().unwrap_or(0);
+        html += &format!(
+            "<section class=\"series\"><h2>Series {} · {} · {images} images</h2>",
+            escape(id),
+            series["modality"].as_str().map(escape).unwrap_or_default()
+        );
+        for n in 1..=images.min(100) {
+            html += &format!(
+                "<img loading=\"lazy\" alt=\"series {0} image {n}\" src=\"/api/v1/shared/exam/series/{0}/images/{n}\">",
+                escape(id)
+            );
+        }
+        html += "</section>";
+    }
+    Ok(html)
+}

@@ -1,0 +1,154 @@
+//! Opening a share: the recipient's password against the share's Argon2id hash (checked off
+//! the async threads, outside the writer), the verdict taken inside the single writer from
+//! the share's and the address's wrong passwords; the right password opens a session scoped
+//! to this one share (cookie `cf_share`), and the owner's first-open notice goes out.
+
+use super::{LinkBody, audit_context, check_address, failures_from, link_hash, sharing_op, unknown_link, well_formed};
+use crate::Archive;
+use crate::app::{AppState, RequestContext};
+use crate::error::ApiError;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use cloudfilm_core::PhoneNumber;
+use cloudfilm_core::clock::stamp;
+use cloudfilm_core::masking::mask_phone;
+use cloudfilm_core::share::{ShareState, UnlockVerdict};
+use cloudfilm_store::sharing::{SharingOp, SharingResult};
+use serde::Deserialize;
+use serde_json::json;
+
+pub const SHARE_COOKIE: &str = "cf_share";
+
+#[derive(Deserialize)]
+pub struct UnlockRequest {
+    password: String,
+}
+
+/// A share-scoped session: the cookie value and when it ends.
+pub struct Opened {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/shared/{token}/unlock {"password"}` → 200 and the share-scoped session
+/// cookie; the page's form (`POST /s/{token}`) comes here too and is sent on to the viewer.
+pub async fn unlock(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    Path(token): Path<String>,
+    LinkBody(request, from_form): LinkBody<UnlockRequest>,
+) -> Result<Response, Response> {
+    let archive = &state.archive;
+    let page = |e: ApiError| if from_form { super::pages::share_refused(&token, e) } else { e.into_response() };
+    let opened = open_share(archive, &context, &token, &request.password).await.map_err(page)?;
+    let cookie = session_cookie(archive, &opened);
+    let mut response = if from_form {
+        (StatusCode::SEE_OTHER, [(header::LOCATION, "/shared/view")]).into_response()
+    } else {
+        axum::Json(json!({ "expires_at": stamp(opened.expires_at), "exam": "/api/v1/shared/exam" })).into_response()
+    };
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+fn session_cookie(archive: &Archive, opened: &Opened) -> HeaderValue {
+    let secure = if archive.config.patients.secure_cookies { "; Secure" } else { "" };
+    let max_age = (opened.expires_at - archive.clock.now()).num_seconds().max(1);
+    HeaderValue::from_str(&format!(
+        "{SHARE_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
+        opened.token
+    ))
+    .expect("url-safe token")
+}
+
+async fn open_share(
+    archive: &std::sync::Arc<Archive>,
+    context: &RequestContext,
+    token: &str,
+    password: &str,
+) -> Result<Opened, ApiError> {
+    let policy = archive.config.patients.share.clone();
+    check_address(archive, context, policy.wrong_passwords_per_ip_hour).await?;
+    let share = match well_formed(token) {
+        true => archive.repo.share_by_token(&link_hash(archive, "share-link", token)).await?,
+        false => None,
+    };
+    let Some(share) = share else { return Err(unknown_link(archive, context).await?) };
+    if password.chars().count() > policy.max_password_chars {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "password_too_long", "the password is too long"));
+    }
+    // Only an active share is worth the hash's cost; the writer decides on the others.
+    let active = policy.state(&share.record, archive.clock.now()) == ShareState::Active;
+    let (password, stored) = (password.to_owned(), share.password_hash.clone());
+    let matches = active
+        && tokio::task::spawn_blocking(move || cloudfilm_crypto::password::verify(&password, &stored))
+            .await
+            .map_err(|_| ApiError::internal())?;
+    let session_token = cloudfilm_crypto::random::token::<32>();
+    let op = SharingOp::Unlock {
+        share_id: share.id.clone(),
+        password_matches: matches,
+        ip_bucket: failures_from(archive, context),
+        session_token_hash: link_hash(archive, "share-session", &session_token),
+        policy: policy.clone(),
+        now: archive.clock.now(),
+        ctx: audit_context(context),
+    };
+    let SharingResult::Unlock { verdict, notify_owner, session_expires_at } =
+        sharing_op(archive, op, Vec::new()).await?
+    else {
+        return Err(unknown_link(archive, context).await?);
+    };
+    match verdict {
+        UnlockVerdict::Opened => {
+            if notify_owner {
+                notify_first_open(archive, &share.account_id).await;
+            }
+            Ok(Opened { token: session_token, expires_at: session_expires_at.expect("an opened share has a session") })
+        }
+        UnlockVerdict::Wrong { locks: false } => {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong_password", "the password is wrong"))
+        }
+        UnlockVerdict::Wrong { locks: true } | UnlockVerdict::Locked { .. } => {
+            let retry = match verdict {
+                UnlockVerdict::Locked { retry_after_secs } => retry_after_secs,
+                _ => policy.lock_secs,
+            };
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "share_locked",
+                "too many wrong passwords: this share is locked for an hour",
+            );
+            e.retry_after = Some(retry.max(1) as u64);
+            Err(e)
+        }
+        UnlockVerdict::AddressLimited => Err(ApiError::rate_limited(3600)),
+        UnlockVerdict::Expired => Err(gone("share_expired", "this share has expired; ask its owner for a new link")),
+        UnlockVerdict::Revoked => Err(gone("share_revoked", "this share was revoked by its owner")),
+    }
+}
+
+pub fn gone(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::GONE, code, message)
+}
+
+/// Tells the account holder, once, that a share was opened (no personal data in the text).
+async fn notify_first_open(archive: &Archive, account_id: &str) {
+    let phone = match archive.repo.account(account_id).await {
+        Ok(Some(account)) => PhoneNumber::parse(&account.phone).ok(),
+        _ => None,
+    };
+    let Some(phone) = phone else { return };
+    let text = "【cloudfilm】您分享的检查已被首次打开。如非本人授意，请在 cloudfilm 中撤销该分享。A share of your exam was opened for the first time. If you did not expect this, revoke the share in cloudfilm.";
+    if let Err(e) = archive.sms.send(&phone, text).await {
+        tracing::warn!(error = %e, to = %mask_phone(phone.as_str()), "a share notice could not be sent");
+    }
+}
+
+/// The share-scoped session a request carries, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    crate::patients::cookie(headers, SHARE_COOKIE)
+}

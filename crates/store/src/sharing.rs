@@ -1,0 +1,159 @@
+//! Shares and download links as the repository keeps them, with the transfer log and the
+//! patient's access log. Decisions that must not race (wrong passwords and codes, locks,
+//! address limits) are taken inside the single writer from the rules in `core`.
+
+use crate::patients::AuditContext;
+use chrono::{DateTime, Utc};
+use cloudfilm_core::download::{DownloadPolicy, DownloadVerdict};
+use cloudfilm_core::share::{SharePolicy, ShareRecord, UnlockVerdict};
+
+/// The data category of a download package, for the transfer log.
+pub const DOWNLOAD_CATEGORY: &str = "original DICOM instances of one exam, with DICOMDIR and signed manifest";
+
+pub fn share_category(deidentified: bool) -> &'static str {
+    if deidentified {
+        "de-identified DICOM images of one exam (PS3.15 basic profile)"
+    } else {
+        "report and images of one exam, for viewing"
+    }
+}
+
+/// A share to create, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewShare {
+    pub id: String,
+    pub token_hash: Vec<u8>,
+    pub account_id: String,
+    pub member_id: String,
+    pub study_pk: i64,
+    pub password_hash: String,
+    pub deidentified: bool,
+    pub notify_owner: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A download link to create.
+#[derive(Debug, Clone)]
+pub struct NewDownload {
+    pub id: String,
+    pub token_hash: Vec<u8>,
+    pub account_id: String,
+    pub member_id: String,
+    pub study_pk: i64,
+    pub code_hash: Vec<u8>,
+}
+
+/// One line of the transfer log (T/GDNS 007 §7.5c).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub at: DateTime<Utc>,
+    pub account_id: String,
+    pub sender: String,
+    pub receiver: String,
+    pub category: String,
+    pub result: String,
+}
+
+/// One line of an account's access log: who did what to which of its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub account_id: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub object: String,
+    pub client_ip: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SharingOp {
+    CreateShare {
+        share: NewShare,
+        now: DateTime<Utc>,
+    },
+    /// Revokes one of the account's shares at once, with the sessions it opened.
+    RevokeShare {
+        account_id: String,
+        share_id: String,
+        now: DateTime<Utc>,
+    },
+    /// A password presented for a share, checked by the caller (`password_matches`); the
+    /// verdict is taken here from the share's and the address's counts. When it opens the
+    /// share, the session is created and the view counted and logged.
+    Unlock {
+        share_id: String,
+        password_matches: bool,
+        ip_bucket: Vec<u8>,
+        session_token_hash: Vec<u8>,
+        policy: SharePolicy,
+        now: DateTime<Utc>,
+        ctx: AuditContext,
+    },
+    CreateDownload {
+        download: NewDownload,
+        now: DateTime<Utc>,
+    },
+    /// A security code presented for a download link.
+    TryDownload {
+        download_id: String,
+        code_hash: Vec<u8>,
+        ip_bucket: Vec<u8>,
+        policy: DownloadPolicy,
+        now: DateTime<Utc>,
+        ctx: AuditContext,
+    },
+    /// Lines for the logs, written with the job's audit events.
+    Log {
+        access: Vec<Access>,
+        transfers: Vec<Transfer>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharingResult {
+    Done,
+    NotFound,
+    Unlock {
+        verdict: UnlockVerdict,
+        /// Whether this opened the share for the first time and its owner wants to know.
+        notify_owner: bool,
+        session_expires_at: Option<DateTime<Utc>>,
+    },
+    /// `None`: too many wrong codes from this address this hour.
+    Download(Option<DownloadVerdict>),
+}
+
+/// A share with what its owner and the rules need to know.
+#[derive(Debug, Clone)]
+pub struct ShareRow {
+    pub id: String,
+    pub account_id: String,
+    pub member_id: String,
+    pub study_pk: i64,
+    pub exam_id: String,
+    pub password_hash: String,
+    pub deidentified: bool,
+    pub notify_owner: bool,
+    pub record: ShareRecord,
+    pub views: i64,
+    pub first_opened_at: Option<DateTime<Utc>>,
+}
+
+/// A live-or-not share-scoped session and the share it opened.
+#[derive(Debug, Clone)]
+pub struct ShareSessionRow {
+    pub expires_at: DateTime<Utc>,
+    pub share: ShareRow,
+}
+
+#[derive(Debug, Clone)]
+pub struct DownloadRow {
+    pub id: String,
+    pub account_id: String,
+    pub member_id: String,
+    pub study_pk: i64,
+    pub exam_id: String,
+    pub created_at: DateTime<Utc>,
+    pub wrong_codes: u32,
+    pub invalidated: bool,
+}
