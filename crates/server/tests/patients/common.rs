@@ -61,7 +61,16 @@ impl Reply {
 pub struct Browser {
     pub session: Option<String>,
     pub csrf: Option<String>,
+    /// A share-scoped session (`cf_share`).
+    pub share: Option<String>,
     pub ip: Option<[u8; 4]>,
+}
+
+impl Browser {
+    /// A browser without cookies at this address.
+    pub fn at(ip: [u8; 4]) -> Browser {
+        Browser { ip: Some(ip), ..Default::default() }
+    }
 }
 
 pub fn t0() -> DateTime<Utc> {
@@ -89,6 +98,9 @@ impl Portal {
         let mut cookies = Vec::new();
         if let Some(s) = &browser.session {
             cookies.push(format!("cf_session={s}"));
+        }
+        if let Some(s) = &browser.share {
+            cookies.push(format!("cf_share={s}"));
         }
         if let Some(c) = &browser.csrf {
             cookies.push(format!("cf_csrf={c}"));
@@ -211,6 +223,23 @@ impl Portal {
         assert!(results.iter().all(|r| r.disposition == ingest::Disposition::Stored));
     }
 
+    /// A patient (phone A) whose "self" member is matched to one CT study at H1 (download on
+    /// or off): the browser and the exam id.
+    pub async fn matched_exam(&self, download: bool) -> (Browser, String, Org) {
+        let h1 = self.org("H1", "协和医院", true).await;
+        if !download {
+            self.archive.set_org_switches(&h1.code, None, Some(false), "test").await.unwrap();
+        }
+        self.study(&h1, 1, &person("ZHANG^SAN=张^三", "MRN-1", ID_A, PHONE_A), "ACC-1", "20260105").await;
+        let b = self.patient(PHONE_A).await;
+        let me = self.member(&b, "张三", ID_A, "self").await;
+        let matched =
+            self.post(&b, &format!("/api/v1/members/{me}/match"), json!({ "accession_number": "ACC-1" })).await;
+        assert_eq!(matched.status, StatusCode::OK, "{}", matched.text());
+        let exam = matched.json()["matched"][0].as_str().unwrap().to_owned();
+        (b, exam, h1)
+    }
+
     /// The canonical text of every audit entry.
     pub async fn audit_text(&self) -> String {
         let entries = self.archive.repo.audit_entries(0, 100_000).await.unwrap();
@@ -241,6 +270,7 @@ pub fn take_cookies(b: &mut Browser, reply: &Reply) {
         match name {
             "cf_session" => b.session = v,
             "cf_csrf" => b.csrf = v,
+            "cf_share" => b.share = v,
             _ => {}
         }
     }

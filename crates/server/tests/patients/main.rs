@@ -6,6 +6,8 @@ mod common;
 mod access;
 mod auth;
 mod consent;
+mod downloads;
 mod exams;
 mod matching;
 mod members;
+mod shares;
