@@ -73,7 +73,7 @@ async fn context_and_headers(mut request: Request, next: Next) -> Response {
         request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
     request.extensions_mut().insert(RequestContext { request_id: request_id.clone(), client_ip });
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = redacted(request.uri().path());
     let started = std::time::Instant::now();
     let mut response = next.run(request).await;
     tracing::info!(
@@ -97,6 +97,21 @@ async fn context_and_headers(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// A path as logs may show it: the secret tokens of share and download links replaced (S16).
+fn redacted(path: &str) -> String {
+    const LINKS: [&str; 4] = ["/s/", "/d/", "/api/v1/shared/", "/api/v1/downloads/"];
+    for prefix in LINKS {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let (token, tail) = rest.split_once('/').map_or((rest, ""), |(t, tail)| (t, tail));
+            if token != "exam" && !token.is_empty() {
+                let sep = if tail.is_empty() { "" } else { "/" };
+                return format!("{prefix}[token]{sep}{tail}");
+            }
+        }
+    }
+    path.to_owned()
+}
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     archive: Arc<Archive>,
@@ -106,4 +121,16 @@ pub async fn serve(
     let port = listener.local_addr()?.port();
     let app = router(archive, port).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn link_tokens_never_reach_the_logs() {
+        assert_eq!(super::redacted("/s/abcDEF_-123"), "/s/[token]");
+        assert_eq!(super::redacted("/api/v1/shared/abc/unlock"), "/api/v1/shared/[token]/unlock");
+        assert_eq!(super::redacted("/api/v1/downloads/abc"), "/api/v1/downloads/[token]");
+        assert_eq!(super::redacted("/api/v1/shared/exam/series/1/images/2"), "/api/v1/shared/exam/series/1/images/2");
+        assert_eq!(super::redacted("/dicom-web/studies"), "/dicom-web/studies");
+    }
 }

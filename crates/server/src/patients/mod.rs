@@ -49,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/shares/{id}", delete(sharing::revoke_share))
         .route("/exams/{id}/downloads", post(sharing::create_download))
         .route("/me/access-log", get(sharing::access_log))
+        .route("/me/transfers", get(sharing::transfers))
         .route("/reports", post(reports::attach))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }

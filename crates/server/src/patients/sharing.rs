@@ -159,6 +159,13 @@ pub async fn create_download(
     if !exam.download_enabled {
         return Err(download_disabled());
     }
+    if !signed.stepped_up {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "step_up_required",
+            "confirm with a new one-time code (POST /api/v1/auth/step-up) before creating a download link",
+        ));
+    }
     let now = archive.clock.now();
     let policy = &archive.config.patients.download;
     // Each link sends a text message: bounded per account like one-time codes.
@@ -217,6 +224,24 @@ pub fn download_disabled() -> ApiError {
         "download_disabled",
         "the organization that made this exam does not offer downloads of the original images",
     )
+}
+
+/// `GET /api/v1/me/transfers`: every transfer of this account's data to someone else
+/// (sender, receiver, data category, result, time), newest first.
+pub async fn transfers(State(state): State<AppState>, Patient(signed): Patient) -> Result<axum::Json<Value>, ApiError> {
+    let archive = &state.archive;
+    let entries: Vec<Value> = archive
+        .repo
+        .transfers(&signed.account_id, 500)
+        .await?
+        .iter()
+        .map(|t| {
+            json!({ "at": stamp(t.at), "sender": t.sender, "receiver": t.receiver, "category": t.category, "result": t.result })
+        })
+        .collect();
+    let event = signed.event(Action::AuditLogUsed, "transfer-log", Outcome::Success);
+    archive.repo.audit(vec![event]).await?;
+    Ok(axum::Json(json!({ "transfers": entries })))
 }
 
 /// `GET /api/v1/me/access-log`: who opened this account's data, newest first.

@@ -1,5 +1,6 @@
 //! The download package, streamed as a zip without holding the study in memory: the original
-//! instances byte-identical as stored (each checked against its hash as it goes), a DICOMDIR
+//! instances byte-identical as stored (each checked against its hash as it goes; only a
+//! non-zero 128-byte preamble is written as zeros, S8, and the manifest lists what was sent), a DICOMDIR
 //! (PS3.10 media directory) so common viewers open the package, and `MANIFEST.json` with every
 //! file's size and SHA-256, signed by the archive's Ed25519 key (`MANIFEST.sig`). A failure
 //! mid-way breaks the stream rather than delivering an incomplete package.
@@ -78,10 +79,19 @@ fn write_package(
         headers.push((file_id, retrieve::header(archive, row)?));
         zip.start_file(path.as_str(), options(row.size))?;
         let mut chunks = InstanceChunks::open(archive, row)?;
-        while let Some(chunk) = chunks.next_chunk()? {
+        let mut rehash = None;
+        let mut first = true;
+        while let Some(mut chunk) = chunks.next_chunk()? {
+            if std::mem::take(&mut first) && zero_preamble(&mut chunk) {
+                rehash = Some(Sha256::new());
+            }
+            if let Some(hasher) = rehash.as_mut() {
+                hasher.update(&chunk);
+            }
             zip.write_all(&chunk)?;
         }
-        files.push(FileEntry { path, size: row.size, sha256: row.sha256.clone() });
+        let sha256 = rehash.map_or_else(|| row.sha256.clone(), |h| hex::encode(h.finalize()));
+        files.push(FileEntry { path, size: row.size, sha256 });
     }
     let entries: Vec<DirectoryEntry> =
         headers.iter().map(|(file_id, header)| DirectoryEntry { file_id: file_id.clone(), header }).collect();
@@ -98,6 +108,17 @@ fn write_package(
     add_file(&mut zip, SIGNATURE_PATH, &signature)?;
     zip.finish()?.into_inner().flush()?;
     Ok(rows.len())
+}
+
+/// Zeroes a Part-10 preamble that is not zero already (S8: a preamble can make a file that
+/// is also an executable); whether it changed anything.
+fn zero_preamble(first_chunk: &mut [u8]) -> bool {
+    let is_part10 = first_chunk.get(128..132) == Some(b"DICM".as_slice());
+    if !is_part10 || first_chunk[..128].iter().all(|b| *b == 0) {
+        return false;
+    }
+    first_chunk[..128].fill(0);
+    true
 }
 
 fn options(size: u64) -> SimpleFileOptions {

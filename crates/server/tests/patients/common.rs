@@ -187,6 +187,17 @@ impl Portal {
         b
     }
 
+    /// Confirms the session with a fresh step-up code (a minute after the last code).
+    pub async fn step_up(&self, b: &mut Browser) {
+        self.advance(Duration::seconds(60));
+        let sent = self.post(b, "/api/v1/auth/step-up/otp", json!({})).await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.text());
+        let code = self.last_code(PHONE_A);
+        let stepped = self.post(b, "/api/v1/auth/step-up", json!({ "code": code })).await;
+        assert_eq!(stepped.status, StatusCode::OK, "{}", stepped.text());
+        take_cookies(b, &stepped);
+    }
+
     pub async fn add_member(&self, b: &Browser, name: &str, id: &str, relation: &str) -> Reply {
         self.post(b, "/api/v1/members", json!({ "name": name, "id_number": id, "relation": relation })).await
     }
