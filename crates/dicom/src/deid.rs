@@ -77,6 +77,9 @@ pub fn deidentify(obj: &mut FileDicomObject<InMemDicomObject>, uids: &dyn UidMap
         meta.receiving_application_entity_title = None;
         meta.private_information_creator_uid = None;
         meta.private_information = None;
+        // This file is written here now (PS3.10 7.1).
+        meta.implementation_class_uid = crate::dimse::IMPLEMENTATION_CLASS_UID.into();
+        meta.implementation_version_name = Some(crate::dimse::IMPLEMENTATION_VERSION_NAME.into());
     });
     Ok(())
 }

@@ -206,6 +206,10 @@ impl Command {
     }
 }
 
+/// The implementation that writes files here (PS3.7 D.3.3.2), in file metas it makes.
+pub const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1509.1";
+pub const IMPLEMENTATION_VERSION_NAME: &str = "CLOUDFILM_01";
+
 /// Preamble, `DICM` and file meta for a data set received by C-STORE, so that it is stored
 /// as a Part-10 file whose data set is byte for byte what was received. The meta names no
 /// sending AE (the audit chain does), so the same data set from any node is the same file.
@@ -214,8 +218,8 @@ pub fn part10_prefix(sop_class: &str, sop_instance: &str, transfer_syntax: &str)
         .media_storage_sop_class_uid(sop_class)
         .media_storage_sop_instance_uid(sop_instance)
         .transfer_syntax(transfer_syntax)
-        .implementation_class_uid("1.2.826.0.1.3680043.10.1509.1")
-        .implementation_version_name("CLOUDFILM_01")
+        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
         .build()
         .map_err(|e| e.to_string())?;
     let mut out = vec![0u8; 128];

@@ -200,8 +200,8 @@ fn part10(obj: InMemDicomObject, sop_class: &str, sop_uid: &str) -> Vec<u8> {
                 .media_storage_sop_class_uid(sop_class)
                 .media_storage_sop_instance_uid(sop_uid)
                 .transfer_syntax(crate::transfer::EXPLICIT_VR_LITTLE_ENDIAN)
-                .implementation_class_uid("1.2.826.0.1.3680043.10.1509.1")
-                .implementation_version_name("CLOUDFILM_01"),
+                .implementation_class_uid(crate::dimse::IMPLEMENTATION_CLASS_UID)
+                .implementation_version_name(crate::dimse::IMPLEMENTATION_VERSION_NAME),
         )
         .expect("a complete file meta");
     let mut bytes = Vec::new();

@@ -78,8 +78,6 @@ pub trait Repository: Send + Sync + 'static {
     /// A share-scoped session and its share.
     async fn share_session(&self, token_hash: &[u8]) -> Result<Option<ShareSessionRow>>;
     async fn download_by_token(&self, token_hash: &[u8]) -> Result<Option<DownloadRow>>;
-    /// A study as an exam, while its organization's service is on.
-    async fn exam(&self, study_pk: i64) -> Result<Option<ExamRow>>;
     /// The account's access log, newest first.
     async fn access_log(&self, account_id: &str, limit: u32) -> Result<Vec<Access>>;
     /// Transfers of the account's data to others, newest first.

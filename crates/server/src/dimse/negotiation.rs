@@ -13,9 +13,9 @@ use dicom_ul::pdu::*;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
+pub use cloudfilm_dicom::dimse::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME as IMPLEMENTATION_VERSION};
+
 const APPLICATION_CONTEXT: &str = "1.2.840.10008.3.1.1.1";
-pub const IMPLEMENTATION_CLASS_UID: &str = "1.2.826.0.1.3680043.10.1509.1";
-pub const IMPLEMENTATION_VERSION: &str = "CLOUDFILM_01";
 
 /// Transfer syntaxes instances are received (and stored) in.
 const STORAGE_SYNTAXES: &[&str] = &[

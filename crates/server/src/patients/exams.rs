@@ -193,6 +193,7 @@ pub async fn detail(
         .with_detail(format!("exam viewed through member:{member_id}"));
     archive.repo.audit(vec![event]).await?;
     body["member_id"] = json!(member_id);
+    body["download_allowed"] = json!(exam.download_enabled);
     body["viewed_at"] = json!(stamp(archive.clock.now()));
     Ok(axum::Json(body))
 }

@@ -87,11 +87,7 @@ async fn check_code(
         }
         None => return Err(ApiError::rate_limited(3600)),
     }
-    let exam = archive
-        .repo
-        .exam(link.study_pk)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::GONE, "exam_unavailable", "this exam is no longer available"))?;
+    let exam = super::owners_exam(archive, &link.account_id, &link.member_id, &link.exam_id).await?;
     if !exam.download_enabled {
         return Err(download_disabled());
     }

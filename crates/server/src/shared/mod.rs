@@ -97,6 +97,21 @@ async fn check_address(archive: &Archive, context: &RequestContext, limit: u32) 
     Ok(())
 }
 
+/// The exam a link opens, only while its owner may still see it (member matched, the
+/// organization's service on) and still consents to processing health data (S33).
+async fn owners_exam(
+    archive: &Archive,
+    account_id: &str,
+    member_id: &str,
+    exam_id: &str,
+) -> Result<cloudfilm_store::patients::ExamRow, ApiError> {
+    let unavailable = || ApiError::new(StatusCode::GONE, "exam_unavailable", "this exam is no longer available");
+    if !archive.repo.consents(account_id).await?.state.permits_processing() {
+        return Err(unavailable());
+    }
+    archive.repo.visible_exams(account_id, Some(member_id), Some(exam_id)).await?.pop().ok_or_else(unavailable)
+}
+
 /// Whether a token has the shape links are issued with (43 URL-safe characters for 32 bytes).
 fn well_formed(token: &str) -> bool {
     (32..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -56,11 +56,8 @@ impl FromRequestParts<AppState> for ShareViewer {
         if now >= session.expires_at {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "open the share link again"));
         }
-        let exam = archive
-            .repo
-            .exam(session.share.study_pk)
-            .await?
-            .ok_or_else(|| gone("exam_unavailable", "this exam is no longer available"))?;
+        let share = &session.share;
+        let exam = super::owners_exam(archive, &share.account_id, &share.member_id, &share.exam_id).await?;
         Ok(ShareViewer { share: session.share, exam, context })
     }
 }

@@ -152,6 +152,7 @@ async fn a_link_lives_thirty_minutes() {
 async fn no_download_where_the_organization_disallows_it() {
     let p = Portal::new().await;
     let (mut b, exam, h1) = p.matched_exam(false).await;
+    assert_eq!(p.get(&b, &format!("/api/v1/exams/{exam}")).await.json()["download_allowed"], false, "not offered");
     let reply = p.post(&b, &format!("/api/v1/exams/{exam}/downloads"), json!({})).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "download_disabled".into()));
     assert!(!p.messages().iter().any(|(_, t)| t.contains("security code")), "no code sent");

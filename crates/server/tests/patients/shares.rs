@@ -221,3 +221,20 @@ async fn a_de_identified_share_shows_no_identifying_value() {
     assert_eq!(study_uids[0], study_uids[1], "UIDs remapped consistently");
     assert!(study_uids[0].starts_with("2.25."));
 }
+
+#[tokio::test]
+async fn a_share_stops_when_its_owner_withdraws_consent_or_loses_the_exam() {
+    let p = Portal::new().await;
+    let (b, exam, h1) = p.matched_exam(true).await;
+    let (_, token) = share(&p, &b, &exam, json!({ "valid_hours": 24, "password": "secret1" })).await;
+    let mut guest = Browser::at([10, 0, 0, 10]);
+    assert_eq!(unlock(&p, &mut guest, &token, "secret1").await.status, StatusCode::OK);
+    p.set_cloud_film(&h1, false).await;
+    let off = p.get(&guest, "/api/v1/shared/exam").await;
+    assert_eq!((off.status, off.code()), (StatusCode::GONE, "exam_unavailable".into()), "service off");
+    p.set_cloud_film(&h1, true).await;
+    assert_eq!(p.get(&guest, "/api/v1/shared/exam").await.status, StatusCode::OK);
+    assert_eq!(p.delete(&b, "/api/v1/me/consents/health_data").await.status, StatusCode::NO_CONTENT);
+    let withdrawn = p.get(&guest, "/api/v1/shared/exam").await;
+    assert_eq!((withdrawn.status, withdrawn.code()), (StatusCode::GONE, "exam_unavailable".into()), "S33");
+}

@@ -265,10 +265,6 @@ impl Repository for SqliteRepository {
         sharing_reads::download_by_token(&self.readers, token_hash).await
     }
 
-    async fn exam(&self, study_pk: i64) -> Result<Option<ExamRow>> {
-        sharing_reads::exam(&self.readers, study_pk).await
-    }
-
     async fn access_log(&self, account_id: &str, limit: u32) -> Result<Vec<Access>> {
         sharing_reads::access_log(&self.readers, account_id, limit).await
     }

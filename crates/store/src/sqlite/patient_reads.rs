@@ -138,7 +138,7 @@ pub async fn visible_exams(
     rows.iter().map(exam_row).collect()
 }
 
-pub(super) fn exam_row(r: &SqliteRow) -> Result<ExamRow> {
+fn exam_row(r: &SqliteRow) -> Result<ExamRow> {
     Ok(ExamRow {
         study_pk: r.try_get("pk")?,
         exam_id: r.try_get("exam_id")?,

@@ -1,7 +1,6 @@
 //! The readers' half of shares and downloads, and the logs an account holder reads.
 
 use crate::error::{Result, StoreError};
-use crate::patients::ExamRow;
 use crate::sharing::*;
 use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::parse_stamp;
@@ -115,19 +114,6 @@ pub async fn download_by_token(pool: &SqlitePool, token_hash: &[u8]) -> Result<O
         .fetch_optional(pool)
         .await?;
     Ok(row.as_ref().map(download_row).transpose()?.map(|(link, _)| link))
-}
-
-/// A study as its exam, while its organization's service is on.
-pub async fn exam(pool: &SqlitePool, study_pk: i64) -> Result<Option<ExamRow>> {
-    let row = sqlx::query(
-        "SELECT s.pk, s.exam_id, o.id AS org_id, o.name AS org_name, o.code AS org_code, o.download_enabled, s.study_uid, s.modalities, \
-         s.study_date, s.study_time, s.study_description, s.accession_number, s.num_series, s.num_instances \
-         FROM studies s JOIN organizations o ON o.id = s.org_id WHERE s.pk = ? AND o.cloud_film_enabled = 1",
-    )
-    .bind(study_pk)
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(super::patient_reads::exam_row).transpose()
 }
 
 /// The account's access log, newest first.
