@@ -155,11 +155,7 @@ pub async fn reveal_id_number(
     let archive = &state.archive;
     let member = own_member(archive, &signed.account_id, &member_id).await?;
     if !signed.stepped_up {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "step_up_required",
-            "confirm with a new one-time code (POST /api/v1/auth/step-up) to see the full number",
-        ));
+        return Err(super::session::step_up_required("to see the full number"));
     }
     let event = signed
         .event(Action::PatientRecord, format!("member:{member_id}"), Outcome::Success)

@@ -53,6 +53,15 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// 403 until the session is confirmed with a fresh code (S13); `before` says what waits.
+pub fn step_up_required(before: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "step_up_required",
+        format!("confirm with a new one-time code (POST /api/v1/auth/step-up) {before}"),
+    )
+}
+
 fn unauthenticated() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in with your phone number first")
 }

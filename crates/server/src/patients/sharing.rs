@@ -160,11 +160,7 @@ pub async fn create_download(
         return Err(download_disabled());
     }
     if !signed.stepped_up {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "step_up_required",
-            "confirm with a new one-time code (POST /api/v1/auth/step-up) before creating a download link",
-        ));
+        return Err(super::session::step_up_required("before creating a download link"));
     }
     let now = archive.clock.now();
     let policy = &archive.config.patients.download;
