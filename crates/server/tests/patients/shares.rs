@@ -238,3 +238,22 @@ async fn a_share_stops_when_its_owner_withdraws_consent_or_loses_the_exam() {
     let withdrawn = p.get(&guest, "/api/v1/shared/exam").await;
     assert_eq!((withdrawn.status, withdrawn.code()), (StatusCode::GONE, "exam_unavailable".into()), "S33");
 }
+
+#[tokio::test]
+async fn racing_wrong_passwords_do_not_slip_past_the_lock() {
+    let p = Portal::new().await;
+    let (b, exam, _) = p.matched_exam(true).await;
+    let (_, token) = share(&p, &b, &exam, json!({ "valid_hours": 24, "password": "secret1" })).await;
+    let attempts = (0..15u8).map(|n| {
+        let (p, token) = (&p, token.clone());
+        async move {
+            let mut guest = Browser::at([10, 5, 0, n]);
+            unlock(p, &mut guest, &token, "wrong-one").await.status
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let count = |s| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!((count(StatusCode::UNAUTHORIZED), count(StatusCode::TOO_MANY_REQUESTS)), (9, 6), "{statuses:?}");
+    let mut friend = Browser::at([10, 5, 1, 1]);
+    assert_eq!(unlock(&p, &mut friend, &token, "secret1").await.status, StatusCode::TOO_MANY_REQUESTS, "locked");
+}
