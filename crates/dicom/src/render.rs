@@ -69,6 +69,12 @@ pub enum FrameSource {
     Whole(Box<Header>, u32),
 }
 
+/// The window the object itself proposes (its first Window Center and Width), if any.
+pub fn default_window(header: &Header) -> Option<(f64, f64)> {
+    let first = |tag| header.get(tag).and_then(|e| e.to_multi_float64().ok()).and_then(|v| v.first().copied());
+    first(tags::WINDOW_CENTER).zip(first(tags::WINDOW_WIDTH)).filter(|(_, w)| *w >= 1.0)
+}
+
 /// Parses `window=center,width[,function]` (PS3.18 §8.3.5.1.4).
 pub fn parse_window(value: &str) -> Result<Window, RenderError> {
     let parts: Vec<&str> = value.split(',').map(str::trim).collect();

@@ -30,6 +30,7 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
         .nest("/dicom-web", crate::dicomweb::routes())
         .nest("/api/v1", crate::patients::routes().merge(crate::shared::api_routes()))
         .merge(crate::shared::page_routes())
+        .merge(crate::portal::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route(SIGNING_KEY_PATH, axum::routing::get(signing_key))
         .layer(middleware::from_fn(context_and_headers))

@@ -10,6 +10,7 @@ pub mod dimse;
 pub mod error;
 pub mod ingest;
 pub mod patients;
+pub mod portal;
 pub mod retrieve;
 pub mod shared;
 pub mod sms;

@@ -132,6 +132,23 @@ async fn report_of(
     Ok((texts, has_pdf))
 }
 
+/// The window each series' first image proposes, for a viewer to start from.
+async fn default_windows(
+    archive: &std::sync::Arc<Archive>,
+    series: &[Vec<InstanceRow>],
+) -> Result<Vec<Option<(f64, f64)>>, ApiError> {
+    let firsts: Vec<InstanceRow> = series.iter().map(|images| images[0].clone()).collect();
+    let reader = archive.clone();
+    tokio::task::spawn_blocking(move || {
+        firsts
+            .iter()
+            .map(|row| retrieve::header(&reader, row).ok().and_then(|h| cloudfilm_dicom::render::default_window(&h)))
+            .collect()
+    })
+    .await
+    .map_err(|_| ApiError::internal())
+}
+
 /// An exam's detail: what it is, its image series and, when `with_report`, its report.
 /// A de-identified view (`identified` false) leaves out the date, the descriptions and the
 /// organization, as the PS3.15 basic profile does.
@@ -143,10 +160,12 @@ pub(crate) async fn exam_body(
 ) -> Result<Value, ApiError> {
     let (rows, summaries) = contents(archive, exam).await?;
     let series = image_series(&rows, &summaries);
+    let windows = default_windows(archive, &series).await?;
     let series_json: Vec<Value> = series
         .iter()
+        .zip(windows)
         .enumerate()
-        .map(|(i, images)| {
+        .map(|(i, (images, window))| {
             let summary = summaries.iter().find(|s| s.series_uid == images[0].series_uid);
             let mut entry = json!({
                 "id": (i + 1).to_string(),
@@ -154,6 +173,7 @@ pub(crate) async fn exam_body(
                 "number": summary.and_then(|s| s.number),
                 "images": images.len(),
                 "frames": images.iter().map(|r| r.attrs.frames.max(1)).collect::<Vec<_>>(),
+                "window": window.map(|(center, width)| json!({ "center": center, "width": width })),
             });
             if identified {
                 entry["description"] = json!(summary.and_then(|s| s.description.clone()));

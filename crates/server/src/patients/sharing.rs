@@ -84,9 +84,11 @@ pub async fn create_share(
         ));
     let op = WriteOp::Sharing(Box::new(SharingOp::CreateShare { share, now }));
     archive.repo.write(WriteJob { op, audit: vec![event] }).await?;
+    let url = format!("{}/s/{token}", site_url(&state, &headers));
     let body = json!({
         "id": id,
-        "url": format!("{}/s/{token}", site_url(&state, &headers)),
+        "qr_svg": qr_svg(&url),
+        "url": url,
         "expires_at": stamp(expires_at),
         "deidentified": request.deidentified,
         "notify": request.notify,
@@ -208,6 +210,13 @@ pub async fn create_download(
         "code_sent_to": mask_phone(phone.as_str()),
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The link as a QR code (SVG), for the owner to show a phone; made once, as the link
+/// itself is not kept.
+fn qr_svg(url: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M).ok()?;
+    Some(code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build())
 }
 
 fn security_code(archive: &Archive) -> String {
