@@ -34,7 +34,7 @@ pub struct Opened {
 }
 
 /// `POST /api/v1/shared/{token}/unlock {"password"}` → 200 and the share-scoped session
-/// cookie; the page's form (`POST /s/{token}`) comes here too and is sent on to the viewer.
+/// cookie; the form of the page `/s/{token}` posts here too and is sent on to `/shared/view`.
 pub async fn unlock(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
