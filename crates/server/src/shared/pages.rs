@@ -19,13 +19,36 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margi
     padding:.5rem;flex:1;min-width:10rem}button{font-size:1.1rem;padding:.5rem 1rem}.error{color:#a40000;\
     font-weight:600}.series img{max-width:100%;background:#000;margin:.25rem 0}pre{white-space:pre-wrap}";
 
+const SHARE_TITLE: &str = "分享的检查 · Shared exam";
+const DOWNLOAD_TITLE: &str = "下载原始影像 · Download the original images";
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
+/// What a refusal says, in Chinese first and in the API's English.
+fn refusal(error: &ApiError) -> String {
+    let chinese = match error.code {
+        "wrong_password" => "密码错误。",
+        "share_locked" => "密码错误次数过多，该分享已锁定一小时。",
+        "rate_limited" => "尝试次数过多，请稍后再试。",
+        "share_expired" => "该分享已过期，请联系分享人重新分享。",
+        "share_revoked" => "该分享已被分享人撤销。",
+        "link_not_found" => "链接不存在，请确认链接完整。",
+        "wrong_code" => "安全码错误。",
+        "link_invalidated" => "安全码错误次数过多，该下载链接已失效，请重新申请。",
+        "link_expired" => "下载链接已过期（有效期 30 分钟），请重新申请。",
+        "download_disabled" => "该医院未开放原始影像下载。",
+        "exam_unavailable" => "该检查已无法查看。",
+        "session_expired" | "share_password_required" => "请重新打开分享链接并输入密码。",
+        _ => "请求未能完成。",
+    };
+    format!("{chinese} {}", escape(&error.message))
+}
+
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{}</title>\
          <style>{STYLE}</style></head><body><h1>{}</h1>{body}</body></html>",
         escape(title),
@@ -44,57 +67,56 @@ fn safe_token(token: &str) -> &str {
 }
 
 fn share_form(token: &str, error: Option<&ApiError>) -> String {
-    let message =
-        error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(&e.message))).unwrap_or_default();
+    let message = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", refusal(e))).unwrap_or_default();
     format!(
-        "<p>Someone shared a medical exam with you. Enter the password they gave you.</p>{message}\
-         <form method=\"post\" action=\"/api/v1/shared/{}/unlock\"><label for=\"password\">Password</label>\
+        "<p>有人与您分享了一次医学检查，请输入对方告诉您的密码。<br>Someone shared a medical exam with you. \
+         Enter the password they gave you.</p>{message}\
+         <form method=\"post\" action=\"/api/v1/shared/{}/unlock\"><label for=\"password\">密码 Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"off\" required minlength=\"6\">\
-         <button type=\"submit\">Open</button></form>",
+         <button type=\"submit\">打开 Open</button></form>",
         safe_token(token)
     )
 }
 
 fn download_form(token: &str, error: Option<&ApiError>) -> String {
-    let message =
-        error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(&e.message))).unwrap_or_default();
+    let message = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", refusal(e))).unwrap_or_default();
     format!(
-        "<p>Enter the security code sent to the account holder's phone. The download holds the original \
+        "<p>请输入发送到账户手机的安全码。下载内容为原始 DICOM 文件、DICOMDIR 及医院签名的清单。<br>\
+         Enter the security code sent to the account holder's phone. The download holds the original \
          DICOM files, a DICOMDIR for viewers and a manifest signed by the archive.</p>{message}\
-         <form method=\"post\" action=\"/api/v1/downloads/{}\"><label for=\"code\">Security code</label>\
+         <form method=\"post\" action=\"/api/v1/downloads/{}\"><label for=\"code\">安全码 Security code</label>\
          <input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-         <button type=\"submit\">Download</button></form>",
+         <button type=\"submit\">下载 Download</button></form>",
         safe_token(token)
     )
 }
 
 /// `GET /s/{token}`: the share's password form (nothing about the share before the password).
 pub async fn share_page(Path(token): Path<String>) -> Response {
-    page(StatusCode::OK, "Shared exam", &share_form(&token, None))
+    page(StatusCode::OK, SHARE_TITLE, &share_form(&token, None))
 }
 
 /// `GET /d/{token}`: the download's security-code form.
 pub async fn download_page(Path(token): Path<String>) -> Response {
-    page(StatusCode::OK, "Download the original images", &download_form(&token, None))
+    page(StatusCode::OK, DOWNLOAD_TITLE, &download_form(&token, None))
 }
 
 /// The password form again with why it was refused; a link that is gone gets no form.
 pub fn share_refused(token: &str, error: ApiError) -> Response {
     match error.status {
         StatusCode::GONE | StatusCode::NOT_FOUND => {
-            page(error.status, "Shared exam", &format!("<p class=\"error\">{}</p>", escape(&error.message)))
+            page(error.status, SHARE_TITLE, &format!("<p class=\"error\">{}</p>", refusal(&error)))
         }
-        status => page(status, "Shared exam", &share_form(token, Some(&error))),
+        status => page(status, SHARE_TITLE, &share_form(token, Some(&error))),
     }
 }
 
 pub fn download_refused(token: &str, error: ApiError) -> Response {
-    let title = "Download the original images";
     match error.status {
         StatusCode::GONE | StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => {
-            page(error.status, title, &format!("<p class=\"error\">{}</p>", escape(&error.message)))
+            page(error.status, DOWNLOAD_TITLE, &format!("<p class=\"error\">{}</p>", refusal(&error)))
         }
-        status => page(status, title, &download_form(token, Some(&error))),
+        status => page(status, DOWNLOAD_TITLE, &download_form(token, Some(&error))),
     }
 }
 
@@ -102,11 +124,11 @@ pub fn download_refused(token: &str, error: ApiError) -> Response {
 pub async fn view(State(state): State<AppState>, viewer: Result<ShareViewer, ApiError>) -> Response {
     let viewer = match viewer {
         Ok(viewer) => viewer,
-        Err(e) => return page(e.status, "Shared exam", &format!("<p class=\"error\">{}</p>", escape(&e.message))),
+        Err(e) => return page(e.status, SHARE_TITLE, &format!("<p class=\"error\">{}</p>", refusal(&e))),
     };
     match view_body(&state, &viewer).await {
-        Ok(body) => page(StatusCode::OK, "Shared exam", &body),
-        Err(e) => page(e.status, "Shared exam", &format!("<p class=\"error\">{}</p>", escape(&e.message))),
+        Ok(body) => page(StatusCode::OK, SHARE_TITLE, &body),
+        Err(e) => page(e.status, SHARE_TITLE, &format!("<p class=\"error\">{}</p>", refusal(&e))),
     }
 }
 
