@@ -251,10 +251,30 @@ async function accessScreen() {
 }
 
 async function privacyScreen() {
-  const policy = await get('/policy');
+  const [policy, { requests }] = await Promise.all([get('/policy'), get('/me/requests')]);
   const status = h('p', { role: 'status' });
+  const exportBox = h('div', {},
+    h('button', { type: 'button', class: 'primary', onclick: () => exportBox.replaceChildren(stepUpForm(async () => {
+      exportBox.replaceChildren(h('a', { class: 'button primary', href: '/api/v1/me/export', download: 'cloudfilm-export.zip' }, t('privacy.download')));
+    })) }, t('privacy.export')));
+  const kind = h('select', { name: 'kind', id: 'kind' },
+    ['access', 'copy', 'correction', 'deletion', 'withdraw_consent', 'access_log'].map((k) => h('option', { value: k }, t('kind.' + k))));
+  const form = submitting(
+    h('form', {},
+      h('label', { class: 'field', for: 'kind' }, h('span', {}, t('privacy.kind')), kind),
+      h('label', { class: 'field', for: 'detail' }, h('span', {}, t('privacy.detail')), h('textarea', { name: 'detail', id: 'detail', maxlength: 2000, rows: 3 })),
+      h('button', { type: 'submit' }, t('privacy.submit'))),
+    async (data) => {
+      await post('/me/requests', { kind: data.get('kind'), detail: data.get('detail') || '' });
+      route();
+    });
   show(main,
     h('h1', {}, t('privacy.title')),
+    h('section', { class: 'card' }, h('h2', {}, t('privacy.export')), h('p', { class: 'muted' }, t('privacy.exportLead')), exportBox),
+    h('section', { class: 'card' }, h('h2', {}, t('privacy.newRequest')), form),
+    h('h2', {}, t('privacy.requests')),
+    h('ul', { class: 'list requests' }, requests.map((r) => h('li', { class: 'card' },
+      h('strong', {}, t('kind.' + r.kind)), ' · ', t('status.' + r.status) || r.status, ' · ', `${t('privacy.due')} ${r.due_date}`))),
     h('pre', { class: 'policy card' }, policy.text),
     h('button', { type: 'button', class: 'danger', onclick: async () => { await del('/me/consents/health_data'); status.textContent = t('privacy.withdrawn'); } }, t('privacy.withdraw')),
     status);

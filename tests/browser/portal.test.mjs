@@ -1,7 +1,8 @@
 // The patient's whole journey in the portal, in a phone-sized headless Chromium against the
 // real binary: sign in, consent, add and link a member, exams, exam detail, the viewer (with
 // canvas pixels checked after a slice, a preset and a window drag), a share with its QR code
-// and its revocation, a download after a step-up, the access log, privacy and the language
+// and its revocation, a download after a step-up, the access log, privacy (a request with its due
+// date, the export after a step-up) and the language
 // switch. Every page is checked for its security headers and for unmasked personal values in
 // its source and in every URL. Screenshots: artifacts/portal-*.png.
 
@@ -179,6 +180,17 @@ describe('the patient portal', () => {
     await step('12-access-log');
     await page.goto(server.base + '/#/privacy');
     await page.waitForSelector('pre.policy');
+    await page.selectOption('#kind', 'deletion');
+    await page.fill('#detail', 'please delete the MR');
+    await page.click('button:has-text("提交")');
+    await page.waitForSelector('.requests li');
+    assert.match(await page.textContent('.requests'), /删除 · 处理中 · 截止 \d{4}-\d{2}-\d{2}/);
+    await page.click('button:has-text("导出我的数据")');
+    const stepUp = await code(() => page.click('button:has-text("发送验证码")'));
+    await page.fill('input[name=code]', stepUp);
+    await page.click('button:has-text("确认")');
+    const [exported] = await Promise.all([page.waitForEvent('download'), page.click('a:has-text("下载导出文件")')]);
+    assert.ok(await exported.path(), 'the export arrived');
     await step('13-privacy');
     await page.click('#lang');
     await page.waitForSelector('h1:has-text("Privacy")');

@@ -13,6 +13,7 @@ pub mod otp;
 pub mod phone;
 pub mod query;
 pub mod resident_id;
+pub mod rights;
 pub mod session;
 pub mod share;
 pub mod uid;

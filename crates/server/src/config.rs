@@ -34,6 +34,9 @@ pub struct PatientConfig {
     pub share: cloudfilm_core::share::SharePolicy,
     /// Download links behind a security code: lifetime, wrong-code limits.
     pub download: cloudfilm_core::download::DownloadPolicy,
+    /// Working days for the due dates of data-subject requests (public holidays, worked
+    /// weekend days).
+    pub calendar: cloudfilm_core::rights::WorkCalendar,
 }
 
 impl Default for PatientConfig {
@@ -47,6 +50,7 @@ impl Default for PatientConfig {
             session: Default::default(),
             share: Default::default(),
             download: Default::default(),
+            calendar: Default::default(),
         }
     }
 }

@@ -104,6 +104,10 @@ pub enum PatientOp {
         buckets: Vec<Vec<u8>>,
         now: DateTime<Utc>,
     },
+    /// A data-subject request, with its due date.
+    FileRequest {
+        request: DataRequest,
+    },
     /// A hospital attached report text to one of its studies.
     AddReport {
         study_pk: i64,
@@ -234,4 +238,16 @@ pub struct SeriesSummary {
 pub struct ReportRecord {
     pub body: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A data-subject request (S34).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRequest {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+    pub due_date: chrono::NaiveDate,
+    pub status: String,
 }

@@ -71,6 +71,9 @@ pub trait Repository: Send + Sync + 'static {
     /// Events counted in a rate-limit bucket after `since`.
     async fn count_events(&self, bucket: &[u8], since: DateTime<Utc>) -> Result<u32>;
 
+    /// The account's data-subject requests, newest first.
+    async fn data_requests(&self, account_id: &str) -> Result<Vec<DataRequest>>;
+
     // --- shares and downloads ---
     async fn share_by_token(&self, token_hash: &[u8]) -> Result<Option<ShareRow>>;
     /// The account's shares of one study, newest first.

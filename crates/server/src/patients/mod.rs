@@ -8,6 +8,7 @@ pub(crate) mod exams;
 mod json;
 mod members;
 mod reports;
+mod rights;
 mod session;
 pub(crate) mod sharing;
 
@@ -50,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/exams/{id}/downloads", post(sharing::create_download))
         .route("/me/access-log", get(sharing::access_log))
         .route("/me/transfers", get(sharing::transfers))
+        .route("/me/requests", get(rights::list_requests).post(rights::file_request))
+        .route("/me/export", get(rights::export))
         .route("/reports", post(reports::attach))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }

@@ -2,6 +2,7 @@
 //! writer (racing attempts are counted one after the other; after ten wrong codes the right
 //! one still works, the eleventh wrong one ends the link for good), then the package streams.
 
+use super::package::{self, Contents, Purpose};
 use super::pages::download_refused;
 use super::{LinkBody, audit_context, check_address, failures_from, link_hash, sharing_op, unknown_link, well_formed};
 use crate::app::{AppState, RequestContext};
@@ -30,7 +31,14 @@ pub async fn download(
 ) -> Result<Response, Response> {
     let refused = |e: ApiError| if from_form { download_refused(&token, e) } else { e.into_response() };
     let (exam, link) = check_code(&state, &context, &token, &request.code).await.map_err(refused)?;
-    Ok(super::package::stream(state.archive.clone(), context, exam, link))
+    let contents = Contents {
+        files: Vec::new(),
+        organization: exam.org_code.clone(),
+        label: exam.exam_id.clone(),
+        exams: vec![(String::new(), exam)],
+    };
+    let file_name = format!("exam-{}.zip", contents.label);
+    Ok(package::stream(state.archive.clone(), &file_name, contents, Purpose::Download { context, link }))
 }
 
 async fn check_code(

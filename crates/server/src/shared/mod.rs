@@ -5,7 +5,7 @@
 //! revoked links answer alike for every caller, and every failure counts against the address.
 
 mod download;
-mod package;
+pub(crate) mod package;
 mod pages;
 mod unlock;
 mod viewer;

@@ -26,28 +26,44 @@ use zip::write::SimpleFileOptions;
 /// Bytes gathered before a piece of the zip goes out.
 const PIECE: usize = 256 * 1024;
 
-/// Starts streaming the package of `exam`; logs the transfer when it ends.
-pub fn stream(archive: Arc<Archive>, context: RequestContext, exam: ExamRow, link: DownloadRow) -> Response {
+/// What goes into a package: files given whole (JSON of an export), then each exam's
+/// instances with a DICOMDIR under its folder (`""` for the package root).
+pub struct Contents {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub exams: Vec<(String, ExamRow)>,
+    /// The manifest's `organization` and `exam` values.
+    pub organization: String,
+    pub label: String,
+}
+
+/// What to record once the package has gone out (or failed).
+pub enum Purpose {
+    Download { context: RequestContext, link: DownloadRow },
+    Export { event: cloudfilm_audit::AuditEvent },
+}
+
+/// Starts streaming a package as `file_name`; records the outcome when it ends.
+pub fn stream(archive: Arc<Archive>, file_name: &str, contents: Contents, purpose: Purpose) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let file_name = format!("attachment; filename=\"exam-{}.zip\"", exam.exam_id);
+    let disposition = format!("attachment; filename=\"{file_name}\"");
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let result = write_package(&archive, &runtime, &exam, ChannelWriter { tx: tx.clone(), piece: Vec::new() });
+        let result = write_package(&archive, &runtime, &contents, ChannelWriter { tx: tx.clone(), piece: Vec::new() });
         let outcome = match &result {
             Ok(files) => format!("delivered: {files} files"),
             Err(e) => {
-                tracing::error!(error = %e, "a download package failed while streaming");
+                tracing::error!(error = %e, "a package failed while streaming");
                 let _ = tx.blocking_send(Err(std::io::Error::other("the package could not be completed")));
                 format!("failed: {e}")
             }
         };
-        let _ = runtime.block_on(log_transfer(&archive, &context, &exam, &link, outcome));
+        let _ = runtime.block_on(record(&archive, &contents, purpose, outcome));
     });
     let body = Body::from_stream(tokio_stream_of(rx));
     let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&file_name).expect("hex id"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("an ASCII file name"));
     response
 }
 
@@ -61,12 +77,39 @@ fn tokio_stream_of(
 fn write_package(
     archive: &Archive,
     runtime: &tokio::runtime::Handle,
-    exam: &ExamRow,
+    contents: &Contents,
     out: ChannelWriter,
 ) -> anyhow::Result<usize> {
-    let rows = runtime.block_on(archive.repo.instances(exam.org_id, &exam.study_uid, None, None))?;
     let mut zip = zip::ZipWriter::new_stream(out);
-    let mut files = Vec::with_capacity(rows.len() + 1);
+    let mut files = Vec::new();
+    for (path, bytes) in &contents.files {
+        add_file(&mut zip, &mut files, path, bytes)?;
+    }
+    let mut instances = 0;
+    for (folder, exam) in &contents.exams {
+        instances += write_exam(archive, runtime, exam, folder, &mut zip, &mut files)?;
+    }
+    let manifest =
+        Manifest::new(&contents.organization, &contents.label, &stamp(archive.clock.now()), &archive.signer, files);
+    let (manifest_bytes, signature) = manifest.signed(&archive.signer);
+    for (path, bytes) in [(MANIFEST_PATH, &manifest_bytes), (SIGNATURE_PATH, &signature)] {
+        zip.start_file(path, options(bytes.len() as u64))?;
+        zip.write_all(bytes)?;
+    }
+    zip.finish()?.into_inner().flush()?;
+    Ok(instances)
+}
+
+/// One exam's instances under `folder` (`DICOM/S0001/I00001`…) and its DICOMDIR beside them.
+fn write_exam(
+    archive: &Archive,
+    runtime: &tokio::runtime::Handle,
+    exam: &ExamRow,
+    folder: &str,
+    zip: &mut PackageWriter,
+    files: &mut Vec<FileEntry>,
+) -> anyhow::Result<usize> {
+    let rows = runtime.block_on(archive.repo.instances(exam.org_id, &exam.study_uid, None, None))?;
     let mut headers = Vec::with_capacity(rows.len());
     let (mut series_no, mut instance_no, mut last_series) = (0usize, 0usize, None::<String>);
     for row in &rows {
@@ -75,7 +118,7 @@ fn write_package(
         }
         instance_no += 1;
         let file_id = vec!["DICOM".to_owned(), format!("S{series_no:04}"), format!("I{instance_no:05}")];
-        let path = file_id.join("/");
+        let path = format!("{folder}{}", file_id.join("/"));
         headers.push((file_id, retrieve::header(archive, row)?));
         zip.start_file(path.as_str(), options(row.size))?;
         let mut chunks = InstanceChunks::open(archive, row)?;
@@ -96,17 +139,7 @@ fn write_package(
     let entries: Vec<DirectoryEntry> =
         headers.iter().map(|(file_id, header)| DirectoryEntry { file_id: file_id.clone(), header }).collect();
     let directory = dicomdir::build(&entries, "CLOUDFILM")?;
-    add_file(&mut zip, "DICOMDIR", &directory)?;
-    files.push(FileEntry {
-        path: "DICOMDIR".into(),
-        size: directory.len() as u64,
-        sha256: hex::encode(Sha256::digest(&directory)),
-    });
-    let manifest = Manifest::new(&exam.org_code, &exam.exam_id, &stamp(archive.clock.now()), &archive.signer, files);
-    let (manifest_bytes, signature) = manifest.signed(&archive.signer);
-    add_file(&mut zip, MANIFEST_PATH, &manifest_bytes)?;
-    add_file(&mut zip, SIGNATURE_PATH, &signature)?;
-    zip.finish()?.into_inner().flush()?;
+    add_file(zip, files, &format!("{folder}DICOMDIR"), &directory)?;
     Ok(rows.len())
 }
 
@@ -129,37 +162,52 @@ fn options(size: u64) -> SimpleFileOptions {
 
 type PackageWriter = zip::ZipWriter<zip::write::StreamWriter<ChannelWriter>>;
 
-fn add_file(zip: &mut PackageWriter, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
+/// Adds a file given whole, listed in the manifest.
+fn add_file(zip: &mut PackageWriter, files: &mut Vec<FileEntry>, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
     zip.start_file(path, options(bytes.len() as u64))?;
     zip.write_all(bytes)?;
+    files.push(FileEntry {
+        path: path.to_owned(),
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+    });
     Ok(())
 }
 
-async fn log_transfer(
+async fn record(
     archive: &Archive,
-    context: &RequestContext,
-    exam: &ExamRow,
-    link: &DownloadRow,
+    contents: &Contents,
+    purpose: Purpose,
     outcome: String,
 ) -> Result<(), crate::error::ApiError> {
     let now = archive.clock.now();
-    let access = Access {
-        account_id: link.account_id.clone(),
-        at: now,
-        actor: format!("download link holder (download {})", link.id),
-        action: format!("downloaded the original DICOM ({outcome})"),
-        object: format!("exam {}", exam.exam_id),
-        client_ip: Some(context.client_ip.to_string()),
+    let (op, audit) = match purpose {
+        Purpose::Download { context, link } => {
+            let exam = &contents.exams[0].1;
+            let access = Access {
+                account_id: link.account_id.clone(),
+                at: now,
+                actor: format!("download link holder (download {})", link.id),
+                action: format!("downloaded the original DICOM ({outcome})"),
+                object: format!("exam {}", exam.exam_id),
+                client_ip: Some(context.client_ip.to_string()),
+            };
+            let transfer = Transfer {
+                at: now,
+                account_id: link.account_id.clone(),
+                sender: format!("cloudfilm archive for {} ({})", exam.org_name, exam.org_code),
+                receiver: format!("download link holder ({}) at {}", link.id, context.client_ip),
+                category: DOWNLOAD_CATEGORY.into(),
+                result: outcome,
+            };
+            (SharingOp::Log { access: vec![access], transfers: vec![transfer] }, Vec::new())
+        }
+        Purpose::Export { event } => (
+            SharingOp::Log { access: Vec::new(), transfers: Vec::new() },
+            vec![event.with_detail(format!("account export {outcome}"))],
+        ),
     };
-    let transfer = Transfer {
-        at: now,
-        account_id: link.account_id.clone(),
-        sender: format!("cloudfilm archive for {} ({})", exam.org_name, exam.org_code),
-        receiver: format!("download link holder ({}) at {}", link.id, context.client_ip),
-        category: DOWNLOAD_CATEGORY.into(),
-        result: outcome,
-    };
-    super::sharing_op(archive, SharingOp::Log { access: vec![access], transfers: vec![transfer] }, Vec::new()).await?;
+    super::sharing_op(archive, op, audit).await?;
     Ok(())
 }
 

@@ -10,4 +10,5 @@ mod downloads;
 mod exams;
 mod matching;
 mod members;
+mod rights;
 mod shares;

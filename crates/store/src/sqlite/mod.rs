@@ -249,6 +249,10 @@ impl Repository for SqliteRepository {
         patient_reads::count_events(&self.readers, bucket, since).await
     }
 
+    async fn data_requests(&self, account_id: &str) -> Result<Vec<DataRequest>> {
+        patient_reads::data_requests(&self.readers, &self.sealer, account_id).await
+    }
+
     async fn share_by_token(&self, token_hash: &[u8]) -> Result<Option<ShareRow>> {
         sharing_reads::share_by_token(&self.readers, token_hash).await
     }

@@ -245,3 +245,28 @@ pub async fn count_events(pool: &SqlitePool, bucket: &[u8], since: DateTime<Utc>
         .await?;
     Ok(n as u32)
 }
+
+/// The account's data-subject requests, newest first.
+pub async fn data_requests(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<DataRequest>> {
+    let rows = sqlx::query(
+        "SELECT id, account_id, kind, detail, created_at, due_date, status FROM data_requests \
+         WHERE account_id = ? ORDER BY created_at DESC, rowid DESC",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let due: String = r.try_get("due_date")?;
+            Ok(DataRequest {
+                id: r.try_get("id")?,
+                account_id: r.try_get("account_id")?,
+                kind: r.try_get("kind")?,
+                detail: sealer.open("request_detail", r.try_get("detail")?)?.unwrap_or_default(),
+                created_at: time(r, "created_at")?,
+                due_date: due.parse().map_err(|_| StoreError::Database("bad due date".into()))?,
+                status: r.try_get("status")?,
+            })
+        })
+        .collect()
+}

@@ -119,6 +119,22 @@ pub async fn apply(
             }
             (PatientResult::Done, Vec::new())
         }
+        PatientOp::FileRequest { request } => {
+            sqlx::query(
+                "INSERT INTO data_requests (id, account_id, kind, detail, created_at, due_date, status) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&request.id)
+            .bind(&request.account_id)
+            .bind(&request.kind)
+            .bind(sealer.seal("request_detail", &Some(request.detail.clone())))
+            .bind(stamp(request.created_at))
+            .bind(request.due_date.to_string())
+            .bind(&request.status)
+            .execute(&mut *conn)
+            .await?;
+            (PatientResult::Done, Vec::new())
+        }
         PatientOp::AddReport { study_pk, body, now } => {
             sqlx::query("INSERT INTO reports (study_pk, body, created_at) VALUES (?, ?, ?)")
                 .bind(study_pk)

@@ -1,0 +1,146 @@
+//! The data subject's rights (DESIGN §3): requests with a due date on the working-day calendar
+//! (S34), and the export of the account's data — JSON and the original DICOM of every exam it
+//! may see — as one signed zip, after a fresh step-up (it holds unmasked values).
+
+use super::auth::patient_op;
+use super::json::Body;
+use super::session::{Patient, step_up_required};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::shared::package::{self, Contents, Purpose};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::clock::stamp;
+use cloudfilm_core::rights::RequestKind;
+use cloudfilm_store::patients::{DataRequest, PatientOp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+pub struct NewRequest {
+    kind: String,
+    #[serde(default)]
+    detail: String,
+}
+
+fn request_json(r: &DataRequest) -> Value {
+    json!({ "id": r.id, "kind": r.kind, "status": r.status, "created_at": stamp(r.created_at), "due_date": r.due_date.to_string() })
+}
+
+/// `POST /api/v1/me/requests {"kind", "detail"}` → 201 with the due date.
+pub async fn file_request(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+    Body(body): Body<NewRequest>,
+) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    let kinds = RequestKind::ALL.map(RequestKind::as_str).join(", ");
+    let kind = RequestKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_kind", format!("the kind is one of {kinds}"))
+    })?;
+    if body.detail.chars().count() > 2000 {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "detail_too_long", "at most 2000 characters"));
+    }
+    let now = archive.clock.now();
+    let request = DataRequest {
+        id: cloudfilm_crypto::random::hex_id(),
+        account_id: signed.account_id.clone(),
+        kind: kind.as_str().into(),
+        detail: body.detail,
+        created_at: now,
+        due_date: archive.config.patients.calendar.due_date(kind, now.date_naive()),
+        status: "open".into(),
+    };
+    let json = request_json(&request);
+    let event = signed
+        .event(Action::PatientRecord, format!("request:{}", request.id), Outcome::Success)
+        .with_detail(format!("data-subject request filed: {}", kind.as_str()));
+    archive.repo.audit(vec![event]).await?;
+    patient_op(archive, PatientOp::FileRequest { request }).await?;
+    Ok((StatusCode::CREATED, axum::Json(json)).into_response())
+}
+
+/// `GET /api/v1/me/requests`: the account's requests with status and due date.
+pub async fn list_requests(
+    State(state): State<AppState>,
+    Patient(signed): Patient,
+) -> Result<axum::Json<Value>, ApiError> {
+    let requests = state.archive.repo.data_requests(&signed.account_id).await?;
+    Ok(axum::Json(json!({ "requests": requests.iter().map(request_json).collect::<Vec<_>>() })))
+}
+
+/// `GET /api/v1/me/export`: the account's data as a zip (after a step-up).
+pub async fn export(State(state): State<AppState>, Patient(signed): Patient) -> Result<Response, ApiError> {
+    let archive = &state.archive;
+    if !signed.stepped_up {
+        return Err(step_up_required("before exporting your data"));
+    }
+    let repo = &archive.repo;
+    let account = repo.account(&signed.account_id).await?.ok_or_else(ApiError::not_found)?;
+    let consents = repo.consents(&signed.account_id).await?;
+    let members = repo.members(&signed.account_id).await?;
+    let mut exams = Vec::new();
+    let mut listed = Vec::new();
+    for member in members.iter().filter(|m| m.matched_at.is_some()) {
+        for exam in repo.visible_exams(&signed.account_id, Some(&member.id), None).await? {
+            if exams.iter().any(|(_, e): &(String, cloudfilm_store::patients::ExamRow)| e.exam_id == exam.exam_id) {
+                continue;
+            }
+            listed.push(json!({
+                "id": exam.exam_id, "member_id": member.id, "organization": exam.org_name,
+                "modalities": exam.modalities, "date": exam.date, "description": exam.description,
+                "accession_number": exam.accession_number, "folder": format!("exams/{}/", exam.exam_id),
+            }));
+            exams.push((format!("exams/{}/", exam.exam_id), exam));
+        }
+    }
+    let json_file = |name: &str, value: Value| (name.to_owned(), serde_json::to_vec_pretty(&value).expect("JSON"));
+    let files = vec![
+        json_file(
+            "account.json",
+            json!({
+                "id": account.id, "phone": account.phone, "created_at": stamp(account.created_at),
+                "consents": consents.events.iter().map(|e| json!({ "kind": e.kind, "policy_version": e.policy_version, "granted": e.granted, "at": stamp(e.at) })).collect::<Vec<_>>(),
+            }),
+        ),
+        json_file(
+            "members.json",
+            json!(
+                members
+                    .iter()
+                    .map(|m| json!({
+                        "id": m.id, "name": m.name, "id_number": m.id_number, "relation": m.relation.as_str(),
+                        "created_at": stamp(m.created_at), "matched_at": m.matched_at.map(stamp),
+                    }))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        json_file("exams.json", json!(listed)),
+        json_file(
+            "access-log.json",
+            json!(repo.access_log(&signed.account_id, 100_000).await?.iter().map(|a| json!({
+            "at": stamp(a.at), "who": a.actor, "what": a.action, "object": a.object, "client_ip": a.client_ip,
+        })).collect::<Vec<_>>()),
+        ),
+        json_file(
+            "transfers.json",
+            json!(repo.transfers(&signed.account_id, 100_000).await?.iter().map(|t| json!({
+            "at": stamp(t.at), "sender": t.sender, "receiver": t.receiver, "category": t.category, "result": t.result,
+        })).collect::<Vec<_>>()),
+        ),
+        json_file(
+            "requests.json",
+            json!(repo.data_requests(&signed.account_id).await?.iter().map(request_json).collect::<Vec<_>>()),
+        ),
+    ];
+    let event = signed.event(Action::Export, format!("account:{}", signed.account_id), Outcome::Success);
+    archive
+        .repo
+        .audit(vec![event.clone().with_detail(format!("account export started ({} exams)", exams.len()))])
+        .await?;
+    let contents =
+        Contents { files, exams, organization: String::new(), label: format!("account {}", signed.account_id) };
+    Ok(package::stream(archive.clone(), "cloudfilm-export.zip", contents, Purpose::Export { event }))
+}
