@@ -95,6 +95,13 @@ describe('share and download links in the browser', () => {
         const broken = await page.evaluate(() => [...document.images].filter((img) => img.naturalWidth === 0).map((img) => img.src));
         assert.deepEqual(broken, [], 'every image of the shared exam loads');
         await shot(page, 'share-view-full');
+        // The recipient browses the images in the portal's viewer.
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await page.locator('#open-viewer').click();
+        await page.waitForFunction(() => (document.querySelector('canvas.view')?.dataset.shown || '').includes('/images/1?'));
+        await page.keyboard.press('ArrowDown');
+        await page.waitForFunction(() => document.querySelector('canvas.view').dataset.shown.includes('/images/2?'));
+        await shot(page, 'share-viewer', { fullPage: false });
       }));
   });
 

@@ -33,7 +33,7 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
         .merge(crate::portal::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route(SIGNING_KEY_PATH, axum::routing::get(signing_key))
-        .layer(middleware::from_fn(context_and_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), context_and_headers))
         .with_state(state)
 }
 
@@ -68,7 +68,11 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Gives the request an id and a client address, logs it without its query string (which
 /// can hold patient names), and sets the security headers of every response (S17).
-async fn context_and_headers(mut request: Request, next: Next) -> Response {
+async fn context_and_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_id = cloudfilm_crypto::random::hex_id()[..16].to_owned();
     let client_ip =
         request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
@@ -95,6 +99,11 @@ async fn context_and_headers(mut request: Request, next: Next) -> Response {
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    // Served over TLS (behind the terminating proxy): browsers must keep to HTTPS for a year.
+    if state.archive.config.patients.secure_cookies {
+        headers
+            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
     response
 }
 

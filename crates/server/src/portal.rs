@@ -18,6 +18,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("dom.js", "text/javascript; charset=utf-8", include_str!("../../../web/dom.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../web/i18n.js")),
     ("viewer.js", "text/javascript; charset=utf-8", include_str!("../../../web/viewer.js")),
+    ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../../web/style.css")),
 ];
 

@@ -14,6 +14,13 @@ use serde_json::Value;
 const CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
+/// The shared exam's page also runs the portal's viewer (a module from this origin; no inline
+/// script).
+const VIEW_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; \
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const VIEW_HEAD: &str =
+    "<link rel=\"stylesheet\" href=\"/static/style.css\"><script type=\"module\" src=\"/static/share.js\"></script>";
+
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;\
     color:#1b2733}h1{font-size:1.4rem}form{display:flex;gap:.5rem;flex-wrap:wrap}input{font-size:1.1rem;\
     padding:.5rem;flex:1;min-width:10rem}button{font-size:1.1rem;padding:.5rem 1rem}.error{color:#a40000;\
@@ -47,17 +54,22 @@ fn refusal(error: &ApiError) -> String {
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_with(status, title, body, "", CSP)
+}
+
+/// A page with more in its head (the viewer's script and styles) under its own CSP.
+fn page_with(status: StatusCode, title: &str, body: &str, head: &str, csp: &'static str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{}</title>\
-         <style>{STYLE}</style></head><body><h1>{}</h1>{body}</body></html>",
+         {head}<style>{STYLE}</style></head><body><h1>{}</h1>{body}</body></html>",
         escape(title),
         escape(title)
     );
     let mut response = (status, html).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     response
 }
 
@@ -127,7 +139,7 @@ pub async fn view(State(state): State<AppState>, viewer: Result<ShareViewer, Api
         Err(e) => return page(e.status, SHARE_TITLE, &format!("<p class=\"error\">{}</p>", refusal(&e))),
     };
     match view_body(&state, &viewer).await {
-        Ok(body) => page(StatusCode::OK, SHARE_TITLE, &body),
+        Ok(body) => page_with(StatusCode::OK, SHARE_TITLE, &body, VIEW_HEAD, VIEW_CSP),
         Err(e) => page(e.status, SHARE_TITLE, &format!("<p class=\"error\">{}</p>", refusal(&e))),
     }
 }
@@ -157,6 +169,11 @@ async fn view_body(state: &AppState, viewer: &ShareViewer) -> Result<String, Api
     } else {
         html += &format!("<p>{} · de-identified copy</p>", text("modality"));
     }
+    // The viewer (web/share.js) reads the series from here, without asking for the exam again.
+    html += &format!(
+        "<p><button type=\"button\" id=\"open-viewer\" class=\"primary\" data-series=\"{}\">查看影像 View images</button></p>",
+        escape(&exam["series"].to_string())
+    );
     for series in exam["series"].as_array().into_iter().flatten() {
         let id = series["id"].as_str().unwrap_or_default();
         let images = series["images"].as_u64().unwrap_or(0);

@@ -1,7 +1,7 @@
 //! One-time codes, login, sessions, CSRF and step-up, each limit at its boundary.
 
 use crate::common::*;
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use chrono::Duration;
 use serde_json::json;
 
@@ -220,4 +220,17 @@ async fn the_unmasked_id_number_needs_a_fresh_code() {
     assert_eq!(p.get(&b, &path).await.code(), "step_up_required", "fresh means the last 5 minutes");
     let login_code_for_step_up = p.post(&b, "/api/v1/auth/step-up", json!({ "code": code })).await;
     assert_eq!(login_code_for_step_up.status, StatusCode::UNAUTHORIZED, "a used code does not step up again");
+}
+
+#[tokio::test]
+async fn under_tls_every_answer_asks_for_https_and_cookies_are_secure() {
+    let p = Portal::with(|c| c.patients.secure_cookies = true).await;
+    let page = p.get(&Browser::default(), "/").await;
+    assert_eq!(page.headers[header::STRICT_TRANSPORT_SECURITY], "max-age=31536000; includeSubDomains");
+    assert_eq!(p.request_code(&Browser::default(), PHONE_A).await.status, StatusCode::ACCEPTED);
+    let code = p.last_code(PHONE_A);
+    let login = p.post(&Browser::default(), "/api/v1/auth/login", json!({ "phone": PHONE_A, "code": code })).await;
+    assert!(login.headers.get_all(header::SET_COOKIE).iter().all(|c| c.to_str().unwrap().contains("; Secure")));
+    let plain = Portal::new().await;
+    assert!(!plain.get(&Browser::default(), "/").await.headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
 }

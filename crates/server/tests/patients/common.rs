@@ -79,10 +79,16 @@ pub fn t0() -> DateTime<Utc> {
 
 impl Portal {
     pub async fn new() -> Portal {
+        Portal::with(|_| {}).await
+    }
+
+    /// A portal whose configuration `adjust` changes first.
+    pub async fn with(adjust: impl FnOnce(&mut Config)) -> Portal {
         let dir = tempfile::tempdir().unwrap();
         let outbox = dir.path().join("sms-outbox.jsonl");
         let mut config = Config { data: dir.path().join("data"), ..Default::default() };
         config.patients.sms = format!("file:{}", outbox.display());
+        adjust(&mut config);
         let clock = Arc::new(ManualClock::new(t0()));
         let archive = Arc::new(Archive::open_with_clock(config, clock.clone()).await.unwrap());
         let app = cloudfilm_server::app::router(archive.clone(), 80);
