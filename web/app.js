@@ -151,7 +151,7 @@ async function examScreen(examId) {
   const thumbs = exam.series.map((s) =>
     h('button', { type: 'button', class: 'thumb', onclick: () => openViewer(examBase(examId), exam.series, s.id) },
       h('img', { src: `${examBase(examId)}/series/${s.id}/images/1?viewport=192,192`, alt: `${s.modality || ''} ${s.description || ''}`, loading: 'lazy' }),
-      h('span', {}, `${s.modality || ''} · ${s.images}`)));
+      h('span', {}, `${s.modality || ''} · ${s.frames.reduce((a, b) => a + b, 0)}`)));
   show(main,
     h('a', { class: 'back', href: `#/members/${exam.member_id}/exams` }, '‹ ', t('back')),
     h('h1', {}, exam.description || exam.modality),

@@ -22,7 +22,7 @@ export function openViewer(base, allSeries, seriesId) {
       h('div', { class: 'strip' }, allSeries.map((s) =>
         h('button', { type: 'button', class: 'strip-item', 'data-series': s.id, onclick: () => selectSeries(s.id) },
           h('img', { src: `${base}/series/${s.id}/images/1?viewport=96,96`, alt: `${s.modality || ''} ${s.number ?? ''}` }),
-          h('span', {}, `${s.modality || ''} ${s.images}`)))),
+          h('span', {}, `${s.modality || ''} ${s.frames.reduce((a, b) => a + b, 0)}`)))),
       h('button', { type: 'button', class: 'close', onclick: close }, t('viewer.close'))),
     canvas,
     h('div', { class: 'viewer-bottom' },

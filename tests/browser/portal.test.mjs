@@ -1,6 +1,6 @@
 // The patient's whole journey in the portal, in a phone-sized headless Chromium against the
 // real binary: sign in, consent, add and link a member, exams, exam detail, the viewer (with
-// canvas pixels checked after a slice, a preset and a window drag), a share with its QR code
+// canvas pixels checked after a slice, a preset, a window drag and a pinch; a multi-frame cine), a share with its QR code
 // and its revocation, a download after a step-up, the access log, privacy (a request with its due
 // date, the export after a step-up) and the language
 // switch. Every page is checked for its security headers and for unmasked personal values in
@@ -128,7 +128,44 @@ describe('the patient portal', () => {
     assert.ok(wider.sd < lung.sd, `a wider window lowers the contrast (${wider.sd} vs ${lung.sd})`);
     await page.click('.viewer button:has-text("复位")');
     await shownIncludes('window=40,400');
+    // Two fingers spread apart zoom in: more of the canvas is covered by the image.
+    const covered = () => page.evaluate(() => {
+      const c = document.querySelector('canvas.view');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let lit = 0;
+      for (let i = 0; i < d.length; i += 4 * 11) if (d[i] > 20) lit++;
+      return lit / (d.length / (4 * 11));
+    });
+    const before = await covered();
+    const cdp = await context.newCDPSession(page);
+    const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+    const touch = (type, spread) => cdp.send('Input.dispatchTouchEvent', {
+      type,
+      touchPoints: type === 'touchEnd' ? [] : [{ x: cx - spread, y: cy, id: 1 }, { x: cx + spread, y: cy, id: 2 }],
+    });
+    await touch('touchStart', 30);
+    for (const spread of [50, 70, 90, 110]) await touch('touchMove', spread);
+    await touch('touchEnd', 0);
+    const after = await covered();
+    assert.ok(after > before * 1.5, `pinching zooms in (${before.toFixed(3)} → ${after.toFixed(3)} of the canvas lit)`);
+    await step('07b-viewer-zoomed');
     await page.click('.viewer .close');
+  }, TEST_TIMEOUT);
+
+  test('a multi-frame image pages through its frames', async () => {
+    const ctExam = page.url();
+    await page.click('a.back');
+    await page.click('a.exam:has-text("MR")');
+    await page.waitForSelector('.thumb >> nth=2');
+    await page.click('.thumb >> nth=2');
+    await shownIncludes('/images/1?');
+    assert.match(await page.textContent('.counter'), /^1 \/ 8$/, 'the cine has 8 frames');
+    await page.keyboard.press('ArrowDown');
+    await shownIncludes('&frame=2');
+    await step('07c-viewer-cine');
+    await page.click('.viewer .close');
+    await page.goto(ctExam);
+    await page.waitForSelector('pre.report');
   }, TEST_TIMEOUT);
 
   test('shares the exam with a QR code, then revokes the share', async () => {

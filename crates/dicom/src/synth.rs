@@ -112,6 +112,24 @@ fn instance(
     sop_uid: &str,
     rng: &mut SplitMix64,
 ) -> Vec<u8> {
+    let (obj, sop_class) =
+        instance_object(spec, series, series_number, slice, study_uid, series_uid, frame_of_reference, sop_uid, rng);
+    part10(obj, sop_class, sop_uid)
+}
+
+/// One generated image as a data set, and its SOP class.
+#[allow(clippy::too_many_arguments)]
+fn instance_object(
+    spec: &StudySpec,
+    series: &SeriesSpec,
+    series_number: i32,
+    slice: u32,
+    study_uid: &str,
+    series_uid: &str,
+    frame_of_reference: &str,
+    sop_uid: &str,
+    rng: &mut SplitMix64,
+) -> (InMemDicomObject, &'static str) {
     let (sop_class, modality, rows, cols, spacing, thickness, center, width, body_part) = match series.modality {
         Modality::Ct => (uids::CT_IMAGE_STORAGE, "CT", 512u16, 512u16, 0.7, 5.0, 40.0, 400.0, "CHEST"),
         Modality::Mr => (uids::MR_IMAGE_STORAGE, "MR", 256, 256, 0.9, 4.0, 600.0, 1200.0, "HEAD"),
@@ -162,7 +180,26 @@ fn instance(
     }
     let pixels = phantom(series.modality, rows, cols, slice, series.slices, rng);
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
-    part10(obj, sop_class, sop_uid)
+    (obj, sop_class)
+}
+
+/// A multi-frame instance of a study: an MR cine of `frames` frames in one object
+/// (Multi-frame Grayscale Word Secondary Capture), as the study's next series.
+pub fn cine_instance(spec: &StudySpec, frames: u32) -> Vec<u8> {
+    let study_uid = SplitMix64(spec.seed).uid();
+    let mut rng = SplitMix64(spec.seed ^ 0xC1AE);
+    let (series_uid, frame_of_reference, sop_uid) = (rng.uid(), rng.uid(), rng.uid());
+    let series = SeriesSpec { modality: Modality::Mr, slices: frames, description: "CINE".into() };
+    let number = spec.series.len() as i32 + 1;
+    let (mut obj, _) =
+        instance_object(spec, &series, number, 0, &study_uid, &series_uid, &frame_of_reference, &sop_uid, &mut rng);
+    let (rows, cols) = (256, 256);
+    let pixels: Vec<u16> = (0..frames).flat_map(|f| phantom(Modality::Mr, rows, cols, f, frames, &mut rng)).collect();
+    let sop_class = uids::MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE;
+    put(&mut obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
+    put(&mut obj, tags::NUMBER_OF_FRAMES, VR::IS, format!("{frames}"));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+    part10(obj, sop_class, &sop_uid)
 }
 
 /// The patient and study attributes every instance of a study shares.
@@ -343,10 +380,13 @@ pub fn demo_patient() -> SynthPatient {
     }
 }
 
-/// The demo studies: a CT, an MR and a CR of the demo patient.
-/// The files of a demo study: its images, and for the chest CT the hospital's report (SR + PDF).
+/// The files of a demo study: its images, for the chest CT the hospital's report (SR + PDF),
+/// for the brain MR a multi-frame cine.
 pub fn demo_files(spec: &StudySpec) -> Vec<Vec<u8>> {
     let mut files = generate_study(spec);
+    if spec.accession_number == "MR20261015002" {
+        files.push(cine_instance(spec, 8));
+    }
     if spec.accession_number == "CT20261101001" {
         files.extend(report_instances(
             spec,
@@ -357,6 +397,7 @@ pub fn demo_files(spec: &StudySpec) -> Vec<Vec<u8>> {
     files
 }
 
+/// The demo studies: a CT, an MR and a CR of the demo patient.
 pub fn demo_studies(scale: f64) -> Vec<StudySpec> {
     let slices = |n: f64| ((n * scale).round() as u32).max(1);
     let patient = demo_patient();
