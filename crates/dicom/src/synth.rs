@@ -83,10 +83,11 @@ pub fn generate_study(spec: &StudySpec) -> Vec<Vec<u8>> {
         let frame_of_reference = rng.uid();
         for slice in 0..series.slices {
             let sop_uid = rng.uid();
-            let obj = instance(
+            let number = series_index as i32 + 1;
+            let (obj, sop_class) = instance_object(
                 spec,
                 series,
-                series_index as i32 + 1,
+                number,
                 slice,
                 &study_uid,
                 &series_uid,
@@ -94,27 +95,10 @@ pub fn generate_study(spec: &StudySpec) -> Vec<Vec<u8>> {
                 &sop_uid,
                 &mut rng,
             );
-            out.push(obj);
+            out.push(part10(obj, sop_class, &sop_uid));
         }
     }
     out
-}
-
-#[allow(clippy::too_many_arguments)]
-fn instance(
-    spec: &StudySpec,
-    series: &SeriesSpec,
-    series_number: i32,
-    slice: u32,
-    study_uid: &str,
-    series_uid: &str,
-    frame_of_reference: &str,
-    sop_uid: &str,
-    rng: &mut SplitMix64,
-) -> Vec<u8> {
-    let (obj, sop_class) =
-        instance_object(spec, series, series_number, slice, study_uid, series_uid, frame_of_reference, sop_uid, rng);
-    part10(obj, sop_class, sop_uid)
 }
 
 /// One generated image as a data set, and its SOP class.
