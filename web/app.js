@@ -35,9 +35,9 @@ function submitting(form, action) {
 /// Sends a signed-out or not-consenting visitor to the right screen.
 function handleAuth(error) {
   if (!(error instanceof ApiError)) return false;
-  if (error.status === 401) return go('#/login'), true;
-  if (error.code === 'consent_required') return go('#/consent'), true;
-  return false;
+  const to = error.status === 401 ? '#/login' : error.code === 'consent_required' ? '#/consent' : null;
+  if (to) go(to);
+  return to !== null;
 }
 
 function go(hash) {

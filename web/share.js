@@ -3,7 +3,7 @@
 import { openViewer } from './viewer.js';
 
 const button = document.getElementById('open-viewer');
-if (button && JSON.parse(button.dataset.series).length) {
-  const series = JSON.parse(button.dataset.series);
+const series = button ? JSON.parse(button.dataset.series) : [];
+if (series.length) {
   button.addEventListener('click', () => openViewer('/api/v1/shared/exam', series, series[0].id));
 }

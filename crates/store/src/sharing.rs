@@ -54,6 +54,21 @@ pub struct Transfer {
     pub result: String,
 }
 
+impl Transfer {
+    /// The archive acting for the organization the data came from.
+    pub fn sender(org_name: &str, org_code: &str) -> String {
+        format!("cloudfilm archive for {org_name} ({org_code})")
+    }
+
+    /// Who received it: a kind of receiver, the share or link id, and its address.
+    pub fn receiver(who: &str, id: &str, client_ip: Option<&str>) -> String {
+        match client_ip {
+            Some(ip) => format!("{who} ({id}) at {ip}"),
+            None => format!("{who} ({id})"),
+        }
+    }
+}
+
 /// One line of an account's access log: who did what to which of its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {

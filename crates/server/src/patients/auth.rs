@@ -13,7 +13,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::PhoneNumber;
-use cloudfilm_core::masking::mask_phone;
 use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_store::patients::{AuditContext, CodeOutcome, PatientOp, PatientResult};
 use cloudfilm_store::{WriteJob, WriteOp, WriteResult};
@@ -88,14 +87,7 @@ async fn issue_and_send(
     let text = format!(
         "【cloudfilm】验证码 {code}，{minutes} 分钟内有效，请勿告诉他人。Your cloudfilm code is {code}, valid for {minutes} minutes."
     );
-    if let Err(e) = archive.sms.send(phone, &text).await {
-        tracing::error!(error = %e, to = %mask_phone(phone.as_str()), "a one-time code could not be sent");
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sms_unavailable",
-            "the text message could not be sent; try again shortly",
-        ));
-    }
+    super::send_text(archive, phone, &text, "a one-time code").await?;
     let body = json!({ "expires_in": policy.ttl_secs, "resend_after": policy.resend_secs });
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

@@ -67,6 +67,23 @@ fn code_hash(archive: &Archive, purpose: OtpPurpose, phone: &PhoneNumber, code: 
     archive.sealer.secret_hash(&format!("otp\0{}\0{}\0{}", purpose.as_str(), phone.as_str(), code))
 }
 
+/// Sends a text message; a provider failure is logged (phone masked) and answers 503.
+async fn send_text(
+    archive: &Archive,
+    phone: &PhoneNumber,
+    text: &str,
+    what: &str,
+) -> Result<(), crate::error::ApiError> {
+    archive.sms.send(phone, text).await.map_err(|e| {
+        tracing::error!(error = %e, to = %cloudfilm_core::masking::mask_phone(phone.as_str()), "{what} could not be sent");
+        crate::error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "sms_unavailable",
+            "the text message could not be sent; try again shortly",
+        )
+    })
+}
+
 /// Keyed hash of a secret or of a rate-limit key (`kind` separates the uses).
 pub(crate) fn keyed(archive: &Archive, kind: &str, value: &str) -> Vec<u8> {
     archive.sealer.secret_hash(&format!("{kind}\0{value}"))

@@ -195,14 +195,7 @@ pub async fn create_download(
     let text = format!(
         "【cloudfilm】下载安全码 {code}，{minutes} 分钟内有效，请勿告诉他人。Your cloudfilm download security code is {code}, valid for {minutes} minutes. Do not share it."
     );
-    if let Err(e) = archive.sms.send(&phone, &text).await {
-        tracing::error!(error = %e, to = %mask_phone(phone.as_str()), "a download security code could not be sent");
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sms_unavailable",
-            "the text message could not be sent; try again shortly",
-        ));
-    }
+    super::send_text(archive, &phone, &text, "a download security code").await?;
     let body = json!({
         "id": id,
         "url": format!("{}/d/{token}", site_url(&state, &headers)),

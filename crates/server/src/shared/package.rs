@@ -195,8 +195,8 @@ async fn record(
             let transfer = Transfer {
                 at: now,
                 account_id: link.account_id.clone(),
-                sender: format!("cloudfilm archive for {} ({})", exam.org_name, exam.org_code),
-                receiver: format!("download link holder ({}) at {}", link.id, context.client_ip),
+                sender: Transfer::sender(&exam.org_name, &exam.org_code),
+                receiver: Transfer::receiver("download link holder", &link.id, Some(&context.client_ip.to_string())),
                 category: DOWNLOAD_CATEGORY.into(),
                 result: outcome,
             };

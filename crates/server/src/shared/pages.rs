@@ -73,9 +73,9 @@ fn page_with(status: StatusCode, title: &str, body: &str, head: &str, csp: &'sta
     response
 }
 
-/// Tokens are URL-safe by construction; anything else is not put in a page.
+/// Only a token of the shape links are issued with is put in a page.
 fn safe_token(token: &str) -> &str {
-    if token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') { token } else { "" }
+    if super::well_formed(token) { token } else { "" }
 }
 
 fn share_form(token: &str, error: Option<&ApiError>) -> String {

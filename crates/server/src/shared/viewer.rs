@@ -89,8 +89,8 @@ impl ShareViewer {
         let transfer = Transfer {
             at: now,
             account_id: self.share.account_id.clone(),
-            sender: format!("cloudfilm archive for {}", self.exam.org_name),
-            receiver: format!("share recipient ({}) at {}", self.share.id, self.context.client_ip),
+            sender: Transfer::sender(&self.exam.org_name, &self.exam.org_code),
+            receiver: Transfer::receiver("share recipient", &self.share.id, ctx.client_ip.as_deref()),
             category: cloudfilm_store::sharing::share_category(self.share.deidentified).into(),
             result: format!("delivered: {what}"),
         };

@@ -8,6 +8,9 @@ use cloudfilm_dicom::synth::{self, Modality, SeriesSpec, StudySpec, SynthPatient
 use cloudfilm_server::{Archive, Config, ingest};
 use cloudfilm_store::{ImportContext, Org};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -302,4 +305,26 @@ pub fn person(name: &str, patient_id: &str, resident_id: &str, phone: &str) -> S
         sex: "M".into(),
         phone: phone.into(),
     }
+}
+
+/// The files of a zip by name.
+pub fn unzip(body: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).unwrap();
+            (file.name().unwrap().into_owned(), bytes)
+        })
+        .collect()
+}
+
+/// Size and SHA-256 of every file of a package but the manifest and its signature.
+pub fn digests(files: &BTreeMap<String, Vec<u8>>) -> cloudfilm_crypto::manifest::Digests {
+    files
+        .iter()
+        .filter(|(name, _)| !name.starts_with("MANIFEST"))
+        .map(|(name, f)| (name.clone(), (f.len() as u64, hex::encode(Sha256::digest(f)))))
+        .collect()
 }

@@ -7,8 +7,7 @@ use chrono::Duration;
 use cloudfilm_dicom::synth;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::collections::BTreeSet;
 
 /// Creates a link after a step-up (S13): its token and the code texted to phone A.
 async fn link(p: &Portal, b: &mut Browser, exam: &str) -> (String, String) {
@@ -29,27 +28,6 @@ async fn try_code(p: &Portal, from: &Browser, token: &str, code: &str) -> Reply 
 
 fn wrong(code: &str) -> String {
     format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
-}
-
-fn unzip(body: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip");
-    (0..archive.len())
-        .map(|i| {
-            let mut file = archive.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes).unwrap();
-            (file.name().unwrap().into_owned(), bytes)
-        })
-        .collect()
-}
-
-/// Size and SHA-256 of every file of a package but the manifest and its signature.
-fn digests(files: &BTreeMap<String, Vec<u8>>) -> cloudfilm_crypto::manifest::Digests {
-    files
-        .iter()
-        .filter(|(name, _)| !name.starts_with("MANIFEST"))
-        .map(|(name, f)| (name.clone(), (f.len() as u64, hex::encode(Sha256::digest(f)))))
-        .collect()
 }
 
 #[tokio::test]

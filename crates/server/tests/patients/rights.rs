@@ -3,8 +3,6 @@
 use crate::common::*;
 use axum::http::StatusCode;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use std::io::Read;
 
 #[tokio::test]
 async fn requests_are_due_in_working_days() {
@@ -35,25 +33,14 @@ async fn the_export_holds_the_accounts_data_and_its_exams_after_a_step_up() {
     p.step_up(&mut b).await;
     let reply = p.get(&b, "/api/v1/me/export").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&reply.body)).unwrap();
-    let mut files = std::collections::BTreeMap::new();
-    for i in 0..zip.len() {
-        let mut f = zip.by_index(i).unwrap();
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).unwrap();
-        files.insert(f.name().unwrap().into_owned(), bytes);
-    }
+    let files = unzip(&reply.body);
     let text = |name: &str| String::from_utf8(files[name].clone()).unwrap();
     assert!(text("account.json").contains(PHONE_A), "the export is unmasked");
     assert!(text("members.json").contains(ID_A));
     assert!(text("exams.json").contains(&exam));
     assert!(files.contains_key(&format!("exams/{exam}/DICOMDIR")));
     assert_eq!(files.keys().filter(|k| k.starts_with(&format!("exams/{exam}/DICOM/"))).count(), 2);
-    let digests = files
-        .iter()
-        .filter(|(name, _)| !name.starts_with("MANIFEST"))
-        .map(|(name, f)| (name.clone(), (f.len() as u64, hex::encode(Sha256::digest(f)))))
-        .collect();
+    let digests = digests(&files);
     let key = p.archive.signer.public_key();
     cloudfilm_crypto::manifest::verify(&files["MANIFEST.json"], &files["MANIFEST.sig"], &key, &digests).unwrap();
     assert!(p.audit_text().await.contains("account export started"));

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::download::DownloadVerdict;
-use cloudfilm_core::share::UnlockVerdict;
+use cloudfilm_core::share::{SharePolicy, UnlockVerdict};
 use cloudfilm_crypto::blind::constant_time_eq;
 use sqlx::SqliteConnection;
 
@@ -58,80 +58,7 @@ pub async fn apply(conn: &mut SqliteConnection, op: &SharingOp) -> Result<(Write
             }
         }
         SharingOp::Unlock { share_id, password_matches, ip_bucket, session_token_hash, policy, now, ctx } => {
-            let Some(share) = share_in(&mut *conn, share_id).await? else {
-                return Ok((WriteResult::Sharing(SharingResult::NotFound), Vec::new()));
-            };
-            let hour_ago = *now - Duration::hours(1);
-            let since = share.record.locked_until.map_or(hour_ago, |until| until.max(hour_ago));
-            let wrong = events_since(conn, &share_bucket(share_id), &stamp(since)).await?;
-            let ip_wrong = events_since(conn, ip_bucket, &stamp(hour_ago)).await?;
-            let verdict = policy.unlock(&share.record, *password_matches, wrong, ip_wrong, *now);
-            let mut session_expires_at = None;
-            let mut notify_owner = false;
-            match verdict {
-                UnlockVerdict::Opened => {
-                    let ends = policy.session_end(&share.record, *now);
-                    sqlx::query(
-                        "INSERT INTO share_sessions (token_hash, share_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                    )
-                    .bind(session_token_hash)
-                    .bind(share_id)
-                    .bind(stamp(*now))
-                    .bind(stamp(ends))
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE shares SET views = views + 1, first_opened_at = coalesce(first_opened_at, ?) WHERE id = ?",
-                    )
-                    .bind(stamp(*now))
-                    .bind(share_id)
-                    .execute(&mut *conn)
-                    .await?;
-                    notify_owner = share.notify_owner && share.first_opened_at.is_none();
-                    session_expires_at = Some(ends);
-                    let access = Access {
-                        account_id: share.account_id.clone(),
-                        at: *now,
-                        actor: format!("share recipient (share {share_id})"),
-                        action: "opened the share with its password".into(),
-                        object: format!("exam {}", share.exam_id),
-                        client_ip: ctx.client_ip.clone(),
-                    };
-                    insert_access(conn, &access).await?;
-                }
-                UnlockVerdict::Wrong { locks } => {
-                    count_event(conn, &share_bucket(share_id), *now).await?;
-                    count_event(conn, ip_bucket, *now).await?;
-                    if locks {
-                        sqlx::query("UPDATE shares SET locked_until = ? WHERE id = ?")
-                            .bind(stamp(*now + Duration::seconds(policy.lock_secs)))
-                            .bind(share_id)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                }
-                _ => {}
-            }
-            let result = unlock_result(&verdict);
-            let transfer = Transfer {
-                at: *now,
-                account_id: share.account_id.clone(),
-                sender: sender_of(conn, share.study_pk).await?,
-                receiver: receiver("share recipient", share_id, ctx),
-                category: share_category(share.deidentified).into(),
-                result: result.clone(),
-            };
-            insert_transfer(conn, &transfer).await?;
-            let outcome = match verdict {
-                UnlockVerdict::Opened => Outcome::Success,
-                _ => Outcome::Failure(result),
-            };
-            let action = if verdict == UnlockVerdict::Opened { Action::Export } else { Action::SecurityAlert };
-            let event =
-                AuditEvent::new(action, format!("share:{share_id}"), format!("exam:{}", share.exam_id), outcome)
-                    .with_detail(format!("share opened by its recipient ({})", share_category(share.deidentified)))
-                    .from_client(ctx.client_ip.clone(), ctx.request_id.clone());
-            (SharingResult::Unlock { verdict, notify_owner, session_expires_at }, vec![event])
+            unlock(conn, share_id, *password_matches, ip_bucket, session_token_hash, policy, *now, ctx).await?
         }
         SharingOp::CreateDownload { download, now } => {
             sqlx::query(
@@ -163,6 +90,94 @@ pub async fn apply(conn: &mut SqliteConnection, op: &SharingOp) -> Result<(Write
         }
     };
     Ok((WriteResult::Sharing(result), events))
+}
+
+/// A password presented for a share: the verdict from the share's and the address's wrong
+/// passwords of the last hour; an opening creates the session and counts the view.
+#[allow(clippy::too_many_arguments)]
+async fn unlock(
+    conn: &mut SqliteConnection,
+    share_id: &str,
+    password_matches: bool,
+    ip_bucket: &[u8],
+    session_token_hash: &[u8],
+    policy: &SharePolicy,
+    now: DateTime<Utc>,
+    ctx: &AuditContext,
+) -> Result<(SharingResult, Vec<AuditEvent>)> {
+    let Some(share) = share_in(&mut *conn, share_id).await? else {
+        return Ok((SharingResult::NotFound, Vec::new()));
+    };
+    let hour_ago = now - Duration::hours(1);
+    let since = share.record.locked_until.map_or(hour_ago, |until| until.max(hour_ago));
+    let wrong = events_since(conn, &share_bucket(share_id), &stamp(since)).await?;
+    let ip_wrong = events_since(conn, ip_bucket, &stamp(hour_ago)).await?;
+    let verdict = policy.unlock(&share.record, password_matches, wrong, ip_wrong, now);
+    let mut session_expires_at = None;
+    let mut notify_owner = false;
+    match verdict {
+        UnlockVerdict::Opened => {
+            let ends = policy.session_end(&share.record, now);
+            sqlx::query(
+                "INSERT INTO share_sessions (token_hash, share_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(session_token_hash)
+            .bind(share_id)
+            .bind(stamp(now))
+            .bind(stamp(ends))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE shares SET views = views + 1, first_opened_at = coalesce(first_opened_at, ?) WHERE id = ?",
+            )
+            .bind(stamp(now))
+            .bind(share_id)
+            .execute(&mut *conn)
+            .await?;
+            notify_owner = share.notify_owner && share.first_opened_at.is_none();
+            session_expires_at = Some(ends);
+            let access = Access {
+                account_id: share.account_id.clone(),
+                at: now,
+                actor: format!("share recipient (share {share_id})"),
+                action: "opened the share with its password".into(),
+                object: format!("exam {}", share.exam_id),
+                client_ip: ctx.client_ip.clone(),
+            };
+            insert_access(conn, &access).await?;
+        }
+        UnlockVerdict::Wrong { locks } => {
+            count_event(conn, &share_bucket(share_id), now).await?;
+            count_event(conn, ip_bucket, now).await?;
+            if locks {
+                sqlx::query("UPDATE shares SET locked_until = ? WHERE id = ?")
+                    .bind(stamp(now + Duration::seconds(policy.lock_secs)))
+                    .bind(share_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        _ => {}
+    }
+    let result = unlock_result(&verdict);
+    let transfer = Transfer {
+        at: now,
+        account_id: share.account_id.clone(),
+        sender: sender_of(conn, share.study_pk).await?,
+        receiver: Transfer::receiver("share recipient", share_id, ctx.client_ip.as_deref()),
+        category: share_category(share.deidentified).into(),
+        result: result.clone(),
+    };
+    insert_transfer(conn, &transfer).await?;
+    let outcome = match verdict {
+        UnlockVerdict::Opened => Outcome::Success,
+        _ => Outcome::Failure(result),
+    };
+    let action = if verdict == UnlockVerdict::Opened { Action::Export } else { Action::SecurityAlert };
+    let event = AuditEvent::new(action, format!("share:{share_id}"), format!("exam:{}", share.exam_id), outcome)
+        .with_detail(format!("share password presented ({})", share_category(share.deidentified)))
+        .from_client(ctx.client_ip.clone(), ctx.request_id.clone());
+    Ok((SharingResult::Unlock { verdict, notify_owner, session_expires_at }, vec![event]))
 }
 
 async fn try_download(
@@ -240,7 +255,7 @@ async fn try_download(
             at: now,
             account_id: link.account_id.clone(),
             sender: sender_of(conn, link.study_pk).await?,
-            receiver: receiver("download link holder", download_id, ctx),
+            receiver: Transfer::receiver("download link holder", download_id, ctx.client_ip.as_deref()),
             category: DOWNLOAD_CATEGORY.into(),
             result: result.into(),
         };
@@ -264,29 +279,22 @@ fn unlock_result(verdict: &UnlockVerdict) -> String {
     }
 }
 
-fn receiver(who: &str, id: &str, ctx: &AuditContext) -> String {
-    match &ctx.client_ip {
-        Some(ip) => format!("{who} ({id}) at {ip}"),
-        None => format!("{who} ({id})"),
-    }
-}
-
 /// The organization a study came from, as the transfer's sender.
 async fn sender_of(conn: &mut SqliteConnection, study_pk: i64) -> Result<String> {
-    let name: Option<String> = sqlx::query_scalar(
-        "SELECT o.name || ' (' || o.code || ')' FROM studies s JOIN organizations o ON o.id = s.org_id WHERE s.pk = ?",
-    )
-    .bind(study_pk)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(format!("cloudfilm archive for {}", name.unwrap_or_else(|| "an organization".into())))
+    let org: Option<(String, String)> =
+        sqlx::query_as("SELECT o.name, o.code FROM studies s JOIN organizations o ON o.id = s.org_id WHERE s.pk = ?")
+            .bind(study_pk)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (name, code) = org.unwrap_or_default();
+    Ok(Transfer::sender(&name, &code))
 }
 
 fn share_bucket(share_id: &str) -> Vec<u8> {
     format!("share-wrong\0{share_id}").into_bytes()
 }
 
-pub async fn insert_transfer(conn: &mut SqliteConnection, t: &Transfer) -> Result<()> {
+async fn insert_transfer(conn: &mut SqliteConnection, t: &Transfer) -> Result<()> {
     sqlx::query(
         "INSERT INTO transfer_log (at, account_id, sender, receiver, category, result) VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -301,7 +309,7 @@ pub async fn insert_transfer(conn: &mut SqliteConnection, t: &Transfer) -> Resul
     Ok(())
 }
 
-pub async fn insert_access(conn: &mut SqliteConnection, a: &Access) -> Result<()> {
+async fn insert_access(conn: &mut SqliteConnection, a: &Access) -> Result<()> {
     sqlx::query("INSERT INTO access_log (account_id, at, actor, action, object, client_ip) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&a.account_id)
         .bind(stamp(a.at))
