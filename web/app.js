@@ -81,7 +81,10 @@ async function consentScreen() {
       await post('/me/consents', { policy_version: policy.version, health_data: true });
       go('#/');
     });
-  show(main, h('h1', {}, t('consent.title')), form);
+  // Rights outlast a withdrawn consent: the access log and the privacy page stay open.
+  const rights = h('p', { class: 'muted' }, t('consent.rights'), ' ',
+    h('a', { href: '#/access' }, t('nav.access')), ' · ', h('a', { href: '#/privacy' }, t('nav.privacy')));
+  show(main, h('h1', {}, t('consent.title')), form, rights);
 }
 
 async function membersScreen() {

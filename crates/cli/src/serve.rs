@@ -19,7 +19,8 @@ pub struct ServeArgs {
     /// Address of the DIMSE listener (overrides `dimse.listen`).
     #[arg(long)]
     dimse: Option<String>,
-    /// Text message provider: `log`, `file:PATH` or `webhook:URL` (overrides `patients.sms`).
+    /// Text message provider: `file:PATH` or `webhook:URL`; `log` (kind and masked phone
+    /// only) and `none` [default] deliver no codes (overrides `patients.sms`).
     #[arg(long)]
     sms: Option<String>,
 }
@@ -62,7 +63,8 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [limits] inline_parse_bytes   bytes of an instance kept in memory to parse it   [1 MiB]
   [limits] max_concurrent_renders  frames decoded at once                         [4]
   [limits] max_render_pixels    largest frame the renderer decodes                [100000000]
-  [patients] sms                text messages: log, file:PATH, webhook:URL (--sms) [log]
+  [patients] sms                text messages: file:PATH, webhook:URL; log, none
+                                deliver no codes (--sms)                          [none]
   [patients] sms_webhook_secret HMAC key of webhook bodies; derived when empty
   [patients] secure_cookies     mark session cookies Secure (behind TLS)          [false]
   [patients] match_attempts_per_hour  manual matches per account and address     [10]
@@ -139,14 +141,33 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         config.patients.sms = sms;
     }
     let archive = Arc::new(Archive::open(config).await?);
+    let sign_in = sign_in_notice(&archive);
     run_server(archive, |url, dimse| {
         println!("cloudfilm listening on {url}");
         println!("DICOMweb: {url}/dicom-web");
         if let Some(dimse) = dimse {
             println!("DIMSE: {dimse}");
         }
+        if let Some(notice) = sign_in {
+            println!("{notice}");
+        }
     })
     .await
+}
+
+/// Without a provider that delivers codes nobody can sign in to the portal: said at start,
+/// instead of codes ever reaching a log.
+fn sign_in_notice(archive: &Archive) -> Option<String> {
+    if archive.sms.delivers() {
+        return None;
+    }
+    let why = if archive.sms.configured() {
+        "the log provider writes no codes"
+    } else {
+        "no text message provider is configured"
+    };
+    tracing::warn!("patient sign-in is unavailable: {why}");
+    Some(format!("Patient sign-in: unavailable ({why}; use --sms file:PATH or --sms webhook:URL)"))
 }
 
 pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {

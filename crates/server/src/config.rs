@@ -20,7 +20,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PatientConfig {
-    /// Where text messages go: `log`, `file:PATH` or `webhook:URL` (also `--sms`).
+    /// Where text messages go: `none` (default: patient sign-in unavailable), `log` (kind and
+    /// masked phone only), `file:PATH` or `webhook:URL` (also `--sms`).
     pub sms: String,
     /// Secret that signs webhook bodies (HMAC-SHA-256); derived from the master key when empty.
     pub sms_webhook_secret: String,
@@ -42,7 +43,7 @@ pub struct PatientConfig {
 impl Default for PatientConfig {
     fn default() -> Self {
         PatientConfig {
-            sms: "log".into(),
+            sms: "none".into(),
             sms_webhook_secret: String::new(),
             secure_cookies: false,
             match_attempts_per_hour: 10,

@@ -1,7 +1,9 @@
 //! Sending text messages (one-time codes, notices) through a provider chosen by configuration:
-//! `log` (the server log, phone masked; development), `file:PATH` (JSON lines `{"to", "text",
-//! "at"}` for development and tests) or `webhook:URL` (an HTTP POST of the same JSON, signed
-//! with HMAC-SHA-256 so the gateway can check it came from this archive).
+//! `none` (the default: nothing can be sent, so patient sign-in is unavailable), `log` (the
+//! server log gets the masked phone and the kind of message, never its text: a code is a
+//! credential), `file:PATH` (JSON lines `{"to", "text", "at"}` for development and tests) or
+//! `webhook:URL` (an HTTP POST of the same JSON, signed with HMAC-SHA-256 so the gateway can
+//! check it came from this archive).
 
 use async_trait::async_trait;
 use cloudfilm_core::PhoneNumber;
@@ -16,17 +18,57 @@ use std::time::Duration;
 pub enum SmsError {
     #[error("the SMS provider failed: {0}")]
     Provider(String),
-    #[error("invalid SMS provider {0:?}: use log, file:PATH or webhook:URL")]
+    #[error("invalid SMS provider {0:?}: use none, log, file:PATH or webhook:URL")]
     Spec(String),
+    #[error("no text message provider is configured")]
+    Unconfigured,
+}
+
+/// What a text message is for: the only thing about it the `log` provider writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsKind {
+    LoginCode,
+    StepUpCode,
+    DownloadCode,
+    MemberConsentCode,
+    ShareOpened,
+    LinkNotice,
+}
+
+impl SmsKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsKind::LoginCode => "sign-in code",
+            SmsKind::StepUpCode => "step-up code",
+            SmsKind::DownloadCode => "download security code",
+            SmsKind::MemberConsentCode => "member consent code",
+            SmsKind::ShareOpened => "share opened notice",
+            SmsKind::LinkNotice => "family link notice",
+        }
+    }
 }
 
 #[async_trait]
 pub trait SmsSender: Send + Sync {
-    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError>;
+    async fn send(&self, to: &PhoneNumber, kind: SmsKind, text: &str) -> Result<(), SmsError>;
+
+    /// Whether a provider is configured at all (not so for `none`: every message fails).
+    fn configured(&self) -> bool {
+        true
+    }
+
+    /// Whether messages reach the person (not so for `none` and `log`): without it nobody can
+    /// sign in with a code.
+    fn delivers(&self) -> bool {
+        true
+    }
 }
 
 /// Builds the provider a spec names; `secret` signs webhook bodies.
 pub fn provider(spec: &str, secret: Vec<u8>) -> Result<Arc<dyn SmsSender>, SmsError> {
+    if spec.is_empty() || spec == "none" {
+        return Ok(Arc::new(NoSms));
+    }
     if spec == "log" {
         return Ok(Arc::new(LogSms));
     }
@@ -51,14 +93,37 @@ fn message_json(to: &PhoneNumber, text: &str) -> String {
     serde_json::json!({ "to": to.as_str(), "text": text, "at": at }).to_string()
 }
 
-/// Development: the message goes to the server log with the phone masked.
+/// No provider: every message fails (the API answers 503 `sms_unavailable`).
+struct NoSms;
+
+#[async_trait]
+impl SmsSender for NoSms {
+    async fn send(&self, _to: &PhoneNumber, _kind: SmsKind, _text: &str) -> Result<(), SmsError> {
+        Err(SmsError::Unconfigured)
+    }
+
+    fn configured(&self) -> bool {
+        false
+    }
+
+    fn delivers(&self) -> bool {
+        false
+    }
+}
+
+/// Development: the server log notes that a message of this kind went to this masked phone;
+/// the text stays out of the log, since codes in it are credentials.
 struct LogSms;
 
 #[async_trait]
 impl SmsSender for LogSms {
-    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
-        tracing::info!(to = %mask_phone(to.as_str()), text, "SMS (log provider)");
+    async fn send(&self, to: &PhoneNumber, kind: SmsKind, _text: &str) -> Result<(), SmsError> {
+        tracing::info!(to = %mask_phone(to.as_str()), kind = kind.as_str(), "SMS (log provider, text not shown)");
         Ok(())
+    }
+
+    fn delivers(&self) -> bool {
+        false
     }
 }
 
@@ -70,7 +135,7 @@ struct FileSms {
 
 #[async_trait]
 impl SmsSender for FileSms {
-    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
+    async fn send(&self, to: &PhoneNumber, _kind: SmsKind, text: &str) -> Result<(), SmsError> {
         let line = message_json(to, text);
         let _guard = self.lock.lock().map_err(|_| SmsError::Provider("outbox lock".into()))?;
         let mut options = std::fs::OpenOptions::new();
@@ -101,7 +166,7 @@ pub fn webhook_signature(secret: &[u8], timestamp: &str, body: &str) -> String {
 
 #[async_trait]
 impl SmsSender for WebhookSms {
-    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
+    async fn send(&self, to: &PhoneNumber, _kind: SmsKind, text: &str) -> Result<(), SmsError> {
         let body = message_json(to, text);
         let timestamp = chrono::Utc::now().timestamp().to_string();
         let signature = webhook_signature(&self.secret, &timestamp, &body);

@@ -7,6 +7,7 @@ use super::{code_hash, keyed, phone_token};
 use crate::Archive;
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
+use crate::sms::SmsKind;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -67,6 +68,9 @@ async fn issue_and_send(
     purpose: OtpPurpose,
     context: &RequestContext,
 ) -> Result<Response, ApiError> {
+    if !archive.sms.configured() {
+        return Err(super::sms_unavailable());
+    }
     let policy = archive.config.patients.otp.clone();
     let code = cloudfilm_crypto::random::digits(6);
     let op = PatientOp::IssueCode {
@@ -87,7 +91,11 @@ async fn issue_and_send(
     let text = format!(
         "【cloudfilm】验证码 {code}，{minutes} 分钟内有效，请勿告诉他人。Your cloudfilm code is {code}, valid for {minutes} minutes."
     );
-    super::send_text(archive, phone, &text, "a one-time code").await?;
+    let kind = match purpose {
+        OtpPurpose::Login => SmsKind::LoginCode,
+        OtpPurpose::StepUp => SmsKind::StepUpCode,
+    };
+    super::send_text(archive, phone, kind, &text).await?;
     let body = json!({ "expires_in": policy.ttl_secs, "resend_after": policy.resend_secs });
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

@@ -5,7 +5,7 @@
 use super::auth::patient_op;
 use super::json::Body;
 use super::keyed;
-use super::session::Patient;
+use super::session::{Patient, Signed};
 use crate::Archive;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -131,7 +131,7 @@ pub async fn add(
 /// `DELETE /api/v1/members/{id}` → 204.
 pub async fn remove(
     State(state): State<AppState>,
-    Patient(signed): Patient,
+    signed: Signed,
     Path(member_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let archive = &state.archive;

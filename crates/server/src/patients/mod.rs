@@ -71,17 +71,23 @@ fn code_hash(archive: &Archive, purpose: OtpPurpose, phone: &PhoneNumber, code: 
 async fn send_text(
     archive: &Archive,
     phone: &PhoneNumber,
+    kind: crate::sms::SmsKind,
     text: &str,
-    what: &str,
 ) -> Result<(), crate::error::ApiError> {
-    archive.sms.send(phone, text).await.map_err(|e| {
-        tracing::error!(error = %e, to = %cloudfilm_core::masking::mask_phone(phone.as_str()), "{what} could not be sent");
-        crate::error::ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "sms_unavailable",
-            "the text message could not be sent; try again shortly",
-        )
+    archive.sms.send(phone, kind, text).await.map_err(|e| {
+        let to = cloudfilm_core::masking::mask_phone(phone.as_str());
+        tracing::error!(error = %e, %to, kind = kind.as_str(), "a text message could not be sent");
+        sms_unavailable()
     })
+}
+
+/// 503: text messages cannot be sent (a provider failure, or none is configured).
+fn sms_unavailable() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "sms_unavailable",
+        "the text message could not be sent; try again shortly",
+    )
 }
 
 /// Keyed hash of a secret or of a rate-limit key (`kind` separates the uses).

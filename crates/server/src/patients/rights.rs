@@ -1,10 +1,11 @@
 //! The data subject's rights (DESIGN §3): requests with a due date on the working-day calendar
 //! (S34), and the export of the account's data — JSON and the original DICOM of every exam it
-//! may see — as one signed zip, after a fresh step-up (it holds unmasked values).
+//! may see — as one signed zip, after a fresh step-up (it holds unmasked values). These rights
+//! outlast a withdrawn consent (PIPL art. 15, 44–47): they need a session, not the consent.
 
 use super::auth::patient_op;
 use super::json::Body;
-use super::session::{Patient, step_up_required};
+use super::session::{Signed, step_up_required};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::shared::package::{self, Contents, Purpose};
@@ -32,7 +33,7 @@ fn request_json(r: &DataRequest) -> Value {
 /// `POST /api/v1/me/requests {"kind", "detail"}` → 201 with the due date.
 pub async fn file_request(
     State(state): State<AppState>,
-    Patient(signed): Patient,
+    signed: Signed,
     Body(body): Body<NewRequest>,
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
@@ -63,16 +64,13 @@ pub async fn file_request(
 }
 
 /// `GET /api/v1/me/requests`: the account's requests with status and due date.
-pub async fn list_requests(
-    State(state): State<AppState>,
-    Patient(signed): Patient,
-) -> Result<axum::Json<Value>, ApiError> {
+pub async fn list_requests(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<Value>, ApiError> {
     let requests = state.archive.repo.data_requests(&signed.account_id).await?;
     Ok(axum::Json(json!({ "requests": requests.iter().map(request_json).collect::<Vec<_>>() })))
 }
 
 /// `GET /api/v1/me/export`: the account's data as a zip (after a step-up).
-pub async fn export(State(state): State<AppState>, Patient(signed): Patient) -> Result<Response, ApiError> {
+pub async fn export(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
     let archive = &state.archive;
     if !signed.stepped_up {
         return Err(step_up_required("before exporting your data"));

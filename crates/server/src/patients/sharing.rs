@@ -5,7 +5,7 @@
 use super::exams::visible_exam;
 use super::json::Body;
 use super::keyed;
-use super::session::Patient;
+use super::session::{Patient, Signed};
 use crate::Archive;
 use crate::app::{AppState, site_url};
 use crate::error::ApiError;
@@ -132,7 +132,7 @@ pub async fn list_shares(
 /// `DELETE /api/v1/shares/{id}` → 204; the share and the sessions it opened end at once.
 pub async fn revoke_share(
     State(state): State<AppState>,
-    Patient(signed): Patient,
+    signed: Signed,
     Path(share_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let archive = &state.archive;
@@ -195,7 +195,7 @@ pub async fn create_download(
     let text = format!(
         "【cloudfilm】下载安全码 {code}，{minutes} 分钟内有效，请勿告诉他人。Your cloudfilm download security code is {code}, valid for {minutes} minutes. Do not share it."
     );
-    super::send_text(archive, &phone, &text, "a download security code").await?;
+    super::send_text(archive, &phone, crate::sms::SmsKind::DownloadCode, &text).await?;
     let body = json!({
         "id": id,
         "url": format!("{}/d/{token}", site_url(&state, &headers)),
@@ -226,7 +226,7 @@ pub fn download_disabled() -> ApiError {
 
 /// `GET /api/v1/me/transfers`: every transfer of this account's data to someone else
 /// (sender, receiver, data category, result, time), newest first.
-pub async fn transfers(State(state): State<AppState>, Patient(signed): Patient) -> Result<axum::Json<Value>, ApiError> {
+pub async fn transfers(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<Value>, ApiError> {
     let archive = &state.archive;
     let entries: Vec<Value> = archive
         .repo
@@ -243,10 +243,7 @@ pub async fn transfers(State(state): State<AppState>, Patient(signed): Patient) 
 }
 
 /// `GET /api/v1/me/access-log`: who opened this account's data, newest first.
-pub async fn access_log(
-    State(state): State<AppState>,
-    Patient(signed): Patient,
-) -> Result<axum::Json<Value>, ApiError> {
+pub async fn access_log(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<Value>, ApiError> {
     let archive = &state.archive;
     let entries: Vec<Value> = archive
         .repo

@@ -143,7 +143,7 @@ async fn notify_first_open(archive: &Archive, account_id: &str) {
     };
     let Some(phone) = phone else { return };
     let text = "【cloudfilm】您分享的检查已被首次打开。如非本人授意，请在 cloudfilm 中撤销该分享。A share of your exam was opened for the first time. If you did not expect this, revoke the share in cloudfilm.";
-    if let Err(e) = archive.sms.send(&phone, text).await {
+    if let Err(e) = archive.sms.send(&phone, crate::sms::SmsKind::ShareOpened, text).await {
         tracing::warn!(error = %e, to = %mask_phone(phone.as_str()), "a share notice could not be sent");
     }
 }

@@ -73,3 +73,30 @@ async fn withdrawal_stops_processing_at_once_and_every_event_is_kept() {
     let audit = p.audit_text().await;
     assert!(audit.contains("consent to process health data withdrawn"));
 }
+
+#[tokio::test]
+async fn rights_outlast_a_withdrawn_consent() {
+    let p = Portal::new().await;
+    let (mut b, exam, _) = p.matched_exam(true).await;
+    assert_eq!(p.get(&b, &format!("/api/v1/exams/{exam}")).await.status, StatusCode::OK);
+    assert_eq!(p.delete(&b, "/api/v1/me/consents/health_data").await.status, StatusCode::NO_CONTENT);
+    // Processing for the withdrawn purpose stops...
+    assert_eq!(p.get(&b, &format!("/api/v1/exams/{exam}")).await.code(), "consent_required");
+    // ...the rights do not: the logs, requests, the export and withdrawing again.
+    for path in ["/api/v1/me/access-log", "/api/v1/me/transfers", "/api/v1/me/requests"] {
+        let reply = p.get(&b, path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text());
+    }
+    let filed = p.post(&b, "/api/v1/me/requests", json!({ "kind": "deletion", "detail": "" })).await;
+    assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.text());
+    assert_eq!(p.get(&b, "/api/v1/me/requests").await.json()["requests"][0]["kind"], "deletion");
+    assert_eq!(p.get(&b, "/api/v1/me/export").await.code(), "step_up_required");
+    p.step_up(&mut b).await;
+    let export = p.get(&b, "/api/v1/me/export").await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.text());
+    assert!(unzip(&export.body).keys().any(|name| name.ends_with(".json")));
+    assert_eq!(p.delete(&b, "/api/v1/me/consents/health_data").await.status, StatusCode::NO_CONTENT);
+    // Still no health data without the consent, and nothing for a visitor without a session.
+    assert_eq!(p.get(&b, &format!("/api/v1/exams/{exam}")).await.code(), "consent_required");
+    assert_eq!(p.get(&Browser::default(), "/api/v1/me/access-log").await.status, StatusCode::UNAUTHORIZED);
+}
