@@ -8,4 +8,4 @@ pub mod verify;
 
 pub use entry::{Action, AuditEvent, Outcome};
 pub use merkle::{MerkleFrontier, SignedHead, chain_hash, leaf_hash, merkle_root};
-pub use verify::{Broken, StoredEntry, Verifier, VerifyReport, verify_log};
+pub use verify::{Broken, StoredEntry, Verifier, VerifyReport, merge_heads, verify_log};

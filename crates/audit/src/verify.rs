@@ -1,5 +1,5 @@
 //! Verification of a stored log against its own links and against the signed heads kept
-//! outside the database: an edited, removed, reordered or truncated entry, and a database
+//! outside the database (and their copy inside it): an edited, removed, reordered or truncated entry, and a database
 //! rolled back behind a kept head, are found and named.
 
 use crate::entry::seq_of;
@@ -35,6 +35,44 @@ pub enum Broken {
         "entries 1..={tree_size} no longer match the signed head of {at} (first differing link: entry {first_bad})"
     )]
     HeadMismatch { tree_size: u64, at: String, first_bad: u64 },
+    #[error(
+        "the heads file lost the signed head of {at} for {tree_size} entries that the archive keeps (the file was deleted, cut short or replaced)"
+    )]
+    HeadsFileLost { tree_size: u64, at: String },
+    #[error("two different signed heads claim {tree_size} entries (of {first} and of {second})")]
+    HeadsDisagree { tree_size: u64, first: String, second: String },
+}
+
+/// The heads to check a log against: those of the heads file and those the archive keeps in
+/// its database (a second copy, so deleting the file is not enough to hide a rewrite). Every
+/// kept head must still be in the file; a head only in the file counts too (written before
+/// the database copy existed, or its database write failed). Two processes may sign the same
+/// size at different moments; heads of one size must agree on root and link.
+pub fn merge_heads(file: &[SignedHead], kept: &[SignedHead], public_key: &[u8; 32]) -> Result<Vec<SignedHead>, Broken> {
+    if let Some(forged) = file.iter().chain(kept).find(|h| !h.signature_valid(public_key)) {
+        return Err(Broken::BadHeadSignature { tree_size: forged.tree_size, at: forged.at.clone() });
+    }
+    let same = |a: &SignedHead, b: &SignedHead| a.tree_size == b.tree_size && a.root == b.root && a.chain == b.chain;
+    let mut merged: Vec<SignedHead> = file.to_vec();
+    for head in kept {
+        if !file.iter().any(|f| same(f, head)) {
+            if let Some(other) = file.iter().find(|f| f.tree_size == head.tree_size) {
+                return Err(disagree(other, head));
+            }
+            return Err(Broken::HeadsFileLost { tree_size: head.tree_size, at: head.at.clone() });
+        }
+    }
+    merged.sort_by_key(|h| h.tree_size);
+    for pair in merged.windows(2) {
+        if pair[0].tree_size == pair[1].tree_size && !same(&pair[0], &pair[1]) {
+            return Err(disagree(&pair[0], &pair[1]));
+        }
+    }
+    Ok(merged)
+}
+
+fn disagree(a: &SignedHead, b: &SignedHead) -> Broken {
+    Broken::HeadsDisagree { tree_size: a.tree_size, first: a.at.clone(), second: b.at.clone() }
 }
 
 /// What an intact log looks like.
@@ -249,6 +287,31 @@ mod tests {
         log.entries[12].canonical = log.entries[12].canonical.replace("1.2.13", "1.2.99");
         relink(&mut log);
         assert!(matches!(check(&log), Err(Broken::HeadMismatch { tree_size: 15, first_bad: 11, .. })));
+    }
+
+    #[test]
+    fn a_heads_file_missing_a_kept_head_is_named() {
+        let log = build(25, 10);
+        let key = log.signer.public_key();
+        let kept = log.heads.clone();
+        assert_eq!(merge_heads(&log.heads, &kept, &key).unwrap(), log.heads);
+        assert!(matches!(merge_heads(&[], &kept, &key), Err(Broken::HeadsFileLost { tree_size: 10, .. })));
+        assert!(matches!(merge_heads(&log.heads[..1], &kept, &key), Err(Broken::HeadsFileLost { tree_size: 20, .. })));
+        // Heads only in the file (older than the database copy) still count.
+        assert_eq!(merge_heads(&log.heads, &kept[1..], &key).unwrap().len(), 2);
+        let head = &kept[0];
+        let bytes = |h: &str| -> Hash { hex::decode(h).unwrap().try_into().unwrap() };
+        let sign = |root: &Hash, at: &str| {
+            SignedHead::sign(head.tree_size, root, &bytes(&head.chain), at, |m| log.signer.sign(m))
+        };
+        let later = sign(&bytes(&head.root), "later");
+        let file = [log.heads.clone(), vec![later.clone()]].concat();
+        assert_eq!(merge_heads(&file, &[later], &key).unwrap().len(), 3, "signed again later: no fork");
+        let fork = sign(&[7u8; 32], "later");
+        assert!(matches!(merge_heads(&log.heads, &[fork], &key), Err(Broken::HeadsDisagree { tree_size: 10, .. })));
+        let mut forged = head.clone();
+        forged.tree_size = 11;
+        assert!(matches!(merge_heads(&log.heads, &[forged], &key), Err(Broken::BadHeadSignature { .. })));
     }
 
     #[test]

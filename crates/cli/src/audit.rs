@@ -2,7 +2,7 @@
 
 use crate::{Global, cli_actor};
 use clap::Subcommand;
-use cloudfilm_audit::{Action, AuditEvent, Outcome, Verifier};
+use cloudfilm_audit::{Action, AuditEvent, Outcome, Verifier, merge_heads};
 use cloudfilm_server::Archive;
 use cloudfilm_server::archive::DataLayout;
 use std::process::ExitCode;
@@ -18,9 +18,11 @@ pub async fn run(global: &Global, cmd: AuditCommand) -> anyhow::Result<ExitCode>
     let config = global.config()?;
     let heads_path = DataLayout::of(&config.data).audit_heads;
     let archive = Archive::open(config).await?;
-    let heads = cloudfilm_store::heads::read_all(&heads_path)?;
+    let in_file = cloudfilm_store::heads::read_all(&heads_path)?;
+    let kept = archive.repo.kept_audit_heads().await?;
     let public_key = archive.signer.public_key();
     let outcome = async {
+        let heads = merge_heads(&in_file, &kept, &public_key)?;
         let mut verifier = Verifier::new(&heads, &public_key)?;
         let mut after = 0;
         loop {

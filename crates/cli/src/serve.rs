@@ -118,6 +118,7 @@ async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str, Option<&str
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    cloudfilm_server::refusals::flush_periodically(archive.clone());
     let dimse_task =
         dimse.map(|l| tokio::spawn(cloudfilm_server::dimse::listen(archive.clone(), l, wait(stopped.clone()))));
     cloudfilm_server::app::serve(archive.clone(), listener, wait(stopped)).await?;

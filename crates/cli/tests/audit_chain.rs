@@ -1,5 +1,6 @@
 //! `cloudfilm audit verify`: an intact chain verifies; an edited, deleted, reordered or
-//! consistently rewritten entry, a truncated tail and a forged head are detected and named.
+//! consistently rewritten entry, a truncated tail, a forged head and a deleted or shortened
+//! heads file are detected and named.
 
 mod common;
 use common::*;
@@ -121,7 +122,7 @@ fn tampering_is_detected_and_named() {
     assert!(!ok && out.contains("truncated or rolled back"), "{out}");
 
     // A rewrite with every hash recomputed passes the chain but not the signed heads.
-    let (ok, out) = verify_after(data.path(), |d| {
+    let rewrite = |d: &Path| {
         let mut link = [0u8; 32];
         let mut statements = Vec::new();
         for (seq, canonical) in &all {
@@ -137,8 +138,37 @@ fn tampering_is_detected_and_named() {
         }
         let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
         sql(d, &refs);
-    });
+    };
+    let (ok, out) = verify_after(data.path(), rewrite);
     assert!(!ok && out.contains("no longer match the signed head"), "{out}");
+
+    // Deleting the heads file, alone or to hide that rewrite, is itself named; and the archive
+    // does not sign a fresh head over the rewritten chain (a second verify still fails).
+    let heads_file = |d: &Path| d.join("audit-heads.jsonl");
+    let (ok, out) = verify_after(data.path(), |d| std::fs::remove_file(heads_file(d)).unwrap());
+    assert!(!ok && out.contains("heads file lost the signed head"), "{out}");
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(data.path(), copy.path());
+    rewrite(copy.path());
+    std::fs::remove_file(heads_file(copy.path())).unwrap();
+    for _ in 0..2 {
+        let out = cli(copy.path(), &["audit", "verify"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success() && stdout.contains("heads file lost the signed head"), "{stdout}");
+        assert!(!heads_file(copy.path()).exists(), "no head signed over a rewritten chain");
+    }
+    let server = Server::start(copy.path(), &[]);
+    server.stop();
+    assert!(!heads_file(copy.path()).exists(), "a server opening the archive signs no head either");
+    // A file cut short (its last heads removed) is named the same way.
+    let (ok, out) = verify_after(data.path(), |d| {
+        assert!(cli(d, &["audit", "verify"]).status.success(), "a verify signs one more head at close");
+        let heads = std::fs::read_to_string(heads_file(d)).unwrap();
+        assert!(heads.lines().count() >= 2, "{heads}");
+        let first = heads.lines().next().unwrap();
+        std::fs::write(heads_file(d), format!("{first}\n")).unwrap();
+    });
+    assert!(!ok && out.contains("heads file lost the signed head"), "{out}");
 
     let (ok, out) = verify_after(data.path(), |d| {
         let heads = std::fs::read_to_string(d.join("audit-heads.jsonl")).unwrap();

@@ -12,6 +12,7 @@ pub mod org;
 pub mod otp;
 pub mod phone;
 pub mod query;
+pub mod refusals;
 pub mod resident_id;
 pub mod rights;
 pub mod session;

@@ -26,6 +26,8 @@ pub struct Archive {
     pub clock: Arc<dyn Clock>,
     /// Where one-time codes and notices go.
     pub sms: Arc<dyn SmsSender>,
+    /// Refusals of clients without a credential, counted per address and window.
+    pub refusals: std::sync::Mutex<cloudfilm_core::refusals::RefusalLedger>,
 }
 
 /// Where things live inside the data directory.
@@ -94,6 +96,7 @@ impl Archive {
         let archive = Archive {
             clock,
             sms,
+            refusals: crate::refusals::ledger(),
             render_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_renders.max(1)),
             config,
             repo: Arc::new(repo),
@@ -253,6 +256,7 @@ impl Archive {
 
     /// Signs a last audit head and stops the writer.
     pub async fn close(&self) {
+        self.flush_refusals(true).await;
         self.repo.close().await;
     }
 }

@@ -1,6 +1,7 @@
 //! The organization credential (API.md): `Authorization: Bearer <key>`, or HTTP Basic with the
 //! key id as user name and the whole key as password. Every request is checked against the
-//! key's keyed hash, its revocation and its CIDR allowlist; refusals are audited.
+//! key's keyed hash, its revocation and its CIDR allowlist; refusals are audited (the first of
+//! a minute per address, the rest counted into one summary entry).
 
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
@@ -9,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use base64::Engine;
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
+use cloudfilm_core::refusals::Refusal;
 use cloudfilm_crypto::blind::constant_time_eq;
 use cloudfilm_store::Org;
 
@@ -73,7 +75,9 @@ impl FromRequestParts<AppState> for OrgAuth {
             .is_some_and(|r| !r.revoked && constant_time_eq(&state.archive.sealer.secret_hash(&key), &r.secret_hash));
         let Some(record) = record.filter(|_| valid) else {
             let shown = if key_id.bytes().all(|b| b.is_ascii_alphanumeric()) { key_id.as_str() } else { "invalid" };
-            state.archive.repo.audit(vec![refuse(shown, "unknown, revoked or wrong API key")]).await?;
+            let why = "unknown, revoked or wrong API key";
+            let refusal = Refusal { object: "dicom-web", reason: why };
+            state.archive.audit_refusal(refusal, context.client_ip, refuse(shown, why)).await?;
             return Err(ApiError::unauthorized());
         };
         if !record.allow.is_empty() {
@@ -83,11 +87,9 @@ impl FromRequestParts<AppState> for OrgAuth {
                 .filter_map(|net| net.parse::<ipnet::IpNet>().ok())
                 .any(|net| net.contains(&context.client_ip));
             if !allowed {
-                state
-                    .archive
-                    .repo
-                    .audit(vec![refuse(&key_id, "API key used from an address outside its allowlist")])
-                    .await?;
+                let why = "API key used from an address outside its allowlist";
+                let refusal = Refusal { object: "dicom-web", reason: why };
+                state.archive.audit_refusal(refusal, context.client_ip, refuse(&key_id, why)).await?;
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "address_not_allowed",

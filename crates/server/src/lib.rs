@@ -11,6 +11,7 @@ pub mod error;
 pub mod ingest;
 pub mod patients;
 pub mod portal;
+pub mod refusals;
 pub mod retrieve;
 pub mod shared;
 pub mod sms;

@@ -45,7 +45,10 @@ pub trait Repository: Send + Sync + 'static {
 
     /// The audit log in order, `limit` entries after `after_seq`.
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>>;
-    /// Signs a head over the log as it stands, and keeps it outside the database.
+    /// The signed heads the database keeps (a copy of the heads file's, S26).
+    async fn kept_audit_heads(&self) -> Result<Vec<SignedHead>>;
+    /// Signs a head over the log as it stands, and keeps it outside the database and in it;
+    /// none while the log no longer extends the last head signed.
     async fn sign_audit_head(&self) -> Result<Option<SignedHead>>;
 
     // --- the patient side ---

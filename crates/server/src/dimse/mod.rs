@@ -11,6 +11,7 @@ mod transport;
 use crate::archive::Archive;
 use association::Association;
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
+use cloudfilm_core::refusals::Refusal;
 use dicom_ul::pdu::Pdu;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,7 +84,8 @@ async fn handle(archive: Arc<Archive>, socket: TcpStream, peer: SocketAddr, perm
                 Outcome::Failure(refused.to_string()),
             )
             .from_client(Some(peer.ip().to_string()), None);
-            let _ = archive.repo.audit(vec![event]).await;
+            let refusal = Refusal { object: "dimse", reason: "association rejected" };
+            let _ = archive.audit_refusal(refusal, peer.ip(), event).await;
             stream.close().await;
         }
     }

@@ -7,6 +7,7 @@ mod query;
 mod rows;
 mod sharing;
 mod sharing_reads;
+mod signed_heads;
 mod writer;
 
 use crate::error::{Result, StoreError};
@@ -198,6 +199,10 @@ impl Repository for SqliteRepository {
                 })
             })
             .collect()
+    }
+
+    async fn kept_audit_heads(&self) -> Result<Vec<SignedHead>> {
+        signed_heads::kept_heads(&self.readers).await
     }
 
     async fn sign_audit_head(&self) -> Result<Option<SignedHead>> {

@@ -3,6 +3,7 @@
 //! the others intact. Audit entries are appended to the chain in the same transaction as the
 //! effect they record (S26). Signed tree heads are written every few seconds and at close.
 
+use super::signed_heads::SignedHeads;
 use crate::error::{Result, StoreError};
 use crate::model::*;
 use crate::sealed::Sealer;
@@ -37,9 +38,8 @@ struct Writer {
     conn: SqliteConnection,
     sealer: Arc<Sealer>,
     signer: Arc<ArchiveSigner>,
-    heads_path: PathBuf,
+    heads: SignedHeads,
     chain: Chain,
-    last_head_size: u64,
     /// Audit size when the planner's statistics were last refreshed.
     analyzed_at_size: u64,
 }
@@ -50,12 +50,10 @@ pub async fn spawn(
     signer: Arc<ArchiveSigner>,
     heads_path: PathBuf,
 ) -> Result<mpsc::Sender<Msg>> {
-    let mut writer =
-        Writer { conn, sealer, signer, heads_path, chain: Chain::default(), last_head_size: 0, analyzed_at_size: 0 };
+    let mut conn = conn;
+    let heads = SignedHeads::load(&mut conn, heads_path).await?;
+    let mut writer = Writer { conn, sealer, signer, heads, chain: Chain::default(), analyzed_at_size: 0 };
     writer.catch_up().await?;
-    writer.last_head_size = crate::heads::read_all(&writer.heads_path)
-        .map(|heads| heads.iter().map(|h| h.tree_size).max().unwrap_or(0))
-        .unwrap_or(0);
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(writer.run(rx));
     Ok(tx)
@@ -465,6 +463,7 @@ impl Writer {
         let tail: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log").fetch_one(&mut self.conn).await?;
         let tail = tail.unwrap_or(0) as u64;
         if tail == self.chain.size {
+            self.heads.replayed_up_to(tail);
             return Ok(());
         }
         if tail < self.chain.size {
@@ -478,10 +477,14 @@ impl Writer {
             let leaf: Vec<u8> = row.try_get("leaf")?;
             let link: Vec<u8> = row.try_get("chain")?;
             let leaf: [u8; 32] = leaf.try_into().map_err(|_| StoreError::Integrity)?;
+            let link: [u8; 32] = link.try_into().map_err(|_| StoreError::Integrity)?;
+            let expected = chain_hash(&self.chain.link, &leaf);
             self.chain.frontier.push(leaf);
-            self.chain.link = link.try_into().map_err(|_| StoreError::Integrity)?;
+            self.chain.link = link;
             self.chain.size = row.try_get::<i64, _>("seq")? as u64;
+            self.heads.observe(self.chain.size, &link, &expected, &self.chain.frontier);
         }
+        self.heads.replayed_up_to(self.chain.size);
         Ok(())
     }
 
@@ -503,15 +506,14 @@ impl Writer {
         if self.conn.ping().await.is_ok() {
             self.catch_up().await?;
         }
-        if self.chain.size == 0 || self.chain.size <= self.last_head_size {
+        if self.chain.size == 0 || self.chain.size <= self.heads.last_size() || !self.heads.may_sign() {
             return Ok(None);
         }
         let signer = self.signer.clone();
         let head = SignedHead::sign(self.chain.size, &self.chain.frontier.root(), &self.chain.link, &now(), |m| {
             signer.sign(m)
         });
-        crate::heads::append(&self.heads_path, &head)?;
-        self.last_head_size = head.tree_size;
+        self.heads.keep(&mut self.conn, head.clone()).await?;
         Ok(Some(head))
     }
 }
