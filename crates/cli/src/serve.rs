@@ -59,6 +59,7 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [dimse] network_timeout_secs  seconds per network read/write or connect         [60]
   [limits] max_request_bytes    largest STOW-RS request                           [8 GiB]
   [limits] max_instance_bytes   largest instance                                  [2 GiB]
+  [limits] max_inflated_bytes   largest inflated deflate data set                 [1 GiB]
   [limits] max_parts            most instances in one STOW-RS request             [20000]
   [limits] inline_parse_bytes   bytes of an instance kept in memory to parse it   [1 MiB]
   [limits] max_concurrent_renders  frames decoded at once                         [4]

@@ -115,6 +115,15 @@ fn check_meta_lengths<R: Read + Seek>(src: &mut R, from: u64) -> Result<(), Insp
         if len > MAX_META_ELEMENT || at + header + len > total {
             return Err(bad(format!("a file meta element declares {len} bytes")));
         }
+        // The group length (0002,0000) says how long the rest of the group is.
+        if head[..4] == [0x02, 0x00, 0x00, 0x00] && len == 4 {
+            let mut value = [0u8; 4];
+            src.read_exact(&mut value).map_err(|e| bad(e.to_string()))?;
+            let group = u64::from(u32::from_le_bytes(value));
+            if group > 16 * MAX_META_ELEMENT || at + header + len + group > total {
+                return Err(bad(format!("the file meta group declares {group} bytes")));
+            }
+        }
         at += header + len;
     }
     Ok(())
@@ -160,12 +169,28 @@ pub fn inspect<R: Read + Seek>(src: &mut R) -> Result<InstanceInfo, InspectError
 /// set lacks (files from elsewhere), which a data set received by C-STORE may not rely on,
 /// its file meta being the archive's own.
 pub fn inspect_with<R: Read + Seek>(src: &mut R, fill_from_meta: bool) -> Result<InstanceInfo, InspectError> {
+    inspect_bounded(src, fill_from_meta, DEFAULT_MAX_INFLATED)
+}
+
+/// Largest data set a deflated instance may inflate to, unless configured otherwise.
+pub const DEFAULT_MAX_INFLATED: u64 = 1 << 30;
+
+/// [`inspect_with`], a deflated data set refused once it inflates beyond `max_inflated` bytes.
+pub fn inspect_bounded<R: Read + Seek>(
+    src: &mut R,
+    fill_from_meta: bool,
+    max_inflated: u64,
+) -> Result<InstanceInfo, InspectError> {
     let (meta, dataset_start) = read_meta(src)?;
     let ts_uid = meta.transfer_syntax().trim_end_matches('\0').trim().to_owned();
     let ts = crate::transfer::lookup(&ts_uid).ok_or_else(|| InspectError::UnsupportedTransferSyntax(ts_uid.clone()))?;
-    // Lengths and depth are checked before anything is read into memory.
-    let position = if crate::transfer::is_dataset_codec(ts) { None } else { Some(walk(src, dataset_start, ts)?) };
-    let mut obj = read_header(src)?;
+    // Lengths and depth are checked before anything is read into memory; a deflated data set
+    // is checked as it inflates (into a temporary file, never whole in memory).
+    let (position, mut obj) = if crate::transfer::is_dataset_codec(ts) {
+        (None, inflated_header(src, dataset_start, max_inflated)?)
+    } else {
+        (Some(walk(src, dataset_start, ts)?), read_header(src)?.into_inner())
+    };
     // The data set is authoritative; the file meta fills SOP identifiers it lacks.
     for (tag, from_meta) in [
         (tags::SOP_CLASS_UID, meta.media_storage_sop_class_uid()),
@@ -179,14 +204,39 @@ pub fn inspect_with<R: Read + Seek>(src: &mut R, fill_from_meta: bool) -> Result
     info.transfer_syntax = ts_uid;
     info.layout = Some(match position {
         Some(position) => layout_of(src, position, &info)?,
-        None => {
-            // A compressed data set has no byte offsets: check that all of it decodes.
-            src.seek(SeekFrom::Start(0)).map_err(|e| InspectError::Malformed(e.to_string()))?;
-            OpenFileOptions::new().from_reader(&mut *src).map_err(|e| InspectError::Malformed(e.to_string()))?;
-            PixelLayout::Whole
-        }
+        // A compressed data set has no byte offsets; all of it was walked as it inflated.
+        None => PixelLayout::Whole,
     });
     Ok(info)
+}
+
+/// Inflates a deflated data set into a temporary file, refusing it beyond `max_inflated`
+/// bytes, walks it like any other (lengths, nesting) and parses its header from there.
+fn inflated_header<R: Read + Seek>(
+    src: &mut R,
+    dataset_start: u64,
+    max_inflated: u64,
+) -> Result<InMemDicomObject, InspectError> {
+    let malformed = |e: &dyn std::fmt::Display| InspectError::Malformed(e.to_string());
+    src.seek(SeekFrom::Start(dataset_start)).map_err(|e| malformed(&e))?;
+    let mut inflated = tempfile::tempfile().map_err(|e| malformed(&e))?;
+    let mut decoder = flate2::read::DeflateDecoder::new(&mut *src).take(max_inflated + 1);
+    let size = std::io::copy(&mut decoder, &mut inflated)
+        .map_err(|e| InspectError::Malformed(format!("the deflated data set does not inflate: {e}")))?;
+    if size > max_inflated {
+        return Err(InspectError::Malformed(format!(
+            "the deflated data set inflates beyond the limit of {max_inflated} bytes"
+        )));
+    }
+    let explicit = crate::transfer::lookup(crate::transfer::EXPLICIT_VR_LITTLE_ENDIAN).expect("explicit VR LE");
+    let header_end = match walk(&mut inflated, 0, explicit)? {
+        // The pixel data's value begins after its 12-byte explicit VR header.
+        PixelPosition::Native { offset, .. } => offset.saturating_sub(12),
+        _ => size,
+    };
+    inflated.seek(SeekFrom::Start(0)).map_err(|e| malformed(&e))?;
+    InMemDicomObject::read_dataset_with_ts(std::io::BufReader::new(inflated.take(header_end)), explicit)
+        .map_err(|e| malformed(&e))
 }
 
 /// The indexed attributes of a parsed data set.
@@ -502,6 +552,68 @@ mod tests {
         let seq = inner.take(tags::REFERENCED_SERIES_SEQUENCE).unwrap();
         let err = inspect(&mut Cursor::new(instance(vec![seq]))).unwrap_err();
         assert!(matches!(&err, InspectError::Malformed(m) if m.contains("nested deeper")), "{err}");
+    }
+
+    /// Part-10 bytes of a deflated data set: file meta, then `dataset` (explicit VR LE) deflated.
+    fn deflated(dataset: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let meta = FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+            .media_storage_sop_instance_uid("1.2.3.4")
+            .transfer_syntax("1.2.840.10008.1.2.1.99")
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        meta.write(&mut out).unwrap();
+        if !out.starts_with(b"DICM") {
+            out.splice(0..0, *b"DICM");
+        }
+        let mut encoder = flate2::write::DeflateEncoder::new(out, flate2::Compression::best());
+        encoder.write_all(dataset).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn dataset_of(part10: &[u8]) -> &[u8] {
+        &part10[dataset_offset(&mut Cursor::new(part10)).unwrap() as usize..]
+    }
+
+    #[test]
+    fn a_forged_file_meta_group_length_is_refused() {
+        let mut bytes = instance(vec![]);
+        let at = bytes.windows(4).position(|w| w == [0x02, 0x00, 0x00, 0x00]).unwrap();
+        bytes[at + 8..at + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+        let err = inspect(&mut Cursor::new(&bytes[..279.min(bytes.len())])).unwrap_err();
+        assert!(matches!(&err, InspectError::BadMeta(m) if m.contains("group declares")), "{err}");
+    }
+
+    #[test]
+    fn a_deflated_instance_inspects() {
+        let bytes = deflated(dataset_of(&instance(vec![])));
+        let info = inspect(&mut Cursor::new(bytes)).unwrap();
+        assert_eq!((info.sop_instance_uid.as_str(), info.layout), ("1.2.3.4", Some(PixelLayout::Whole)));
+    }
+
+    #[test]
+    fn deep_nesting_inside_a_deflated_data_set_is_refused() {
+        // 100 000 nested sequences of undefined length: 2 MB that deflate to a few kilobytes.
+        let mut dataset = dataset_of(&instance(vec![])).to_vec();
+        for _ in 0..100_000 {
+            dataset.extend_from_slice(&[0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+            dataset.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        let err = inspect(&mut Cursor::new(deflated(&dataset))).unwrap_err();
+        assert!(matches!(&err, InspectError::Malformed(m) if m.contains("nested deeper")), "{err}");
+    }
+
+    #[test]
+    fn a_deflate_bomb_is_refused_while_inflating() {
+        let blob = DataElement::new(Tag(0x0009, 0x1010), VR::OB, PrimitiveValue::U8(vec![0u8; 64 << 20].into()));
+        let creator = DataElement::new(Tag(0x0009, 0x0010), VR::LO, PrimitiveValue::from("TEST"));
+        let bytes = deflated(dataset_of(&instance(vec![creator, blob])));
+        assert!(bytes.len() < 200_000, "{} bytes inflate to 64 MiB", bytes.len());
+        let err = inspect_bounded(&mut Cursor::new(&bytes), true, 16 << 20).unwrap_err();
+        assert!(matches!(&err, InspectError::Malformed(m) if m.contains("inflates beyond")), "{err}");
+        assert!(inspect_bounded(&mut Cursor::new(&bytes), true, 128 << 20).is_ok(), "within the limit it is stored");
     }
 
     #[test]

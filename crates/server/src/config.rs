@@ -102,6 +102,8 @@ pub struct Limits {
     pub max_concurrent_renders: usize,
     /// Largest decoded frame (rows × columns × samples × bytes) the renderer accepts.
     pub max_render_pixels: u64,
+    /// Largest data set a deflated instance may inflate to (checked while inflating).
+    pub max_inflated_bytes: u64,
 }
 
 impl Default for Config {
@@ -146,6 +148,7 @@ impl Default for Limits {
             inline_parse_bytes: 1 << 20,
             max_concurrent_renders: 4,
             max_render_pixels: 100_000_000,
+            max_inflated_bytes: cloudfilm_dicom::inspect::DEFAULT_MAX_INFLATED,
         }
     }
 }

@@ -144,7 +144,8 @@ async fn inspect_spool(archive: &Arc<Archive>, spool: Spool, fill_from_meta: boo
             archive: &archive,
             id: &blob.id,
         };
-        match cloudfilm_dicom::inspect_with(&mut reader, fill_from_meta) {
+        let max_inflated = archive.config.limits.max_inflated_bytes;
+        match cloudfilm_dicom::inspect::inspect_bounded(&mut reader, fill_from_meta, max_inflated) {
             Ok(info) => Ok(Candidate { blob, summary, info }),
             Err(e) => Err(inspect_failure(&e)),
         }
