@@ -7,7 +7,7 @@ use cloudfilm_core::instance::{InstanceAttrs, InstanceInfo, PatientAttrs, PixelL
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemDicomObject;
-use dicom_object::meta::FileMetaTable;
+use dicom_object::meta::{FileMetaTable, FileMetaTableBuilder};
 use dicom_object::{FileDicomObject, OpenFileOptions};
 use dicom_parser::dataset::LazyDataToken;
 use dicom_parser::dataset::lazy_read::LazyDataSetReader;
@@ -187,7 +187,7 @@ pub fn inspect_bounded<R: Read + Seek>(
     // Lengths and depth are checked before anything is read into memory; a deflated data set
     // is checked as it inflates (into a temporary file, never whole in memory).
     let (position, mut obj) = if crate::transfer::is_dataset_codec(ts) {
-        (None, inflated_header(src, dataset_start, max_inflated)?)
+        (None, inflated_header(src, &meta, dataset_start, max_inflated)?)
     } else {
         (Some(walk(src, dataset_start, ts)?), read_header(src)?.into_inner())
     };
@@ -210,10 +210,54 @@ pub fn inspect_bounded<R: Read + Seek>(
     Ok(info)
 }
 
+/// Elements after the pixel data play no part in rendering and are not parsed (a forged one
+/// there must not make the parser allocate what it declares).
+const AFTER_PIXELS: Tag = Tag(0x7FE0, 0x0011);
+
+/// Parses a whole stored instance, up to and with its pixel data. A deflated one is inflated here, within `max_inflated`
+/// bytes and exactly as at ingest, and comes back as explicit VR little endian: no other
+/// inflater sees the stored bytes.
+pub fn read_whole(bytes: &[u8], max_inflated: u64) -> Result<FileDicomObject<InMemDicomObject>, InspectError> {
+    let malformed = |e: &dyn std::fmt::Display| InspectError::Malformed(e.to_string());
+    let mut src = std::io::Cursor::new(bytes);
+    let (meta, dataset_start) = read_meta(&mut src)?;
+    let ts = meta.transfer_syntax().trim_end_matches('\0').trim().to_owned();
+    let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { 128 } else { 0 };
+    if crate::transfer::lookup(&ts).is_none_or(|ts| !crate::transfer::is_dataset_codec(ts)) {
+        return OpenFileOptions::new().read_until(AFTER_PIXELS).from_reader(&bytes[start..]).map_err(|e| malformed(&e));
+    }
+    let mut inflated = Vec::new();
+    let decoder = flate2::read::DeflateDecoder::new(&bytes[dataset_start as usize..]);
+    decoder.take(max_inflated + 1).read_to_end(&mut inflated).map_err(|e| malformed(&e))?;
+    if inflated.len() as u64 > max_inflated {
+        return Err(InspectError::Malformed(format!("the deflated data set inflates beyond {max_inflated} bytes")));
+    }
+    let reader = std::io::Cursor::new(explicit_meta(&meta)?).chain(std::io::Cursor::new(inflated));
+    OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .read_until(AFTER_PIXELS)
+        .from_reader(reader)
+        .map_err(|e| malformed(&e))
+}
+
+/// "DICM" and a file meta group like `meta`'s, saying explicit VR little endian.
+fn explicit_meta(meta: &FileMetaTable) -> Result<Vec<u8>, InspectError> {
+    let mut bytes = b"DICM".to_vec();
+    FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(meta.media_storage_sop_class_uid().trim_end_matches('\0'))
+        .media_storage_sop_instance_uid(meta.media_storage_sop_instance_uid().trim_end_matches('\0'))
+        .transfer_syntax(crate::transfer::EXPLICIT_VR_LITTLE_ENDIAN)
+        .build()
+        .and_then(|m| m.write(&mut bytes))
+        .map_err(|e| InspectError::Malformed(e.to_string()))?;
+    Ok(bytes)
+}
+
 /// Inflates a deflated data set into a temporary file, refusing it beyond `max_inflated`
 /// bytes, walks it like any other (lengths, nesting) and parses its header from there.
 fn inflated_header<R: Read + Seek>(
     src: &mut R,
+    meta: &FileMetaTable,
     dataset_start: u64,
     max_inflated: u64,
 ) -> Result<InMemDicomObject, InspectError> {
@@ -229,13 +273,22 @@ fn inflated_header<R: Read + Seek>(
         )));
     }
     let explicit = crate::transfer::lookup(crate::transfer::EXPLICIT_VR_LITTLE_ENDIAN).expect("explicit VR LE");
-    let header_end = match walk(&mut inflated, 0, explicit)? {
-        // The pixel data's value begins after its 12-byte explicit VR header.
-        PixelPosition::Native { offset, .. } => offset.saturating_sub(12),
-        _ => size,
-    };
+    if let PixelPosition::Native { offset, len, .. } = walk(&mut inflated, 0, explicit)? {
+        // Whatever follows the pixel data is walked too: the whole data set is parsed when read.
+        if offset + len < size {
+            walk(&mut inflated, offset + len, explicit)?;
+        }
+    }
+    // The header is parsed as any other, up to the pixel data, from a file meta that now
+    // says explicit VR little endian followed by the inflated data set.
+    let meta_bytes = explicit_meta(meta)?;
     inflated.seek(SeekFrom::Start(0)).map_err(|e| malformed(&e))?;
-    InMemDicomObject::read_dataset_with_ts(std::io::BufReader::new(inflated.take(header_end)), explicit)
+    let reader = std::io::Cursor::new(meta_bytes).chain(std::io::BufReader::new(inflated));
+    OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(reader)
+        .map(FileDicomObject::into_inner)
         .map_err(|e| malformed(&e))
 }
 
@@ -493,7 +546,6 @@ mod tests {
     use super::*;
     use dicom_core::value::DataSetSequence;
     use dicom_core::{DataElement, PrimitiveValue, VR};
-    use dicom_object::meta::FileMetaTableBuilder;
     use std::io::Cursor;
 
     /// A small instance with `extra` elements, as Part-10 bytes.

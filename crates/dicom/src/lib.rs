@@ -2,6 +2,7 @@
 //! the query model of QIDO-RS / C-FIND, DICOM JSON, frame extraction and rendering.
 //! Everything of dicom-rs the project uses goes through this crate.
 
+pub mod codestream;
 pub mod deid;
 pub mod dicomdir;
 pub mod dimse;

@@ -143,6 +143,13 @@ fn frame_object(header: &Header, source: FrameSource) -> Result<(Header, u32), R
             Ok((obj, 0))
         }
         FrameSource::Fragments(fragments) => {
+            let geometry = crate::codestream::Geometry {
+                rows: int(header, tags::ROWS).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+                columns: int(header, tags::COLUMNS).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+                samples: int(header, tags::SAMPLES_PER_PIXEL).unwrap_or(1).clamp(0, u32::MAX as i64) as u32,
+                bits_allocated: int(header, tags::BITS_ALLOCATED).unwrap_or(8).clamp(0, 64) as u32,
+            };
+            crate::codestream::check_frame(&ts, &fragments.concat(), geometry).map_err(RenderError::Decode)?;
             let mut obj = single_frame(header);
             let sequence = PixelFragmentSequence::new(Vec::<u32>::new(), fragments);
             obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, Value::PixelSequence(sequence)));
@@ -199,7 +206,7 @@ fn decode_with_pixeldata(
             w.function,
         ));
     }
-    let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| RenderError::Decode(e.to_string()))?;
+    let decoded = decode_guarded(&obj, frame)?;
     decoded.to_dynamic_image_with_options(0, &options).map_err(|e| RenderError::Decode(e.to_string()))
 }
 
@@ -380,8 +387,16 @@ fn native_by_hand(header: &Header, bytes: &[u8], window: Option<Window>) -> Opti
 /// `application/octet-stream`).
 pub fn decode_raw(header: &Header, source: FrameSource) -> Result<Vec<u8>, RenderError> {
     let (obj, frame) = frame_object(header, source)?;
-    let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| RenderError::Decode(e.to_string()))?;
+    let decoded = decode_guarded(&obj, frame)?;
     Ok(decoded.data().to_vec())
+}
+
+/// dicom-pixeldata's decoders on one frame; a decoder that panics on a hostile frame is a
+/// frame that could not be decoded, not a failed request (the frame was checked first).
+fn decode_guarded(obj: &Header, frame: u32) -> Result<dicom_pixeldata::DecodedPixelData<'_>, RenderError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data_frame(frame)))
+        .map_err(|_| RenderError::Decode("the decoder failed on this frame".into()))?
+        .map_err(|e| RenderError::Decode(e.to_string()))
 }
 
 fn int(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<i64> {

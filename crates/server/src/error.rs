@@ -82,8 +82,12 @@ impl From<crate::retrieve::RetrieveError> for ApiError {
             NoPixels => ApiError::new(StatusCode::NOT_FOUND, "no_pixel_data", "the instance has no pixel data"),
             Store(s) => s.into(),
             Parse(m) => {
-                tracing::error!(error = %m, "a stored instance does not parse");
-                ApiError::internal()
+                tracing::warn!(error = %m, "a stored instance does not parse");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "cannot_decode",
+                    "this instance's data set cannot be read here; the original is available",
+                )
             }
         }
     }

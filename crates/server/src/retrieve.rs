@@ -6,7 +6,7 @@ use crate::archive::Archive;
 use cloudfilm_core::instance::{InstanceRow, PixelLayout};
 use cloudfilm_dicom::render::{FrameSource, Header};
 use cloudfilm_store::StoreError;
-use std::io::{Cursor, Read};
+use std::io::Read;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -74,8 +74,7 @@ pub fn frame(archive: &Archive, row: &InstanceRow, number: u32) -> Result<(Heade
                 return Err(RetrieveError::NoSuchFrame(number));
             }
             let bytes = whole(archive, row)?;
-            let obj = dicom_object::OpenFileOptions::new()
-                .from_reader(Cursor::new(&bytes[skip_preamble(&bytes)..]))
+            let obj = cloudfilm_dicom::inspect::read_whole(&bytes, archive.config.limits.max_inflated_bytes)
                 .map_err(|e| RetrieveError::Parse(e.to_string()))?;
             Ok((obj.clone(), FrameSource::Whole(Box::new(obj), index)))
         }
@@ -121,10 +120,6 @@ pub fn stored_frame_bytes(source: &FrameSource) -> Option<Vec<u8>> {
         FrameSource::Fragments(parts) => Some(parts.concat()),
         FrameSource::Whole(..) => None,
     }
-}
-
-fn skip_preamble(bytes: &[u8]) -> usize {
-    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { 128 } else { 0 }
 }
 
 /// Streams a stored instance in chunks, checking its hash at the end.

@@ -268,6 +268,21 @@ pub async fn bulkdata(
     send_frames(&state, auth, row, frames, &headers).await
 }
 
+/// Refuses to decode a frame whose declared geometry exceeds the decoder's limit.
+fn frame_fits(archive: &Archive, row: &InstanceRow) -> Result<(), ApiError> {
+    let pixels = u64::from(row.attrs.rows.unwrap_or(0))
+        * u64::from(row.attrs.columns.unwrap_or(0))
+        * u64::from(row.attrs.samples_per_pixel.unwrap_or(1));
+    if pixels > archive.config.limits.max_render_pixels {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "frame_too_large",
+            "the frame is larger than the decoder's limit; ask for it as stored",
+        ));
+    }
+    Ok(())
+}
+
 /// One frame's bytes in the chosen mode.
 fn frame_bytes(
     archive: &Archive,
@@ -287,18 +302,20 @@ fn frame_bytes(
     };
     match stored {
         Some(bytes) => Ok(bytes),
-        None => render::decode_raw(&header, source).map_err(|e| match e {
-            render::RenderError::Unsupported(ts) => {
-                ApiError::not_acceptable(format!("frames in {ts} cannot be decoded here; ask for them as stored"))
-            }
-            other => {
-                tracing::warn!(error = %other, "a frame could not be decoded");
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "cannot_decode",
-                    "this frame could not be decoded; ask for it as stored (type=\"*/*\")",
-                )
-            }
+        None => frame_fits(archive, row).and_then(|()| {
+            render::decode_raw(&header, source).map_err(|e| match e {
+                render::RenderError::Unsupported(ts) => {
+                    ApiError::not_acceptable(format!("frames in {ts} cannot be decoded here; ask for them as stored"))
+                }
+                other => {
+                    tracing::warn!(error = %other, "a frame could not be decoded");
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "cannot_decode",
+                        "this frame could not be decoded; ask for it as stored (type=\"*/*\")",
+                    )
+                }
+            })
         }),
     }
 }
@@ -396,16 +413,7 @@ pub async fn render_frame(
     number: u32,
     options: RenderOptions,
 ) -> Result<Response, ApiError> {
-    let pixels = u64::from(row.attrs.rows.unwrap_or(0))
-        * u64::from(row.attrs.columns.unwrap_or(0))
-        * u64::from(row.attrs.samples_per_pixel.unwrap_or(1));
-    if pixels > archive.config.limits.max_render_pixels {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "frame_too_large",
-            "the frame is larger than the renderer's limit",
-        ));
-    }
+    frame_fits(archive, &row)?;
     let _permit = archive.render_permits.acquire().await.map_err(|_| ApiError::internal())?;
     let archive = archive.clone();
     let format = options.format;
