@@ -66,12 +66,7 @@ fn preflight(server: &Server, path: &str, origin: &str, method: &str) -> Respons
 }
 
 fn cors_headers(response: &Response) -> Vec<String> {
-    response
-        .headers()
-        .keys()
-        .map(|k| k.as_str().to_owned())
-        .filter(|k| k.starts_with("access-control-"))
-        .collect()
+    response.headers().keys().map(|k| k.as_str().to_owned()).filter(|k| k.starts_with("access-control-")).collect()
 }
 
 fn header(response: &Response, name: &str) -> String {

@@ -41,9 +41,7 @@ impl Cors {
         }
         let origins = origins
             .iter()
-            .map(|o| {
-                is_origin(o).then(|| HeaderValue::from_str(o).ok()).flatten().ok_or_else(|| BadOrigin(o.clone()))
-            })
+            .map(|o| is_origin(o).then(|| HeaderValue::from_str(o).ok()).flatten().ok_or_else(|| BadOrigin(o.clone())))
             .collect::<Result<Arc<[HeaderValue]>, BadOrigin>>()?;
         let layer = CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins.iter().cloned()))
@@ -88,8 +86,14 @@ mod tests {
     fn only_plain_origins_are_configurable() {
         assert!(Cors::new(&[]).unwrap().is_none());
         assert!(Cors::new(&["https://viewer.example.org".into(), "http://127.0.0.1:3000".into()]).unwrap().is_some());
-        for bad in ["*", "viewer.example.org", "https://viewer.example.org/", "https://a.example/path", "ftp://a.b", "https://"]
-        {
+        for bad in [
+            "*",
+            "viewer.example.org",
+            "https://viewer.example.org/",
+            "https://a.example/path",
+            "ftp://a.b",
+            "https://",
+        ] {
             assert!(Cors::new(&[bad.to_owned()]).is_err(), "{bad}");
         }
     }

@@ -165,9 +165,8 @@ async fn receive(
         Err(e) => return Err(e.into()),
     };
     let stored = results.iter().filter(|r| r.succeeded()).count();
-    let full = results
-        .iter()
-        .any(|r| matches!(r.disposition, Disposition::Failed { reason: reason::OUT_OF_RESOURCES, .. }));
+    let full =
+        results.iter().any(|r| matches!(r.disposition, Disposition::Failed { reason: reason::OUT_OF_RESOURCES, .. }));
     // Any instance refused for lack of space: 507 with the 0xA700 reasons in the body (S2).
     let status = match (stored, results.len() - stored) {
         (_, 0) => StatusCode::OK,
