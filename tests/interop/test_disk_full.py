@@ -117,10 +117,20 @@ def test_stow_on_a_full_disk_answers_507_with_0xA700(full, pixels):
     assert "00081199" not in response.json()
 
 
-def test_every_instance_of_a_mixed_request_is_named(full):
+def blobs(server) -> Path:
+    """DATA/blobs as the server sees it (its own mount namespace)."""
+    return Path(f"/proc/{server.proc.pid}/root") / str(server.data_dir).lstrip("/") / "blobs"
+
+
+def test_every_instance_of_a_mixed_request_is_named_and_audited(full):
+    before = len(_audit(full))
     response = stow(full, full.key, [instance(SMALL), instance(LARGE), instance(SMALL)])
     assert response.status_code == 507, (response.status_code, response.text[:300])
     assert failure_reasons(response) == [OUT_OF_RESOURCES] * 3
+    assert list((blobs(full) / "tmp").iterdir()) == [], "no partial file is left"
+    assert list((blobs(full) / "objects").iterdir()) == []
+    entries = [json.dumps(e) for e in _audit(full)[before:]]
+    assert any("stow-rs" in e and "rejected 3" in e and "out of storage space" in e for e in entries), entries
 
 
 def _audit(server) -> list[dict]:
@@ -161,8 +171,7 @@ def test_c_store_on_a_full_disk_is_refused_and_audited(full, pixels):
 
 def test_freed_space_stores_again(full):
     """The service stayed up; once space is freed the same archive stores (last in this file)."""
-    filler = Path(f"/proc/{full.proc.pid}/root") / str(full.data_dir).lstrip("/") / "blobs" / "filler"
-    filler.unlink()
+    (blobs(full) / "filler").unlink()
     response = stow(full, full.key, [instance(SMALL), instance(LARGE)])
     assert response.status_code == 200, (response.status_code, response.text[:300])
     assert _c_store(full.dimse_port, instance(SMALL)) == 0
