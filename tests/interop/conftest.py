@@ -107,9 +107,11 @@ def session_for(key: str | None, scheme: str = "bearer") -> requests.Session:
 class Cloudfilm:
     """One running `cloudfilm serve` with its own data directory."""
 
-    def __init__(self, data_dir: Path, env: dict | None = None):
+    def __init__(self, data_dir: Path, env: dict | None = None, wrapper: list[str] | None = None):
         self.data_dir = data_dir
         self.env = dict(env or {})  # extra environment for `serve` (e.g. CLOUDFILM_DIMSE__*)
+        # A command `serve` runs under (it must exec its arguments), e.g. a mount namespace.
+        self.wrapper = list(wrapper or [])
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.dicomweb = ""
@@ -154,7 +156,7 @@ class Cloudfilm:
     def start(self) -> None:
         self._stderr = open(self.data_dir.parent / "server.stderr.log", "wb")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data", str(self.data_dir), "--http", "127.0.0.1:0", "--dimse", "127.0.0.1:0"],
+            [*self.wrapper, BIN, "serve", "--data", str(self.data_dir), "--http", "127.0.0.1:0", "--dimse", "127.0.0.1:0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -254,9 +256,10 @@ def cloudfilm_factory(tmp_path_factory):
         pytest.fail(f"no cloudfilm binary at {BIN} (set CLOUDFILM_BIN)")
     servers: list[Cloudfilm] = []
 
-    def make(orgs: dict[str, str] | None = None, env: dict | None = None) -> Cloudfilm:
+    def make(orgs: dict[str, str] | None = None, env: dict | None = None,
+             wrapper: list[str] | None = None) -> Cloudfilm:
         root = tmp_path_factory.mktemp("cloudfilm")
-        server = Cloudfilm(root / "data", env=env)
+        server = Cloudfilm(root / "data", env=env, wrapper=wrapper)
         servers.append(server)
         for code, name in (orgs or {}).items():
             server.create_org(code, name)

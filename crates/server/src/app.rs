@@ -26,8 +26,13 @@ pub struct RequestContext {
 
 pub fn router(archive: Arc<Archive>, port: u16) -> Router {
     let state = AppState { archive, port };
+    let mut dicomweb = crate::dicomweb::routes();
+    // Validated when the configuration loaded; an origin that fails here gets no CORS.
+    if let Ok(Some(cors)) = crate::cors::Cors::new(&state.archive.config.http.cors_origins) {
+        dicomweb = dicomweb.layer(middleware::from_fn_with_state(cors, crate::cors::gate));
+    }
     Router::new()
-        .nest("/dicom-web", crate::dicomweb::routes())
+        .nest("/dicom-web", dicomweb)
         .nest("/api/v1", crate::patients::routes().merge(crate::shared::api_routes()))
         .merge(crate::shared::page_routes())
         .merge(crate::portal::routes())

@@ -84,6 +84,10 @@ pub struct HttpConfig {
     pub listen: String,
     /// The public base URL used in RetrieveURL values; derived from the Host header when empty.
     pub public_url: String,
+    /// Origins (`https://viewer.example.org`, exact) whose pages may call DICOMweb from the
+    /// browser (CORS, credentials included). Empty: no CORS headers at all. Environment:
+    /// comma-separated.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -120,7 +124,7 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into(), public_url: String::new() }
+        HttpConfig { listen: "127.0.0.1:8080".into(), public_url: String::new(), cors_origins: Vec::new() }
     }
 }
 
@@ -170,10 +174,19 @@ impl Config {
                     .prefix_separator("_")
                     .separator("__")
                     .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("http.cors_origins")
                     .source(Some(sectioned)),
             )
             .build()?
-            .try_deserialize()
+            .try_deserialize::<Config>()
+            .and_then(|c| c.checked())
+    }
+
+    /// Refuses values that deserialize but cannot work (a CORS origin with a path or `*`).
+    fn checked(self) -> Result<Config, config::ConfigError> {
+        crate::cors::Cors::new(&self.http.cors_origins).map_err(|e| config::ConfigError::Message(e.to_string()))?;
+        Ok(self)
     }
 
     /// The configuration as TOML, for `--help`-style reference output.

@@ -12,11 +12,17 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before retrying (429 answers).
     pub retry_after: Option<u64>,
+    /// `WWW-Authenticate` challenges (401 answers of a credential sent by header).
+    pub challenges: &'static [&'static str],
 }
+
+/// The organization credential's challenges (API.md): the key as a Bearer token, or HTTP
+/// Basic with the key id as user name and the whole key as password.
+pub const ORG_KEY_CHALLENGES: &[&str] = &["Bearer realm=\"cloudfilm\"", "Basic realm=\"cloudfilm\", charset=\"UTF-8\""];
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError { status, code, message: message.into(), retry_after: None, challenges: &[] }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -28,8 +34,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
 
+    /// 401 of the organization credential, with its challenges (RFC 9110 §11.6.1).
     pub fn unauthorized() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required")
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required");
+        e.challenges = ORG_KEY_CHALLENGES;
+        e
     }
 
     pub fn not_acceptable(message: impl Into<String>) -> ApiError {
@@ -99,6 +108,11 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        for challenge in self.challenges {
+            response
+                .headers_mut()
+                .append(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static(challenge));
         }
         response
     }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod archive;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod dicomweb;
 pub mod dimse;
 pub mod error;

@@ -52,8 +52,19 @@ fn boundary(headers: &HeaderMap) -> Result<String, ApiError> {
     }
     mime.get_param(mime::BOUNDARY)
         .map(|b| b.as_str().to_owned())
-        .filter(|b| !b.is_empty() && b.len() <= 70)
+        .filter(|b| valid_boundary(b))
         .ok_or_else(|| ApiError::bad_request("missing_boundary", "the multipart Content-Type has no valid boundary"))
+}
+
+/// Longest boundary accepted. RFC 2046 §5.1.1 says 70 characters, but peers send more (a
+/// widely used archive sends two UUIDs, 73): accepted up to this bound.
+const MAX_BOUNDARY: usize = 256;
+
+/// A boundary of RFC 2046 `bchars` (letters, digits, `'()+_,-./:=?` and inner spaces), at most
+/// [`MAX_BOUNDARY`] long and not ending in a space.
+fn valid_boundary(b: &str) -> bool {
+    let bchar = |c: u8| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c);
+    (1..=MAX_BOUNDARY).contains(&b.len()) && b.bytes().all(bchar) && !b.ends_with(' ')
 }
 
 fn multipart_error(e: multer::Error) -> ApiError {
@@ -107,18 +118,32 @@ async fn receive(
             )));
             continue;
         }
-        let mut spool = Spool::new(archive)?;
+        // Out of space: this instance fails with 0xA700 (S2), its bytes are read and dropped,
+        // and the request goes on so that the response names every instance.
+        let mut spool = match Spool::new(archive) {
+            Ok(spool) => Some(spool),
+            Err(e) if e.is_out_of_resources() => None,
+            Err(e) => return Err(e.into()),
+        };
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            spool.write(&chunk).map_err(|e| match e {
-                SpoolError::TooLarge(limit) => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "instance_too_large",
-                    format!("an instance is larger than the limit of {limit} bytes; nothing was stored"),
-                ),
-                SpoolError::Store(s) => s.into(),
-            })?;
+            let Some(writing) = spool.as_mut() else { continue };
+            match writing.write(&chunk) {
+                Ok(()) => {}
+                Err(SpoolError::TooLarge(limit)) => {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "instance_too_large",
+                        format!("an instance is larger than the limit of {limit} bytes; nothing was stored"),
+                    ));
+                }
+                Err(SpoolError::Store(e)) if e.is_out_of_resources() => spool = None,
+                Err(SpoolError::Store(e)) => return Err(e.into()),
+            }
         }
-        received.push(ingest::inspect(archive, spool).await);
+        received.push(match spool {
+            Some(spool) => ingest::inspect(archive, spool).await,
+            None => Err(out_of_space()),
+        });
     }
     if received.is_empty() {
         return Err(ApiError::bad_request("empty_request", "the request carries no instance"));
@@ -134,20 +159,26 @@ async fn receive(
     let results = match ingest::commit(archive, auth.org.id, received, expected_study.as_deref(), context).await {
         Ok(results) => results,
         Err(StoreError::Full) => {
-            let all = (0..count)
-                .map(|_| IngestResult::failed(reason::OUT_OF_RESOURCES, "the archive is out of storage space"))
-                .collect::<Vec<_>>();
+            let all = (0..count).map(|_| out_of_space()).collect::<Vec<_>>();
             return Ok(respond(&all, &base_url(&state, &headers), StatusCode::INSUFFICIENT_STORAGE));
         }
         Err(e) => return Err(e.into()),
     };
     let stored = results.iter().filter(|r| r.succeeded()).count();
+    let full =
+        results.iter().any(|r| matches!(r.disposition, Disposition::Failed { reason: reason::OUT_OF_RESOURCES, .. }));
+    // Any instance refused for lack of space: 507 with the 0xA700 reasons in the body (S2).
     let status = match (stored, results.len() - stored) {
         (_, 0) => StatusCode::OK,
+        _ if full => StatusCode::INSUFFICIENT_STORAGE,
         (0, _) => StatusCode::CONFLICT,
         _ => StatusCode::ACCEPTED,
     };
     Ok(respond(&results, &base_url(&state, &headers), status))
+}
+
+fn out_of_space() -> IngestResult {
+    IngestResult::failed(reason::OUT_OF_RESOURCES, "the archive is out of storage space")
 }
 
 /// The Store Instances Response Module (PS3.18 Table 10.5.3-1) as DICOM JSON.
@@ -203,4 +234,26 @@ fn respond(results: &[IngestResult], base: &str, status: StatusCode) -> Response
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_boundary;
+
+    #[test]
+    fn boundaries_of_real_peers_are_accepted_and_garbage_is_not() {
+        let two_uuids = "0f8c4b0e-5a4e-4c1b-9f1e-2f7d8c9b0a11-6b1d7e3a-2c4f-4e8a-b5d9-1a2b3c4d5e6f";
+        assert_eq!(two_uuids.len(), 73);
+        assert!(valid_boundary(two_uuids));
+        assert!(valid_boundary("a"));
+        assert!(valid_boundary("simple boundary"));
+        assert!(valid_boundary("=_Part_0_1234.5678:'(x)+,/?"));
+        assert!(valid_boundary(&"b".repeat(256)));
+        assert!(!valid_boundary(&"b".repeat(257)));
+        assert!(!valid_boundary(""));
+        assert!(!valid_boundary("ends in a space "));
+        for garbage in ["semi;colon", "quote\"d", "tab\there", "line\r\nbreak", "ni\u{e9}", "a<b>", "star*"] {
+            assert!(!valid_boundary(garbage), "{garbage:?}");
+        }
+    }
 }

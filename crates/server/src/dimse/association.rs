@@ -39,6 +39,20 @@ enum Sink {
     Identifier(Vec<u8>),
     /// A data set that will be refused (unsupported SOP class): read and dropped.
     Discard,
+    /// An instance that could not be spooled (out of space, too large): read, dropped,
+    /// answered out of resources and audited.
+    Refused(&'static str),
+}
+
+const NO_SPACE: &str = "the archive is out of storage space";
+
+/// Why a spool refused an instance, for the audit entry.
+fn refusal(e: &ingest::SpoolError) -> &'static str {
+    match e {
+        ingest::SpoolError::TooLarge(_) => "the instance is larger than the configured limit",
+        ingest::SpoolError::Store(s) if s.is_out_of_resources() => NO_SPACE,
+        ingest::SpoolError::Store(_) => "the archive could not write the instance",
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,9 +164,9 @@ impl Association {
             (PDataValueType::Data, Receiving::Data { context, command, mut sink }) if context == id => {
                 match &mut sink {
                     Sink::Instance(spool) => {
-                        // Too large: keep reading, then answer out of resources.
-                        if spool.write(&value.data).is_err() {
-                            sink = Sink::Discard;
+                        // Too large or out of space: keep reading, then answer out of resources.
+                        if let Err(e) = spool.write(&value.data) {
+                            sink = Sink::Refused(refusal(&e));
                         }
                     }
                     Sink::Identifier(bytes) => {
@@ -161,7 +175,7 @@ impl Association {
                         }
                         bytes.extend_from_slice(&value.data);
                     }
-                    Sink::Discard => {}
+                    Sink::Discard | Sink::Refused(_) => {}
                 }
                 if value.is_last {
                     self.dispatch(id, command, Some(sink)).await?;
@@ -211,10 +225,11 @@ impl Association {
         };
         let mut spool = match Spool::new(&self.archive) {
             Ok(spool) => spool,
-            Err(_) => return Ok(Sink::Discard),
+            Err(e) if e.is_out_of_resources() => return Ok(Sink::Refused(NO_SPACE)),
+            Err(_) => return Ok(Sink::Refused("the archive could not write the instance")),
         };
-        if spool.write(&prefix).is_err() {
-            return Ok(Sink::Discard);
+        if let Err(e) = spool.write(&prefix) {
+            return Ok(Sink::Refused(refusal(&e)));
         }
         Ok(Sink::Instance(Box::new(spool)))
     }
@@ -232,6 +247,10 @@ impl Association {
                 let status = match (ctx.role, data) {
                     _ if !class_matches => status::SOP_CLASS_NOT_SUPPORTED,
                     (SopClassRole::Storage, Some(Sink::Instance(spool))) => self.store(*spool, &command).await,
+                    (SopClassRole::Storage, Some(Sink::Refused(why))) => {
+                        self.audit_refusal(why).await;
+                        status::OUT_OF_RESOURCES
+                    }
                     (SopClassRole::Storage, _) => status::OUT_OF_RESOURCES,
                     _ => status::SOP_CLASS_NOT_SUPPORTED,
                 };
@@ -293,11 +312,27 @@ impl Association {
                 Disposition::Stored | Disposition::Duplicate => status::SUCCESS,
                 Disposition::Failed { reason, .. } => *reason,
             },
-            Err(e) if e.is_out_of_resources() => status::OUT_OF_RESOURCES,
+            Err(e) if e.is_out_of_resources() => {
+                self.audit_refusal(NO_SPACE).await;
+                status::OUT_OF_RESOURCES
+            }
             Err(e) => {
                 tracing::error!(request_id = %self.request_id, error = %e, "C-STORE failed");
                 status::PROCESSING_FAILURE
             }
+        }
+    }
+
+    /// An import entry for an instance refused before it reached the index, in the shape of
+    /// the index's own import entries. When even the audit cannot be written (the index's
+    /// disk is full as well) the refusal still stands and the log says so.
+    async fn audit_refusal(&self, why: &str) {
+        use cloudfilm_audit::{Action, Outcome};
+        let event = self
+            .event(Action::Import, "study:unknown", Outcome::Failure(why.to_owned()))
+            .with_detail("c-store: stored 0, duplicate 0, conflict 0, rejected 1");
+        if let Err(e) = self.archive.repo.audit(vec![event]).await {
+            tracing::error!(request_id = %self.request_id, error = %e, "a C-STORE refusal could not be audited");
         }
     }
 
