@@ -1287,7 +1287,7 @@ def test_getscu_patient_level(world):
 
 def test_getscu_big_endian(world):
     """getscu +xb offers explicit big endian first: the big endian instance of study C comes back,
-    the implicit VR one (stored in another syntax) fails. (getscu 3.6.7 offers explicit little
+    the implicit VR one (stored in another syntax) is converted to big endian. (getscu 3.6.7 offers explicit little
     endian even with +xi, so implicit VR instances are retrieved with pynetdicom below.)"""
     out, files = getscu(world, "-P", ["QueryRetrieveLevel=PATIENT", "PatientID=DIMSE-C"], prefer="+xb")
     assert "Number of Completed Suboperations : 2" in out, out
