@@ -274,6 +274,7 @@ impl From<TransportError> for SubOpError {
 }
 
 /// Sends one stored instance as a C-STORE request and waits for its response.
+#[allow(clippy::too_many_arguments)] // TODO: a SubOp struct once C-MOVE converts too
 async fn store_one(
     stream: &mut PduStream,
     archive: &Arc<Archive>,
