@@ -1287,20 +1287,35 @@ def test_getscu_patient_level(world):
 
 def test_getscu_big_endian(world):
     """getscu +xb offers explicit big endian first: the big endian instance of study C comes back,
-    the implicit VR one (stored in another syntax) fails. (getscu 3.6.7 offers explicit little
+    the implicit VR one (stored in another syntax) is converted to big endian. (getscu 3.6.7 offers explicit little
     endian even with +xi, so implicit VR instances are retrieved with pynetdicom below.)"""
     out, files = getscu(world, "-P", ["QueryRetrieveLevel=PATIENT", "PatientID=DIMSE-C"], prefer="+xb")
-    assert "Number of Completed Suboperations : 1" in out, out
-    assert "Number of Failed Suboperations    : 1" in out, out
-    assert_received_as_sent(world, files, ["C1-bigendian"])
+    assert "Number of Completed Suboperations : 2" in out, out
+    be = world.sent["C1-bigendian"].sop_uid
+    assert_received_as_sent(world, {be: files[be]}, ["C1-bigendian"])
+    assert {ts for ts, _ in files.values()} == {"1.2.840.10008.1.2.2"}
 
 
-def test_getscu_default_gets_only_what_is_stored_in_the_negotiated_syntax(world):
+def _pixels(ts: str, data: bytes):
+    """The decoded pixels of a bare data set in transfer syntax `ts`."""
+    import io
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filereader import read_dataset
+    implicit = ts == "1.2.840.10008.1.2"
+    ds = read_dataset(io.BytesIO(data), implicit, ts != "1.2.840.10008.1.2.2")
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ts
+    return ds.pixel_array
+
+
+def test_getscu_default_gets_every_instance_converted_to_the_negotiated_syntax(world):
     """getscu's default offer ([explicit LE, explicit BE, implicit LE] in one context per class) is
-    accepted as explicit LE; instances stored in another syntax are not transcoded: they fail."""
+    accepted as explicit LE; instances stored in another syntax are converted losslessly."""
     out, files = getscu(world, "-S", ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={world.studies['C']}"])
-    assert files == {}
-    assert "Number of Failed Suboperations    : 2" in out, out
+    assert "Number of Failed Suboperations    : 0" in out or "Failed Suboperations" not in out, out
+    assert len(files) == 2, out
+    assert {ts for ts, _ in files.values()} == {"1.2.840.10008.1.2.1"}
 
 
 def test_getscu_image_level(world):
@@ -1320,14 +1335,16 @@ def test_getscu_compressed_instance_comes_back_in_its_syntax(world, name, prefer
     assert_received_as_sent(world, files, [name])
 
 
-def test_getscu_without_the_stored_syntax_gets_nothing(world):
-    """No transcoding: a JPEG 2000 instance is not sent to a requestor that offers only
-    uncompressed syntaxes; the sub-operation fails."""
+def test_getscu_without_the_stored_syntax_gets_it_decoded(world):
+    """A JPEG 2000 instance asked for by a requestor that offers only uncompressed syntaxes is
+    decoded, and its pixels equal the decoded original."""
     s = world.sent["JPEG2000.dcm"]
     out, files = getscu(world, "-S", ["QueryRetrieveLevel=IMAGE", f"StudyInstanceUID={s.study}",
                                       f"SeriesInstanceUID={s.series}", f"SOPInstanceUID={s.sop_uid}"])
-    assert files == {}
-    assert "Number of Failed Suboperations    : 1" in out, out
+    assert "Number of Completed Suboperations : 1" in out, out
+    (ts, data), = files.values()
+    assert ts == "1.2.840.10008.1.2.1"
+    assert (_pixels(ts, data) == _pixels(s.transfer_syntax, s.data)).all()
 
 
 def test_pynetdicom_get_with_role_selection(world):

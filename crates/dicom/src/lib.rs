@@ -12,6 +12,7 @@ pub mod query;
 pub mod render;
 pub mod report;
 pub mod synth;
+pub mod transcode;
 pub mod transfer;
 
 pub use cloudfilm_core::instance::{InstanceInfo, PixelLayout};

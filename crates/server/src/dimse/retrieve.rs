@@ -110,17 +110,25 @@ pub async fn get(
     let timeout = assoc.dimse_timeout();
     for row in rows {
         // A context for this class and syntax where the requestor took the SCP role.
-        let target = assoc.negotiated.contexts.iter().find(|(_, c)| {
-            c.abstract_syntax == row.sop_class_uid
-                && c.transfer_syntax == row.transfer_syntax
-                && assoc.negotiated.scp_roles.contains(&row.sop_class_uid)
+        // The stored syntax where offered; otherwise one the archive can convert to.
+        let scp = assoc.negotiated.scp_roles.contains(&row.sop_class_uid);
+        let for_class = |c: &&Context| scp && c.abstract_syntax == row.sop_class_uid;
+        let exact =
+            assoc.negotiated.contexts.iter().find(|(_, c)| for_class(c) && c.transfer_syntax == row.transfer_syntax);
+        let target = exact.map(|(id, _)| (*id, None)).or_else(|| {
+            assoc
+                .negotiated
+                .contexts
+                .iter()
+                .find(|(_, c)| for_class(c) && cloudfilm_dicom::transcode::can_produce(&c.transfer_syntax))
+                .map(|(id, c)| (*id, Some(c.transfer_syntax.clone())))
         });
-        let sub_status = match target.map(|(id, _)| *id) {
+        let sub_status = match target {
             None => status::SOP_CLASS_NOT_SUPPORTED,
-            Some(id) => {
+            Some((id, convert)) => {
                 let message_id = assoc.message_id();
                 let archive = assoc.archive.clone();
-                match store_one(&mut assoc.stream, &archive, id, message_id, &row, None, timeout).await {
+                match store_one(&mut assoc.stream, &archive, id, message_id, &row, None, convert, timeout).await {
                     Ok(s) => s,
                     Err(SubOpError::Cancelled) => {
                         let rsp = counts.response(command, field::C_GET_RSP, status::CANCEL, true);
@@ -217,8 +225,17 @@ pub async fn move_to(
             Some(&id) => {
                 let message_id = assoc.message_id();
                 let archive = assoc.archive.clone();
-                match store_one(&mut outgoing.stream, &archive, id, message_id, &row, originator.clone(), dimse_timeout)
-                    .await
+                match store_one(
+                    &mut outgoing.stream,
+                    &archive,
+                    id,
+                    message_id,
+                    &row,
+                    originator.clone(),
+                    None,
+                    dimse_timeout,
+                )
+                .await
                 {
                     Ok(s) => s,
                     Err(SubOpError::Source) => status::PROCESSING_FAILURE,
@@ -257,6 +274,7 @@ impl From<TransportError> for SubOpError {
 }
 
 /// Sends one stored instance as a C-STORE request and waits for its response.
+#[allow(clippy::too_many_arguments)] // TODO: a SubOp struct once C-MOVE converts too
 async fn store_one(
     stream: &mut PduStream,
     archive: &Arc<Archive>,
@@ -264,6 +282,7 @@ async fn store_one(
     message_id: u16,
     row: &InstanceRow,
     originator: Option<(String, u16)>,
+    convert: Option<String>,
     timeout: Duration,
 ) -> Result<u16, SubOpError> {
     let command = Command {
@@ -277,7 +296,10 @@ async fn store_one(
         move_originator_id: originator.map(|o| o.1),
         ..Default::default()
     };
-    let mut chunks = crate::retrieve::dataset_chunks(archive.clone(), row.clone());
+    let mut chunks = match convert {
+        None => crate::retrieve::dataset_chunks(archive.clone(), row.clone()),
+        Some(ts) => converted_dataset(archive.clone(), row.clone(), ts),
+    };
     // The first chunk is read before the command goes out, so an unreadable instance fails
     // its sub-operation without a half-sent message.
     let mut next = match chunks.recv().await {
@@ -339,4 +361,34 @@ async fn recv_command(stream: &mut PduStream, timeout: Duration) -> Result<Comma
             _ => return Err(TransportError::Malformed("unexpected PDU while waiting for a response".into())),
         }
     }
+}
+
+/// The whole instance converted to `ts` (bounded by the instance limit), as one chunk; an
+/// instance that cannot be converted fails its sub-operation only.
+fn converted_dataset(
+    archive: Arc<Archive>,
+    row: InstanceRow,
+    ts: String,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<u8>, cloudfilm_store::StoreError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::task::spawn_blocking(move || {
+        let limit = archive.config.limits.max_instance_bytes;
+        let result = crate::retrieve::whole(&archive, &row)
+            .map_err(|_| cloudfilm_store::StoreError::Integrity)
+            .and_then(|bytes| {
+                convert_bytes(&bytes, &ts, limit).map_err(|e| {
+                    tracing::warn!(error = %e, "c-get: an instance could not be converted");
+                    cloudfilm_store::StoreError::Integrity
+                })
+            });
+        let _ = tx.blocking_send(result);
+    });
+    rx
+}
+
+fn convert_bytes(bytes: &[u8], ts: &str, limit: u64) -> Result<Vec<u8>, cloudfilm_dicom::transcode::TranscodeError> {
+    use cloudfilm_dicom::transcode as t;
+    let mut obj = t::parse(bytes)?;
+    t::transcode(&mut obj, ts, limit)?;
+    t::to_dataset(&obj)
 }
