@@ -28,8 +28,9 @@ pub struct LocalBlobStore {
 pub struct PendingBlob {
     pub id: String,
     path: PathBuf,
+    /// Open only while the blob is written: a finished blob holds no file descriptor, so one
+    /// request of thousands of instances holds only those being written.
     writer: Option<BlobWriter<File>>,
-    file: Option<File>,
     /// Dropping an unpublished blob removes it.
     keep: bool,
 }
@@ -108,7 +109,7 @@ impl LocalBlobStore {
         let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(classify_io)?;
         // The writer emits whole 64 KiB segments: no buffering needed between it and the file.
         let writer = BlobWriter::new(&self.ring, &id, file)?;
-        Ok(PendingBlob { id, path, writer: Some(writer), file: None, keep: false })
+        Ok(PendingBlob { id, path, writer: Some(writer), keep: false })
     }
 
     /// Makes temporaries durable: fsync of the `tmp/` directory (after their own fsync).
@@ -199,18 +200,18 @@ impl PendingBlob {
         self.writer.as_mut().expect("not finished").write_all(data).map_err(Into::into)
     }
 
-    /// Seals the last segment and flushes it to the file (not yet durable).
+    /// Seals the last segment, flushes it to the file (not yet durable) and closes it.
     pub fn finish(&mut self) -> Result<BlobSummary> {
         let writer = self.writer.take().expect("finished once");
         let (file, summary) = writer.finish()?;
         start_writeback(&file);
-        self.file = Some(file);
         Ok(summary)
     }
 
-    /// Makes the file durable (its directory is synced separately, once per batch).
+    /// Makes the finished file durable, reopened by its path (its directory is synced
+    /// separately, once per batch).
     pub fn sync(&mut self) -> Result<()> {
-        self.file.as_ref().expect("finished").sync_all().map_err(classify_io)
+        File::open(&self.path).and_then(|f| f.sync_all()).map_err(classify_io)
     }
 
     /// The index now references the blob: it outlives this handle.

@@ -21,11 +21,30 @@ pub struct Server {
 impl Server {
     /// Starts `cloudfilm serve` on a free port; `env` adds configuration variables.
     pub fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with_open_files(data, env, None)
+    }
+
+    /// [`Server::start`] under a limit of `open_files` file descriptors (RLIMIT_NOFILE).
+    pub fn start_with_open_files(data: &Path, env: &[(&str, &str)], open_files: Option<u64>) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("--data").arg(data).args(["serve", "--http", "127.0.0.1:0", "--dimse", "127.0.0.1:0"]);
         cmd.env("CLOUDFILM_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(limit) = open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let mut child = cmd.spawn().expect("the binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
