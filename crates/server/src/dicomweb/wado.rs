@@ -206,6 +206,14 @@ fn frame_mode(ranges: &[MediaRange], row: &InstanceRow) -> Option<FrameMode> {
                 return Some(FrameMode::AsStored(media));
             }
         }
+        // `transfer-syntax=*`: any syntax will do, so a compressed frame goes out as stored.
+        if r.transfer_syntax.as_deref() == Some("*")
+            && r.accepts("application/octet-stream")
+            && !is_native(ts)
+            && !matches!(row.layout, PixelLayout::Whole)
+        {
+            return Some(FrameMode::AsStored("application/octet-stream"));
+        }
         if r.accepts("application/octet-stream")
             && r.allows_transfer_syntax(EXPLICIT_LE)
             && cloudfilm_dicom::transfer::can_decode_pixels(ts)
@@ -351,7 +359,7 @@ async fn send_frames(
             .map_err(|_| ApiError::internal())??
     };
     let (part_type, ts) = match mode {
-        FrameMode::AsStored(media) if media != "application/octet-stream" => (media, Some(row.transfer_syntax.clone())),
+        FrameMode::AsStored(media) if !is_native(&row.transfer_syntax) => (media, Some(row.transfer_syntax.clone())),
         _ => ("application/octet-stream", Some(EXPLICIT_LE.to_owned())),
     };
     Ok(multipart::stream(part_type, ts.as_deref(), move |w| {
