@@ -11,6 +11,7 @@ use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::AeTitle;
 use cloudfilm_core::instance::InstanceRow;
 use cloudfilm_dicom::dimse::{self, Command, Model, field, status};
+use cloudfilm_dicom::transfer::{EXPLICIT_VR_LITTLE_ENDIAN as EXPLICIT_LE, IMPLICIT_VR_LITTLE_ENDIAN as IMPLICIT_LE};
 use dicom_ul::pdu::{PDataValueType, Pdu};
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,8 +192,14 @@ pub async fn move_to(
         let rsp = counts.response(command, field::C_MOVE_RSP, status::SUCCESS, true);
         return assoc.send(context, &rsp, None).await;
     }
-    let mut wanted: Vec<(String, String)> =
-        rows.iter().map(|r| (r.sop_class_uid.clone(), r.transfer_syntax.clone())).collect();
+    // Each class in its stored syntaxes, and in the two uncompressed ones to convert to
+    // where the destination takes no stored syntax.
+    let mut wanted: Vec<(String, String)> = rows
+        .iter()
+        .flat_map(|r| {
+            [r.transfer_syntax.as_str(), EXPLICIT_LE, IMPLICIT_LE].map(|ts| (r.sop_class_uid.clone(), ts.to_owned()))
+        })
+        .collect();
     wanted.sort();
     wanted.dedup();
     let config = &assoc.archive.config.dimse;
@@ -220,9 +227,13 @@ pub async fn move_to(
     let originator = Some((assoc.negotiated.calling_ae.as_str().to_owned(), command.message_id.unwrap_or(0)));
     let dimse_timeout = assoc.dimse_timeout();
     for row in rows {
-        let sub_status = match outgoing.contexts.get(&(row.sop_class_uid.clone(), row.transfer_syntax.clone())) {
+        let accepted = |ts: &str| outgoing.contexts.get(&(row.sop_class_uid.clone(), ts.to_owned())).copied();
+        let target = accepted(&row.transfer_syntax).map(|id| (id, None)).or_else(|| {
+            [EXPLICIT_LE, IMPLICIT_LE].into_iter().find_map(|ts| accepted(ts).map(|id| (id, Some(ts.to_owned()))))
+        });
+        let sub_status = match target {
             None => status::SOP_CLASS_NOT_SUPPORTED,
-            Some(&id) => {
+            Some((id, convert)) => {
                 let message_id = assoc.message_id();
                 let archive = assoc.archive.clone();
                 match store_one(
@@ -232,7 +243,7 @@ pub async fn move_to(
                     message_id,
                     &row,
                     originator.clone(),
-                    None,
+                    convert,
                     dimse_timeout,
                 )
                 .await
@@ -274,7 +285,7 @@ impl From<TransportError> for SubOpError {
 }
 
 /// Sends one stored instance as a C-STORE request and waits for its response.
-#[allow(clippy::too_many_arguments)] // TODO: a SubOp struct once C-MOVE converts too
+#[allow(clippy::too_many_arguments)] // one sub-operation: where, which instance, for whom, how
 async fn store_one(
     stream: &mut PduStream,
     archive: &Arc<Archive>,
