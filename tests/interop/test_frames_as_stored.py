@@ -41,3 +41,26 @@ def test_any_transfer_syntax_means_as_stored(server, sample):
     assert response.status_code == 200
     [(_, decoded)] = parse_multipart(response)
     assert len(decoded) == ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated // 8
+
+
+@pytest.mark.parametrize("sample", ["JPEG2000.dcm", "MR_small_RLE.dcm", "image_dfl.dcm"])
+def test_instances_in_an_uncompressed_syntax_asked_by_name(server, sample):
+    from dicomweb_client.api import DICOMwebClient
+    from conftest import session_for
+
+    ds = pydicom.dcmread(TEST_FILES / sample)
+    response = server.stow(server.key, [(TEST_FILES / sample).read_bytes()])
+    assert response.status_code in (200, 409)  # 409: stored by the test above already
+    client = DICOMwebClient(url=server.dicomweb, session=session_for(None),
+                            headers={"Authorization": f"Bearer {server.key}"})
+    got = client.retrieve_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID,
+                                   media_types=(("application/dicom", "1.2.840.10008.1.2.1"),))
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert got.SOPInstanceUID == ds.SOPInstanceUID
+    assert (got.pixel_array == ds.pixel_array).all()
+
+    # A compressed syntax other than the stored one is not produced.
+    path = f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    refused = server.get(server.key, path,
+                         accept='multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.80')
+    assert refused.status_code == 406

@@ -104,17 +104,31 @@ pub async fn instances(
 ) -> Result<Response, ApiError> {
     let rows = rows(&state, &auth, &target).await?;
     let ranges = accept::parse(&headers);
-    let acceptable = ranges.iter().any(|r| {
+    let as_stored = ranges.iter().any(|r| {
         r.accepts("application/dicom") && rows.iter().all(|row| r.allows_transfer_syntax(&row.transfer_syntax))
     });
-    if !acceptable {
+    // Otherwise an uncompressed syntax asked for by name: decoded or re-encoded losslessly.
+    let convert_to = (!as_stored)
+        .then(|| {
+            ranges.iter().filter(|r| r.accepts("application/dicom")).find_map(|r| {
+                r.transfer_syntax
+                    .as_deref()
+                    .filter(|ts| *ts != "*" && cloudfilm_dicom::transcode::can_produce(ts))
+                    .map(str::to_owned)
+            })
+        })
+        .flatten();
+    if !as_stored && convert_to.is_none() {
         return Err(ApiError::not_acceptable(
-            "instances are served as stored (multipart/related; type=\"application/dicom\"; transfer-syntax=*); transcoding is not offered",
+            "instances are served as stored (transfer-syntax=*) or converted to an uncompressed transfer syntax; compressing is not offered",
         ));
     }
     audit_access(&state, &auth, &rows, format!("wado-rs: {} instance(s)", rows.len())).await?;
     let archive = state.archive.clone();
     let base = base_url(&state, &headers);
+    if let Some(ts) = convert_to {
+        return Ok(converted_instances(archive, auth, rows, base, ts));
+    }
     Ok(multipart::stream("application/dicom", None, move |w| {
         for row in &rows {
             let mut chunks = InstanceChunks::open(&archive, row).map_err(std::io::Error::other)?;
@@ -139,6 +153,39 @@ pub async fn instances(
         }
         Ok(())
     }))
+}
+
+/// The instances converted to `ts`, each whole in memory (bounded by the instance limit).
+fn converted_instances(
+    archive: Arc<Archive>,
+    auth: OrgAuth,
+    rows: Vec<InstanceRow>,
+    base: String,
+    ts: String,
+) -> Response {
+    let part_ts = ts.clone();
+    multipart::stream("application/dicom", Some(&part_ts), move |w| {
+        let limit = archive.config.limits.max_instance_bytes;
+        for row in &rows {
+            let bytes = retrieve::whole(&archive, row).inspect_err(|e| {
+                if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
+                    alert_integrity(&archive, &auth, row);
+                }
+            });
+            let converted = bytes
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|bytes| {
+                    cloudfilm_dicom::transcode::transcode_part10(&bytes, &ts, limit)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                })
+                .map_err(|e| std::io::Error::other(format!("instance {}: {e}", row.sop_uid)))?;
+            if !w.part_header("application/dicom", Some(&instance_url(&base, row))) || !w.send(converted) {
+                return Ok(());
+            }
+            w.part_end();
+        }
+        Ok(())
+    })
 }
 
 // ---- metadata --------------------------------------------------------------------------
