@@ -2074,3 +2074,44 @@ def test_move_to_a_destination_taking_only_implicit_vr_converts(world):
             assert diff <= (3 if world.sent[name].transfer_syntax == JPEG_BASELINE else 0), (name, diff)
     finally:
         dest.stop()
+
+
+def test_pynetdicom_get_with_its_default_contexts_gets_every_instance(world):
+    """pynetdicom's default offer: one context per storage class with its default syntaxes,
+    Implicit VR Little Endian first. Every study comes back whole, whatever it is stored in
+    (implicit, big endian, JPEG, JPEG-LS, JPEG 2000, RLE, deflate), converted where needed."""
+    from pynetdicom import DEFAULT_TRANSFER_SYNTAXES
+
+    classes = sorted({s.sop_class for s in world.sent.values()})
+    studies = sorted({s.study for s in world.sent.values()})
+    received: dict[str, tuple[str, bytes]] = {}
+
+    def on_store(event):
+        received[event.request.AffectedSOPInstanceUID] = (str(event.context.transfer_syntax),
+                                                          event.request.DataSet.getvalue())
+        return 0x0000
+
+    ae = pynet_ae(PYNET_SCU)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    for c in classes:
+        ae.add_requested_context(c, DEFAULT_TRANSFER_SYNTAXES)
+    roles = [build_role(c, scp_role=True) for c in classes]
+    assoc = ae.associate("127.0.0.1", world.port, ae_title=ARCHIVE_AE, ext_neg=roles,
+                         evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assert assoc.is_established
+    try:
+        for study in studies:
+            final = None
+            for status, _ in assoc.send_c_get(identifier("STUDY", StudyInstanceUID=study),
+                                              StudyRootQueryRetrieveInformationModelGet):
+                final = status
+            assert status_of(final) == 0x0000, (study, final)
+            assert final.NumberOfFailedSuboperations == 0, (study, final)
+    finally:
+        assoc.release()
+    assert sorted(received) == sorted({s.sop_uid for s in world.sent.values()})
+    for s in world.sent.values():
+        ts, data = received[s.sop_uid]
+        assert ts in DEFAULT_TRANSFER_SYNTAXES, (s.label, ts)
+        got = pydicom.dcmread(io.BytesIO(data), force=True)
+        assert got.SOPInstanceUID == s.sop_uid
