@@ -49,23 +49,6 @@ fn sql(data: &Path, statements: &[&str]) {
     });
 }
 
-fn entries(data: &Path) -> Vec<(i64, String)> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        use sqlx::{ConnectOptions, Connection};
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(data.join("index.db"))
-            .read_only(true)
-            .connect()
-            .await
-            .unwrap();
-        let rows =
-            sqlx::query_as("SELECT seq, canonical FROM audit_log ORDER BY seq").fetch_all(&mut conn).await.unwrap();
-        conn.close().await.unwrap();
-        rows
-    })
-}
-
 /// Verifies a tampered copy; returns (success, stdout).
 fn verify_after(original: &Path, tamper: impl FnOnce(&Path)) -> (bool, String) {
     let copy = tempfile::tempdir().unwrap();
@@ -82,7 +65,7 @@ fn hex_sql(bytes: &[u8]) -> String {
 #[test]
 fn tampering_is_detected_and_named() {
     let data = populated();
-    let all = entries(data.path());
+    let all = audit_log(data.path());
     let n = all.len() as i64;
     assert!(n >= 10, "{n} entries");
     let middle = n / 2;

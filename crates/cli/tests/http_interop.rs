@@ -65,6 +65,11 @@ fn preflight(server: &Server, path: &str, origin: &str, method: &str) -> Respons
         .unwrap()
 }
 
+/// The study list, asked with the key from a page of `origin`.
+fn studies_from(server: &Server, key: &str, origin: &str) -> Response {
+    client().get(format!("{}/studies", server.dicomweb())).bearer_auth(key).header("Origin", origin).send().unwrap()
+}
+
 fn cors_headers(response: &Response) -> Vec<String> {
     response.headers().keys().map(|k| k.as_str().to_owned()).filter(|k| k.starts_with("access-control-")).collect()
 }
@@ -81,12 +86,7 @@ fn without_configured_origins_there_is_no_cors_at_all() {
     let response = preflight(&server, "/dicom-web/studies", VIEWER, "GET");
     assert_eq!(response.status(), 405);
     assert_eq!(cors_headers(&response), Vec::<String>::new());
-    let response = client()
-        .get(format!("{}/studies", server.dicomweb()))
-        .bearer_auth(&key)
-        .header("Origin", VIEWER)
-        .send()
-        .unwrap();
+    let response = studies_from(&server, &key, VIEWER);
     assert_eq!(response.status(), 200);
     assert_eq!(cors_headers(&response), Vec::<String>::new());
     server.stop();
@@ -118,12 +118,7 @@ fn a_viewer_on_a_configured_origin_may_call_dicomweb_and_no_one_else() {
         }
     }
     // Its requests: the answer is readable, the STOW warning and request id exposed.
-    let response = client()
-        .get(format!("{}/studies", server.dicomweb()))
-        .bearer_auth(&key)
-        .header("Origin", VIEWER)
-        .send()
-        .unwrap();
+    let response = studies_from(&server, &key, VIEWER);
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "access-control-allow-origin"), VIEWER);
     assert_eq!(header(&response, "access-control-allow-credentials"), "true");

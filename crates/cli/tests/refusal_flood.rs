@@ -5,23 +5,7 @@ mod common;
 use common::*;
 
 fn refusal_entries(data: &std::path::Path) -> Vec<String> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        use sqlx::{ConnectOptions, Connection};
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(data.join("index.db"))
-            .read_only(true)
-            .connect()
-            .await
-            .unwrap();
-        let rows =
-            sqlx::query_scalar("SELECT canonical FROM audit_log WHERE canonical LIKE '%wrong API key%' ORDER BY seq")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-        conn.close().await.unwrap();
-        rows
-    })
+    audit_log(data).into_iter().map(|(_, c)| c).filter(|c| c.contains("wrong API key")).collect()
 }
 
 #[test]

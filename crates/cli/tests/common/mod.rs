@@ -268,3 +268,21 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Every audit entry of a stopped server's data directory: (sequence number, canonical text).
+pub fn audit_log(data: &Path) -> Vec<(i64, String)> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(data.join("index.db"))
+            .read_only(true)
+            .connect()
+            .await
+            .unwrap();
+        let rows =
+            sqlx::query_as("SELECT seq, canonical FROM audit_log ORDER BY seq").fetch_all(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        rows
+    })
+}
