@@ -49,6 +49,13 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   data                          data directory (also --data, CLOUDFILM_DATA)      [./data]
   [http] listen                 HTTP listen address (also --http)                 [127.0.0.1:8080]
   [http] public_url             base URL for RetrieveURL values; from Host when empty
+  [http] cors_origins           origins whose pages may call DICOMweb (CORS)      [none]
+  [http] header_timeout_secs    seconds for a request's headers; idle keep-alive  [30]
+  [http] body_grace_secs        seconds any request body may take ...             [30]
+  [http] body_min_bytes_per_sec ... plus one second per this many bytes received  [1024]
+  [http] write_timeout_secs     seconds a response may wait for the client        [60]
+  [http] max_connections        HTTP connections at once (open-file limit too)    [1024]
+  [http] max_connections_per_address  from one client address                     [128]
   [dimse] enabled               run the DIMSE listener                            [true]
   [dimse] listen                DIMSE listen address (also --dimse)               [127.0.0.1:11112]
   [dimse] ae_title              the archive's AE title                            [CLOUDFILM]
@@ -122,7 +129,7 @@ async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str, Option<&str
     cloudfilm_server::refusals::flush_periodically(archive.clone());
     let dimse_task =
         dimse.map(|l| tokio::spawn(cloudfilm_server::dimse::listen(archive.clone(), l, wait(stopped.clone()))));
-    cloudfilm_server::app::serve(archive.clone(), listener, wait(stopped)).await?;
+    cloudfilm_server::http_server::serve(archive.clone(), listener, wait(stopped)).await?;
     if let Some(task) = dimse_task {
         let _ = task.await;
     }

@@ -2,6 +2,7 @@
 
 pub mod ae;
 pub mod clock;
+pub mod connections;
 pub mod consent;
 pub mod download;
 pub mod instance;

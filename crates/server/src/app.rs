@@ -8,7 +8,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,6 +37,7 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
         .merge(crate::portal::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route(SIGNING_KEY_PATH, axum::routing::get(signing_key))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::body_pace::limit))
         .layer(middleware::from_fn_with_state(state.clone(), context_and_headers))
         .with_state(state)
 }
@@ -125,17 +125,6 @@ fn redacted(path: &str) -> String {
         }
     }
     path.to_owned()
-}
-
-/// Serves until `shutdown` resolves.
-pub async fn serve(
-    archive: Arc<Archive>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let port = listener.local_addr()?.port();
-    let app = router(archive, port).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 #[cfg(test)]

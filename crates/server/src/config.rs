@@ -88,6 +88,19 @@ pub struct HttpConfig {
     /// browser (CORS, credentials included). Empty: no CORS headers at all. Environment:
     /// comma-separated.
     pub cors_origins: Vec<String>,
+    /// Seconds a connection may take to send a request's headers, counted from when it opens
+    /// or its previous response ended: also how long an idle keep-alive connection stays.
+    pub header_timeout_secs: u64,
+    /// Seconds any request body may take; more for every `body_min_bytes_per_sec` received.
+    pub body_grace_secs: u64,
+    /// The slowest a body may come once its grace has passed (bytes per second, on average).
+    pub body_min_bytes_per_sec: u64,
+    /// Seconds a response may wait for the client to read any of it before the connection closes.
+    pub write_timeout_secs: u64,
+    /// HTTP connections at once, in all (lowered to what the open-file limit allows).
+    pub max_connections: usize,
+    /// HTTP connections at once from one client address.
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -124,7 +137,17 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into(), public_url: String::new(), cors_origins: Vec::new() }
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            cors_origins: Vec::new(),
+            header_timeout_secs: 30,
+            body_grace_secs: 30,
+            body_min_bytes_per_sec: 1024,
+            write_timeout_secs: 60,
+            max_connections: 1024,
+            max_connections_per_address: 128,
+        }
     }
 }
 

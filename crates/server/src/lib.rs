@@ -4,11 +4,14 @@
 pub mod app;
 pub mod archive;
 pub mod auth;
+mod body_pace;
 pub mod config;
+pub mod connections;
 pub mod cors;
 pub mod dicomweb;
 pub mod dimse;
 pub mod error;
+pub mod http_server;
 pub mod ingest;
 pub mod patients;
 pub mod portal;

@@ -32,6 +32,12 @@ pub async fn listen(
 ) -> std::io::Result<()> {
     let limit = archive.config.dimse.max_associations.max(1);
     let permits = Arc::new(Semaphore::new(limit));
+    // Connections still negotiating count too (the budget has room for as many again as
+    // associations). One address (a modality, a router) may hold all associations and half as
+    // many again, so that beyond the limit it still gets its A-ASSOCIATE-RJ, while a quarter
+    // of the connections stay for everyone else.
+    let total = crate::connections::budget(&archive.config).dimse;
+    let gate = crate::connections::Gate::new("dimse", (limit + limit.div_ceil(2)).min(total), total);
     tokio::pin!(shutdown);
     loop {
         let (socket, peer) = tokio::select! {
@@ -39,12 +45,19 @@ pub async fn listen(
                 Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a DIMSE connection failed");
+                    crate::connections::after_accept_error(&e).await;
                     continue;
                 }
             },
             _ = &mut shutdown => break,
         };
-        tokio::spawn(handle(archive.clone(), socket, peer, permits.clone()));
+        // Beyond the caps the socket is closed at once: it held a descriptor for no time.
+        let Ok(admission) = gate.admit(peer.ip()) else { continue };
+        let (archive, permits) = (archive.clone(), permits.clone());
+        tokio::spawn(async move {
+            handle(archive, socket, peer, permits).await;
+            drop(admission);
+        });
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(limit as u32)).await;
     Ok(())
