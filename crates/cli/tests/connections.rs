@@ -160,3 +160,37 @@ fn a_flood_of_idle_sockets_from_one_address_leaves_http_and_dimse_to_everyone_el
     drop(flood);
     server.stop();
 }
+
+#[test]
+fn a_client_that_stops_reading_its_response_is_let_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = org_with_key(dir.path(), "H1");
+    let server = Server::start(dir.path(), &[("CLOUDFILM_HTTP__WRITE_TIMEOUT_SECS", "2")]);
+    let instances = study(41, 120);
+    let refs: Vec<&[u8]> = instances.iter().map(Vec::as_slice).collect();
+    assert_eq!(stow(&server, &key, &refs).stored(), 120);
+    let path = format!("/dicom-web/studies/{}", study_uid(&instances[0]));
+    let whole = get(&server, &key, &path["/dicom-web".len()..]).bytes().unwrap().len();
+    assert!(whole > 12 << 20, "the study is larger than the socket buffers ({whole} bytes)");
+
+    // A client with a small receive window that reads nothing.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&http_addr(&server).into()).unwrap();
+    let mut stalled: TcpStream = socket.into();
+    write!(stalled, "GET {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\naccept: multipart/related; type=\"application/dicom\"\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    // What the server had sent before it gave up, then the end of the connection.
+    let mut received = Vec::new();
+    stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let ended = stalled.read_to_end(&mut received);
+    let closed = match &ended {
+        Ok(_) => true,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    };
+    assert!(closed, "the connection is still open: {ended:?}");
+    assert!(received.len() < whole, "the whole response arrived although nobody read it");
+    // The server goes on serving.
+    assert_eq!(get(&server, &key, "/studies").status(), 200);
+    server.stop();
+}
