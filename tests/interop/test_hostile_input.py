@@ -1,7 +1,8 @@
 """Hostile input (S6): deflated nesting and bombs, forged codestream headers, forged file meta
-lengths and seeded random mutations of pydicom's compressed samples. Every answer is a 2xx or
-a 4xx with a reason (never 5xx), the server keeps answering, and its peak resident memory
-(VmHWM) stays under PEAK_BOUND_KB."""
+lengths and seeded random mutations of pydicom's compressed samples, by STOW-RS and by C-STORE.
+Every answer is a 2xx or a 4xx with a reason (never 5xx; over DIMSE a status other than 0x0110
+processing failure), the server keeps answering, and its peak resident memory (VmHWM) stays
+under PEAK_BOUND_KB."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
+from pynetdicom import AE, _config
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 # Measured on this machine: about 150 MB after the whole corpus; the bomb alone used 8.3 GB before.
@@ -28,11 +30,45 @@ def vmhwm_kb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
+HOSTILE_SCU = "HOSTILE_SCU"
+PROCESSING_FAILURE = 0x0110
+
+
 @pytest.fixture(scope="module")
 def server(cloudfilm_factory):
     server = cloudfilm_factory({"H": "Hostile"})
     server.key = server.create_key("H")
+    server.add_ae("H", HOSTILE_SCU)
     return server
+
+
+def c_store_files(server, paths: list[Path]) -> list[int | None]:
+    """C-STORE of files exactly as they are (pynetdicom's chunked mode), one context per class
+    and syntax their file meta names; the status of each file sent (None: no answer)."""
+    contexts = set()
+    for path in paths:
+        meta = pydicom.filereader.read_file_meta_info(path)
+        contexts.add((meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID))
+    ae = AE(ae_title=HOSTILE_SCU)
+    for sop_class, syntax in sorted(contexts):
+        ae.add_requested_context(sop_class, [syntax])
+    assoc = ae.associate("127.0.0.1", server.dimse_port, ae_title=server.dimse_ae)
+    assert assoc.is_established
+    previous = _config.STORE_SEND_CHUNKED_DATASET
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    statuses = []
+    try:
+        for path in paths:
+            try:
+                status = assoc.send_c_store(path)
+            except zlib.error:
+                continue  # pynetdicom inflates a deflated file to find its UIDs: this one it cannot
+            statuses.append(int(status.Status) if "Status" in status else None)
+            assert assoc.is_established, f"the association ended after {len(statuses)} files"
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = previous
+        assoc.release()
+    return statuses
 
 
 def part10(ds: pydicom.Dataset) -> bytes:
@@ -109,6 +145,28 @@ def test_deflate_bomb_is_refused_while_inflating(server):
     assert vmhwm_kb(server.proc.pid) < PEAK_BOUND_KB
 
 
+def renamed(body: bytes) -> tuple[bytes, str | None]:
+    """The file under a fresh SOP Instance UID (and that UID), or as it is (and None) when
+    pydicom cannot read it back."""
+    try:
+        mutated = pydicom.dcmread(io.BytesIO(body), force=True)
+        mutated.SOPInstanceUID = generate_uid()
+        mutated.file_meta.MediaStorageSOPInstanceUID = mutated.SOPInstanceUID
+        return part10(mutated), str(mutated.SOPInstanceUID)
+    except Exception:
+        return body, None
+
+
+def write(path: Path, body: bytes) -> Path:
+    path.write_bytes(body)
+    return path
+
+
+def instance_path(qido_result: dict) -> str:
+    study, series, sop = (qido_result[t]["Value"][0] for t in ("0020000D", "0020000E", "00080018"))
+    return f"/studies/{study}/series/{series}/instances/{sop}"
+
+
 def stored_paths(server, response) -> list[str]:
     if response.status_code != 200:
         return []
@@ -158,7 +216,7 @@ def test_a_forged_file_meta_group_length_is_refused(server):
 
 
 @pytest.mark.parametrize("sample,count", [("MR_small_RLE.dcm", 120), ("image_dfl.dcm", 60), ("SC_rgb_jpeg_dcmtk.dcm", 60)])
-def test_random_mutations_never_fail_the_server(server, sample, count):
+def test_random_mutations_never_fail_the_server(server, sample, count, tmp_path):
     original = (TEST_FILES / sample).read_bytes()
     ds = pydicom.dcmread(TEST_FILES / sample)
     pixel_start = original.find(b"\xe0\x7f\x10\x00")
@@ -176,18 +234,25 @@ def test_random_mutations_never_fail_the_server(server, sample, count):
         # Every mutation shares the sample's UIDs: one org keeps the first, the rest conflict;
         # each is also stored alone under a fresh UID below.
         assert_refused_or_stored(server.stow(server.key, bodies[chunk : chunk + 20]))
-    for body in bodies[: count // 3]:
-        try:
-            mutated = pydicom.dcmread(io.BytesIO(body), force=True)
-            mutated.SOPInstanceUID = generate_uid()
-            mutated.file_meta.MediaStorageSOPInstanceUID = mutated.SOPInstanceUID
-            body = part10(mutated)
-        except Exception:
-            pass  # pydicom cannot read it back: send it as it is
-        response = server.stow(server.key, [body])
+    by_dimse, dimse_uids = [], []
+    for i, body in enumerate(bodies[: count // 3]):
+        response = server.stow(server.key, [renamed(body)[0]])
         assert_refused_or_stored(response)
         for path in stored_paths(server, response):
             ask_for_pixels(server, path)
+        by_store, uid = renamed(body)
+        if pydicom.misc.is_dicom(write(tmp_path / f"m{i}.dcm", by_store)):
+            by_dimse.append(tmp_path / f"m{i}.dcm")
+            dimse_uids += [uid] if uid else []
+    # The same kind of mutations by C-STORE, each under a UID of its own.
+    statuses = c_store_files(server, by_dimse)
+    assert len(statuses) >= len(by_dimse) // 2, (len(statuses), len(by_dimse))
+    assert None not in statuses and PROCESSING_FAILURE not in statuses, statuses
+    for uid in dimse_uids:
+        found = server.get(server.key, "/instances", params={"SOPInstanceUID": uid})
+        assert found.status_code in (200, 204), found.status_code
+        for instance in found.json() if found.status_code == 200 else []:
+            ask_for_pixels(server, instance_path(instance))
     assert_alive(server)
     assert vmhwm_kb(server.proc.pid) < PEAK_BOUND_KB
     del ds
