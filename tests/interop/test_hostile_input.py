@@ -256,3 +256,22 @@ def test_random_mutations_never_fail_the_server(server, sample, count, tmp_path)
     assert_alive(server)
     assert vmhwm_kb(server.proc.pid) < PEAK_BOUND_KB
     del ds
+
+
+def test_a_frame_declaring_more_bytes_than_the_decoder_may_hold_is_refused(server):
+    # 8000 × 8000 samples of 32 bits: under the pixel limit, but 256 MB for one frame, with
+    # 256 bytes of pixel data behind the claim.
+    ds = pydicom.dcmread(TEST_FILES / "CT_small.dcm")
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.Rows = ds.Columns = 8000
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+    ds.PixelData = bytes(256)
+    response = server.stow(server.key, [part10(ds)])
+    paths = stored_paths(server, response)
+    assert paths, response.text[:300]
+    for suffix in ("/frames/1/rendered", "/thumbnail"):
+        r = server.get(server.key, paths[0] + suffix, accept="image/jpeg")
+        # Refused before any decoder runs, with the reason.
+        assert (r.status_code, r.json()["error"]["code"]) == (413, "frame_too_large"), (suffix, r.text[:200])
+    assert vmhwm_kb(server.proc.pid) < PEAK_BOUND_KB

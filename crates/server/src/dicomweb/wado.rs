@@ -323,12 +323,15 @@ pub async fn bulkdata(
     send_frames(&state, auth, row, frames, &headers).await
 }
 
-/// Refuses to decode a frame whose declared geometry exceeds the decoder's limit.
+/// Refuses to decode a frame whose declared geometry exceeds the decoder's limit: in samples,
+/// and in bytes (as many as the limit's samples at 16 bits), before any decoder allocates.
 fn frame_fits(archive: &Archive, row: &InstanceRow) -> Result<(), ApiError> {
     let pixels = u64::from(row.attrs.rows.unwrap_or(0))
         * u64::from(row.attrs.columns.unwrap_or(0))
         * u64::from(row.attrs.samples_per_pixel.unwrap_or(1));
-    if pixels > archive.config.limits.max_render_pixels {
+    let bytes = pixels * u64::from(row.attrs.bits_allocated.unwrap_or(8)).div_ceil(8).max(1);
+    let limit = archive.config.limits.max_render_pixels;
+    if pixels > limit || bytes > limit.saturating_mul(2) {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "frame_too_large",
