@@ -56,6 +56,12 @@ pub struct NewApiKey {
 }
 
 impl Archive {
+    /// Waits (on a blocking thread) for one of the decoder's permits: conversions of whole
+    /// instances share the renderer's bound, so memory for decoding stays bounded too.
+    pub fn blocking_decode_permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        futures::executor::block_on(self.render_permits.acquire()).ok()
+    }
+
     /// Opens the data directory, creating it (and the key ring) on first start, and, when no
     /// other process has it open, finishes the writes a crash interrupted.
     pub async fn open(config: Config) -> anyhow::Result<Archive> {

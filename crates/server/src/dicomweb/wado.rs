@@ -167,6 +167,8 @@ fn converted_instances(
     multipart::stream("application/dicom", Some(&part_ts), move |w| {
         let limit = archive.config.limits.max_instance_bytes;
         for row in &rows {
+            // Held while the instance is read and converted, not while the client reads it.
+            let permit = archive.blocking_decode_permit();
             let bytes = retrieve::whole(&archive, row).inspect_err(|e| {
                 if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
                     alert_integrity(&archive, &auth, row);
@@ -179,6 +181,7 @@ fn converted_instances(
                         .map_err(|e| std::io::Error::other(e.to_string()))
                 })
                 .map_err(|e| std::io::Error::other(format!("instance {}: {e}", row.sop_uid)))?;
+            drop(permit);
             if !w.part_header("application/dicom", Some(&instance_url(&base, row))) || !w.send(converted) {
                 return Ok(());
             }

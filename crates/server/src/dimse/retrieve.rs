@@ -384,6 +384,7 @@ fn converted_dataset(
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
         let limit = archive.config.limits.max_instance_bytes;
+        let _permit = archive.blocking_decode_permit();
         let result = crate::retrieve::whole(&archive, &row)
             .map_err(|_| cloudfilm_store::StoreError::Integrity)
             .and_then(|bytes| {
