@@ -2,7 +2,7 @@
 //! and series, rendered images and PDF reports. An exam is reachable only through a matched
 //! member of the account, while its organization's service is on; any other id gets 404.
 
-use super::holding::{consent_required, ensure_open, member_consent};
+use super::holding::{consent_required, ensure_open, member_consent, record_read};
 use super::members::own_member;
 use super::session::{Patient, Signed};
 use crate::Archive;
@@ -59,7 +59,8 @@ pub async fn list(
     let event = signed
         .event(Action::Query, format!("member:{member_id}"), Outcome::Success)
         .with_detail(format!("exam list viewed ({} exams)", exams.len()));
-    archive.repo.audit(vec![event]).await?;
+    let what = format!("viewed your exam list ({} exams)", exams.len());
+    record_read(archive, &signed, &member_id, event, &what, "your exams".into()).await?;
     Ok(axum::Json(json!({ "exams": exams.iter().map(exam_json).collect::<Vec<_>>() })))
 }
 
@@ -226,7 +227,7 @@ pub async fn detail(
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("exam viewed through member:{member_id}"));
-    archive.repo.audit(vec![event]).await?;
+    record_read(archive, &signed, &member_id, event, "viewed the exam", format!("exam {exam_id}")).await?;
     body["member_id"] = json!(member_id);
     body["download_allowed"] = json!(exam.download_enabled);
     body["viewed_at"] = json!(stamp(archive.clock.now()));
@@ -308,7 +309,7 @@ pub async fn report_pdf(
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("PDF report viewed through member:{member_id}"));
-    archive.repo.audit(vec![event]).await?;
+    record_read(archive, &signed, &member_id, event, "viewed the PDF report", format!("exam {exam_id}")).await?;
     pdf_report(archive, &exam).await
 }
 

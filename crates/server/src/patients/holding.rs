@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::masking::mask_phone;
 use cloudfilm_core::matching::name_agrees;
@@ -26,7 +26,7 @@ use cloudfilm_core::member::{MemberConsent, consent_state, holding_state};
 use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_core::{PhoneNumber, ResidentId};
 use cloudfilm_store::patients::{CodeOutcome, HolderRecord, MemberRecord, PatientOp, PatientResult};
-use cloudfilm_store::sharing::Access;
+use cloudfilm_store::sharing::{Access, SharingOp};
 use cloudfilm_store::{WriteJob, WriteOp};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -53,6 +53,33 @@ pub fn consent_required() -> ApiError {
 /// The member's exams may be read now, or 403 `member_consent_required`.
 pub fn ensure_open(member: &MemberRecord, today: NaiveDate) -> Result<(), ApiError> {
     if member_consent(member, today).opens_exams() { Ok(()) } else { Err(consent_required()) }
+}
+
+/// Records a read of a member's data through this account: the audit event and, for an adult
+/// held with their consent who has an account of their own, a line in that account's access
+/// log (`what` was done, to `object`), so the adult sees every look the holder takes.
+pub async fn record_read(
+    archive: &Archive,
+    signed: &Signed,
+    member_id: &str,
+    event: AuditEvent,
+    what: &str,
+    object: String,
+) -> Result<(), ApiError> {
+    let member = own_member(archive, &signed.account_id, member_id).await?;
+    let now = archive.clock.now();
+    let adult = match member_consent(&member, now.date_naive()) {
+        MemberConsent::Given => archive.repo.self_account_of(&member.id_token).await?,
+        _ => None,
+    };
+    let Some(adult) = adult.filter(|a| *a != signed.account_id) else {
+        return Ok(archive.repo.audit(vec![event]).await?);
+    };
+    let ip = signed.context.client_ip.to_string();
+    let line = access(&adult, now, holder_actor(member_id, member.relation.as_str()), what.to_owned(), object, &ip);
+    crate::shared::sharing_op(archive, SharingOp::Log { access: vec![line], transfers: Vec::new() }, vec![event])
+        .await?;
+    Ok(())
 }
 
 fn conflict(code: &'static str, message: &'static str) -> ApiError {

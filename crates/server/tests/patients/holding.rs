@@ -151,10 +151,18 @@ async fn an_adult_added_by_a_stranger_is_closed_on_every_read_path_until_they_ap
     take_cookies(&mut guest, &opened);
     assert_eq!(p.get(&guest, "/api/v1/shared/exam").await.status, StatusCode::OK);
 
+    let download = p.post(&w.stranger, &format!("/api/v1/exams/{exam}/downloads"), json!({})).await;
+    assert_eq!(download.status, StatusCode::CREATED, "{}", download.text());
+    let link = download.json()["url"].as_str().unwrap().rsplit_once("/d/").unwrap().1.to_owned();
+    let security = p.last_code(PHONE_B);
+
     let ended = p.delete(&w.adult, &format!("/api/v1/me/holders/{}", w.member)).await;
     assert_eq!(ended.status, StatusCode::NO_CONTENT, "{}", ended.text());
     assert_closed(&p, &w).await;
     assert_eq!(p.get(&guest, "/api/v1/shared/exam").await.status, StatusCode::GONE, "the share closes too");
+    let fetched =
+        p.post(&Browser::at([10, 0, 0, 8]), &format!("/api/v1/downloads/{link}"), json!({ "code": security })).await;
+    assert_eq!(fetched.status, StatusCode::GONE, "the download link closes too: {}", fetched.text());
     assert_eq!(holders(&p, &w.adult).await[0]["consent"], "ended");
     assert_eq!(member_of(&p, &w.stranger, &w.member).await["consent"], "ended");
 
@@ -162,6 +170,8 @@ async fn an_adult_added_by_a_stranger_is_closed_on_every_read_path_until_they_ap
     let adult_log = log_text(p.get(&w.adult, "/api/v1/me/access-log").await);
     assert!(adult_log.contains(&format!("holding {}", w.member)), "{adult_log}");
     assert!(adult_log.contains("approved: this account now sees your exams"), "{adult_log}");
+    assert!(adult_log.contains("viewed your exam list (2 exams)"), "the adult sees each look: {adult_log}");
+    assert!(adult_log.contains("viewed the exam"), "{adult_log}");
     assert!(adult_log.contains("ended by you: this account no longer sees your exams"), "{adult_log}");
     let stranger_log = log_text(p.get(&w.stranger, "/api/v1/me/access-log").await);
     assert!(stranger_log.contains("approved from their own account"), "{stranger_log}");
