@@ -229,6 +229,25 @@ pub async fn request(
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
+/// Tells the adult's own account phone that a holding opened by the code (the record's phone
+/// may not be theirs any more): who holds them, and where to end it. A failure to send is
+/// logged (masked) and does not undo the consent.
+async fn notify_adult(archive: &Archive, adult_account: &str, holder_account: &str) {
+    let (Ok(Some(adult)), Ok(Some(holder))) =
+        (archive.repo.account(adult_account).await, archive.repo.account(holder_account).await)
+    else {
+        return;
+    };
+    let Ok(phone) = PhoneNumber::parse(&adult.phone) else { return };
+    let asker = mask_phone(&holder.phone);
+    let text = format!(
+        "【cloudfilm】账户 {asker} 已凭授权码可以查看您的检查记录。如非您本人同意，请在云胶片\u{201c}谁可以查看我的检查\u{201d}中结束。\
+         The cloudfilm account {asker} can now see your exams by the consent code; if you did not agree, end it under \
+         Who can see my exams."
+    );
+    let _ = super::send_text(archive, &phone, SmsKind::LinkNotice, &text).await;
+}
+
 #[derive(Deserialize)]
 pub struct ConsentCode {
     code: String,
@@ -291,6 +310,9 @@ pub async fn confirm(
     };
     if !matches!(outcome, CodeOutcome::Accepted { .. }) {
         return Err(code_refused(outcome));
+    }
+    if let Some(adult) = adult.filter(|a| *a != signed.account_id) {
+        notify_adult(archive, &adult, &signed.account_id).await;
     }
     let member = own_member(archive, &signed.account_id, &member_id).await?;
     Ok((StatusCode::OK, axum::Json(member_json(&member, now.date_naive()))).into_response())

@@ -226,6 +226,9 @@ async fn the_code_goes_to_the_phone_on_the_record_is_single_use_expires_and_is_l
     let yes = p.post(&w.stranger, &answer, json!({ "code": second })).await;
     assert_eq!(yes.status, StatusCode::OK, "{}", yes.text());
     assert_eq!(yes.json()["consent"], "given");
+    let (to, notice) = p.messages().pop().unwrap();
+    assert_eq!(to, PHONE_A, "the adult's own account phone hears of it too");
+    assert!(notice.contains("139****9000") && notice.contains("Who can see my exams"), "{notice}");
     let list = p.get(&w.stranger, &format!("/api/v1/members/{}/exams", w.member)).await;
     assert_eq!(list.json()["exams"].as_array().unwrap().len(), 2, "{}", list.text());
     let held = holders(&p, &w.adult).await;
