@@ -88,14 +88,15 @@ async function consentScreen() {
 }
 
 async function membersScreen() {
-  const { members } = await get('/members');
+  const [{ members }, { holders }] = await Promise.all([get('/members'), get('/me/holders')]);
+  const open = (m) => m.consent === 'not_needed' || m.consent === 'given';
   const list = members.map((m) =>
     h('li', { class: 'card member' },
       h('div', {}, h('strong', {}, m.name), ' ', h('span', { class: 'tag' }, t('rel.' + m.relation))),
       h('div', { class: 'muted' }, m.id_number),
-      m.matched
-        ? h('a', { class: 'button primary', href: `#/members/${m.id}/exams` }, t('members.exams'))
-        : matchForm(m)));
+      !m.matched ? matchForm(m)
+        : open(m) ? h('a', { class: 'button primary', href: `#/members/${m.id}/exams` }, t('members.exams'))
+          : memberConsentForm(m)));
   const relation = h('select', { name: 'relation', id: 'relation' },
     ['self', 'child', 'parent', 'spouse', 'other'].map((r) => h('option', { value: r }, t('rel.' + r))));
   const add = submitting(
@@ -112,6 +113,7 @@ async function membersScreen() {
   show(main,
     h('h1', {}, t('members.title')),
     members.length ? h('ul', { class: 'list' }, list) : h('p', { class: 'lead' }, t('members.empty')),
+    ...(holders.length ? [holdersSection(holders)] : []),
     add,
     h('button', { type: 'button', class: 'link', onclick: async () => { await post('/auth/logout'); go('#/login'); } }, t('logout')));
 }
@@ -127,9 +129,48 @@ function matchForm(member) {
     async (data) => {
       const claim = {};
       for (const key of ['accession_number', 'exam_date', 'organization']) if (data.get(key)) claim[key] = data.get(key);
-      await post(`/members/${member.id}/match`, claim);
-      go(`#/members/${member.id}/exams`);
+      const matched = await post(`/members/${member.id}/match`, claim);
+      if (matched.consent_required) route();
+      else go(`#/members/${member.id}/exams`);
     });
+}
+
+/// An adult held by this account: their exams open only with their own yes, by the code
+/// sent to the phone on the hospital's record (or by their approval in their own account).
+function memberConsentForm(member) {
+  const form = submitting(
+    h('form', { class: 'consent-member' },
+      h('p', { class: 'muted' }, t('holding.needed')),
+      h('button', { type: 'button', onclick: async () => {
+        form.querySelector('.error')?.remove();
+        try {
+          await post(`/members/${member.id}/consent-request`);
+          form.querySelector('.sent').textContent = t('holding.sent');
+          form.code.focus();
+        } catch (error) {
+          if (!handleAuth(error)) form.append(errorBox(error));
+        }
+      } }, t('holding.send')),
+      h('p', { class: 'note sent', role: 'status' }),
+      field(t('holding.code'), { name: 'code', inputmode: 'numeric', autocomplete: 'off', required: true, maxlength: 6 }),
+      h('button', { type: 'submit', class: 'primary' }, t('holding.confirm'))),
+    async (data) => {
+      await post(`/members/${member.id}/consent`, { code: data.get('code') });
+      route();
+    });
+  return form;
+}
+
+/// Who holds the account holder in their own accounts: approve or end each at once.
+function holdersSection(holders) {
+  return h('section', { class: 'card holders' },
+    h('h2', {}, t('holding.title')),
+    h('ul', { class: 'list' }, holders.map((x) =>
+      h('li', { class: 'holder' },
+        h('span', {}, `${x.holder_phone} · ${t('rel.' + x.relation)} · `, h('span', { class: 'state' }, t('holding.' + x.consent))),
+        x.consent === 'given'
+          ? h('button', { type: 'button', class: 'danger', onclick: async () => { await del(`/me/holders/${x.id}`); route(); } }, t('holding.end'))
+          : h('button', { type: 'button', onclick: async () => { await post(`/me/holders/${x.id}/approve`); route(); } }, t('holding.approve'))))));
 }
 
 async function examsScreen(memberId) {

@@ -1,6 +1,7 @@
 //! Members of an account: the account holder ("self") and family. Every member has a name and
 //! a resident ID number; the age comes from the number. Children (under 18) are held only by a
-//! guardian's account (DESIGN §3).
+//! guardian's account (DESIGN §3). An adult held by another account (a parent, spouse or
+//! anyone else, or a child who has turned 18) is seen only with that adult's own yes.
 
 use crate::resident_id::ResidentId;
 use chrono::NaiveDate;
@@ -97,6 +98,84 @@ pub fn may_add(
     }
 }
 
+/// Where holding a member stands with respect to the member's own consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberConsent {
+    /// The account holder themself, or a minor held by their guardian: no consent is asked.
+    NotNeeded,
+    /// An adult who was never asked: their exams stay closed.
+    Required,
+    /// A code was sent (or the adult's own approval is awaited) and not yet confirmed.
+    Requested,
+    /// The adult said yes (by the code or from their own account).
+    Given,
+    /// The adult ended the holding; closed until they say yes again.
+    Ended,
+}
+
+impl MemberConsent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberConsent::NotNeeded => "not_needed",
+            MemberConsent::Required => "required",
+            MemberConsent::Requested => "requested",
+            MemberConsent::Given => "given",
+            MemberConsent::Ended => "ended",
+        }
+    }
+
+    /// Whether the member's exams may be read.
+    pub fn opens_exams(self) -> bool {
+        matches!(self, MemberConsent::NotNeeded | MemberConsent::Given)
+    }
+}
+
+/// What the store knows of a holding's consent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsentTimes {
+    pub requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub consented_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Whether holding someone as `relation` needs their own yes on `today`: everyone but the
+/// account holder and a minor held as a child. An ID number that no longer parses (`None`)
+/// fails closed.
+pub fn needs_consent(relation: Relation, id: Option<&ResidentId>, today: NaiveDate) -> bool {
+    match (relation, id) {
+        (Relation::Myself, _) => false,
+        (Relation::Child, Some(id)) => id.age_on(today) >= ADULT_AGE,
+        _ => true,
+    }
+}
+
+/// The consent state of a member held as `relation`.
+pub fn consent_state(
+    relation: Relation,
+    id: Option<&ResidentId>,
+    times: &ConsentTimes,
+    today: NaiveDate,
+) -> MemberConsent {
+    if !needs_consent(relation, id, today) {
+        return MemberConsent::NotNeeded;
+    }
+    holding_state(times)
+}
+
+/// The consent state of a holding of an adult.
+pub fn holding_state(times: &ConsentTimes) -> MemberConsent {
+    if times.consented_at.is_some() {
+        return MemberConsent::Given;
+    }
+    match (times.requested_at, times.ended_at) {
+        (Some(asked), Some(ended)) if asked > ended => MemberConsent::Requested,
+        (_, Some(_)) => MemberConsent::Ended,
+        (Some(_), None) => MemberConsent::Requested,
+        (None, None) => MemberConsent::Required,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +233,49 @@ mod tests {
         assert!(clean_name(&"张".repeat(65)).is_err());
         assert!(clean_name("张\u{0}三").is_err());
         assert!(clean_name(&"张".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn adults_held_by_others_need_their_own_yes() {
+        let adult = born("19800101");
+        let child = born("20150601");
+        let none = ConsentTimes::default();
+        assert_eq!(consent_state(Relation::Myself, Some(&adult), &none, today()), MemberConsent::NotNeeded);
+        assert_eq!(consent_state(Relation::Child, Some(&child), &none, today()), MemberConsent::NotNeeded);
+        for r in [Relation::Parent, Relation::Spouse, Relation::Other, Relation::Child] {
+            assert_eq!(consent_state(r, Some(&adult), &none, today()), MemberConsent::Required, "{r:?}");
+        }
+        assert_eq!(consent_state(Relation::Parent, None, &none, today()), MemberConsent::Required, "fails closed");
+        assert!(!MemberConsent::Required.opens_exams() && !MemberConsent::Requested.opens_exams());
+        assert!(MemberConsent::Given.opens_exams() && MemberConsent::NotNeeded.opens_exams());
+    }
+
+    #[test]
+    fn a_child_turning_18_needs_consent_from_the_birthday() {
+        let grown = born("20081124");
+        let none = ConsentTimes::default();
+        assert_eq!(consent_state(Relation::Child, Some(&grown), &none, today()), MemberConsent::NotNeeded);
+        let birthday = today() + chrono::Duration::days(1);
+        assert_eq!(consent_state(Relation::Child, Some(&grown), &none, birthday), MemberConsent::Required);
+    }
+
+    #[test]
+    fn requests_grants_and_ends_in_order() {
+        let adult = born("19800101");
+        let t = |h: i64| Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::Duration::hours(h));
+        let state = |times: ConsentTimes| consent_state(Relation::Spouse, Some(&adult), &times, today());
+        assert_eq!(state(ConsentTimes { requested_at: t(1), ..Default::default() }), MemberConsent::Requested);
+        assert_eq!(
+            state(ConsentTimes { requested_at: t(1), consented_at: t(2), ended_at: None }),
+            MemberConsent::Given
+        );
+        assert_eq!(
+            state(ConsentTimes { requested_at: t(1), consented_at: None, ended_at: t(3) }),
+            MemberConsent::Ended
+        );
+        assert_eq!(
+            state(ConsentTimes { requested_at: t(4), consented_at: None, ended_at: t(3) }),
+            MemberConsent::Requested
+        );
     }
 }

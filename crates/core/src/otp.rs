@@ -14,6 +14,9 @@ pub enum OtpPurpose {
     Login,
     /// A fresh proof before revealing an unmasked value (S13).
     StepUp,
+    /// An adult's yes to being held by another account, sent to the phone on the hospital's
+    /// record for that adult; bound to the one holding it asks for.
+    MemberConsent,
 }
 
 impl OtpPurpose {
@@ -21,6 +24,7 @@ impl OtpPurpose {
         match self {
             OtpPurpose::Login => "login",
             OtpPurpose::StepUp => "step_up",
+            OtpPurpose::MemberConsent => "member_consent",
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use cloudfilm_core::consent::ConsentState;
-use cloudfilm_core::member::Relation;
+use cloudfilm_core::member::{ConsentTimes, Relation};
 use cloudfilm_core::otp::{OtpPolicy, OtpPurpose};
 use cloudfilm_core::session::SessionTimes;
 
@@ -99,6 +99,44 @@ pub enum PatientOp {
         study_pk: i64,
         now: DateTime<Utc>,
     },
+    /// Asks an adult member's consent: a code bound to the member (`code_token`) is recorded
+    /// within the code limits, the request stamped on the member, counted in `phone_bucket`
+    /// and written to the access logs in `access`.
+    RequestMemberConsent {
+        account_id: String,
+        member_id: String,
+        code_token: Vec<u8>,
+        code_hash: Vec<u8>,
+        ip_bucket: Vec<u8>,
+        phone_bucket: Vec<u8>,
+        policy: OtpPolicy,
+        now: DateTime<Utc>,
+        ctx: AuditContext,
+        access: Vec<crate::sharing::Access>,
+    },
+    /// Checks a member-consent code (wrong tries counted as for any code); when accepted the
+    /// member's exams open and `access` is written to the access logs.
+    ConfirmMemberConsent {
+        account_id: String,
+        member_id: String,
+        code_token: Vec<u8>,
+        code_hash: Vec<u8>,
+        ip_bucket: Vec<u8>,
+        policy: OtpPolicy,
+        now: DateTime<Utc>,
+        ctx: AuditContext,
+        access: Vec<crate::sharing::Access>,
+    },
+    /// The adult's own account (its matched "self" member) approves (`grant`) or ends a
+    /// holding of them by another account; `Refused(NotFound)` unless the member held is that
+    /// same person in another account.
+    SetHolding {
+        self_account_id: String,
+        holder_member_id: String,
+        grant: bool,
+        now: DateTime<Utc>,
+        access: Vec<crate::sharing::Access>,
+    },
     /// Counts one event toward each of these rate limits.
     CountEvents {
         buckets: Vec<Vec<u8>>,
@@ -191,6 +229,24 @@ pub struct MemberRecord {
     pub id_token: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub matched_at: Option<DateTime<Utc>>,
+    /// The member's own consent to being held (adults held by another account).
+    pub consent: ConsentTimes,
+    /// `code` or `account`: how the consent was given.
+    pub consent_via: Option<String>,
+}
+
+/// An account holding the adult whose own account asks: the member row of that account.
+#[derive(Debug, Clone)]
+pub struct HolderRecord {
+    /// The holding's id: the member's id in the holding account.
+    pub member_id: String,
+    pub account_id: String,
+    /// The holding account's phone (shown masked).
+    pub account_phone: String,
+    pub relation: Relation,
+    pub created_at: DateTime<Utc>,
+    pub consent: ConsentTimes,
+    pub consent_via: Option<String>,
 }
 
 /// An exam as a patient sees it in a list.
@@ -222,6 +278,8 @@ pub struct MatchCandidate {
     pub org_name: String,
     pub org_code: String,
     pub patient_name: Option<String>,
+    /// Patient's Telephone Numbers (0010,2154) of the record, as the hospital sent them.
+    pub patient_phones: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -65,6 +65,14 @@ pub trait Repository: Send + Sync + 'static {
         member_id: Option<&str>,
         exam_id: Option<&str>,
     ) -> Result<Vec<ExamRow>>;
+    /// Accounts holding the adult whose own account this is (through its matched "self"
+    /// member's resident ID), newest first; none without a matched "self" member.
+    async fn holders(&self, account_id: &str) -> Result<Vec<HolderRecord>>;
+    /// The account whose matched "self" member has this resident ID token.
+    async fn self_account_of(&self, id_token: &[u8]) -> Result<Option<String>>;
+    /// The members of an account through which this exam would be visible if each had the
+    /// consent it needs (to tell 403 `member_consent_required` from 404; no exam data).
+    async fn exam_members_ignoring_consent(&self, account_id: &str, exam_id: &str) -> Result<Vec<String>>;
     /// Studies (of organizations whose service is on) whose record carries this resident ID token.
     async fn match_candidates(&self, id_token: &[u8]) -> Result<Vec<MatchCandidate>>;
     async fn exam_series(&self, study_pk: i64) -> Result<Vec<SeriesSummary>>;

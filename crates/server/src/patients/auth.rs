@@ -41,7 +41,7 @@ fn parse_phone(raw: &str) -> Result<PhoneNumber, ApiError> {
 }
 
 /// A presented code: anything up to 16 characters is checked (and counted when wrong).
-fn presented_code(raw: &str) -> Result<&str, ApiError> {
+pub(super) fn presented_code(raw: &str) -> Result<&str, ApiError> {
     let code = raw.trim();
     if code.is_empty() || code.chars().count() > 16 {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_code", "the code has 6 digits"));
@@ -49,7 +49,7 @@ fn presented_code(raw: &str) -> Result<&str, ApiError> {
     Ok(code)
 }
 
-fn audit_context(context: &RequestContext) -> AuditContext {
+pub(super) fn audit_context(context: &RequestContext) -> AuditContext {
     AuditContext { client_ip: Some(context.client_ip.to_string()), request_id: Some(context.request_id.clone()) }
 }
 
@@ -94,6 +94,7 @@ async fn issue_and_send(
     let kind = match purpose {
         OtpPurpose::Login => SmsKind::LoginCode,
         OtpPurpose::StepUp => SmsKind::StepUpCode,
+        OtpPurpose::MemberConsent => SmsKind::MemberConsentCode,
     };
     super::send_text(archive, phone, kind, &text).await?;
     let body = json!({ "expires_in": policy.ttl_secs, "resend_after": policy.resend_secs });

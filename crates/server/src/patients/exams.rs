@@ -2,6 +2,7 @@
 //! and series, rendered images and PDF reports. An exam is reachable only through a matched
 //! member of the account, while its organization's service is on; any other id gets 404.
 
+use super::holding::{consent_required, ensure_open, member_consent, record_read};
 use super::members::own_member;
 use super::session::{Patient, Signed};
 use crate::Archive;
@@ -52,16 +53,19 @@ pub async fn list(
     Path(member_id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let archive = &state.archive;
-    own_member(archive, &signed.account_id, &member_id).await?;
+    let member = own_member(archive, &signed.account_id, &member_id).await?;
+    ensure_open(&member, archive.clock.now().date_naive())?;
     let exams = archive.repo.visible_exams(&signed.account_id, Some(&member_id), None).await?;
     let event = signed
         .event(Action::Query, format!("member:{member_id}"), Outcome::Success)
         .with_detail(format!("exam list viewed ({} exams)", exams.len()));
-    archive.repo.audit(vec![event]).await?;
+    let what = format!("viewed your exam list ({} exams)", exams.len());
+    record_read(archive, &signed, &member_id, event, &what, "your exams".into()).await?;
     Ok(axum::Json(json!({ "exams": exams.iter().map(exam_json).collect::<Vec<_>>() })))
 }
 
-/// The exam with this id as one of the account's members sees it, with that member's id.
+/// The exam with this id as one of the account's members sees it, with that member's id; 403
+/// `member_consent_required` when only members without the consent they need would see it.
 pub(crate) async fn visible_exam(
     archive: &Archive,
     signed: &Signed,
@@ -70,13 +74,25 @@ pub(crate) async fn visible_exam(
     if exam_id.len() != 32 || !exam_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found());
     }
+    let today = archive.clock.now().date_naive();
+    let mut closed = Vec::new();
     for member in archive.repo.members(&signed.account_id).await? {
         if member.matched_at.is_none() {
+            continue;
+        }
+        if !member_consent(&member, today).opens_exams() {
+            closed.push(member.id);
             continue;
         }
         let mut found = archive.repo.visible_exams(&signed.account_id, Some(&member.id), Some(exam_id)).await?;
         if let Some(exam) = found.pop() {
             return Ok((member.id, exam));
+        }
+    }
+    if !closed.is_empty() {
+        let holders = archive.repo.exam_members_ignoring_consent(&signed.account_id, exam_id).await?;
+        if holders.iter().any(|m| closed.contains(m)) {
+            return Err(consent_required());
         }
     }
     Err(ApiError::not_found())
@@ -211,7 +227,7 @@ pub async fn detail(
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("exam viewed through member:{member_id}"));
-    archive.repo.audit(vec![event]).await?;
+    record_read(archive, &signed, &member_id, event, "viewed the exam", format!("exam {exam_id}")).await?;
     body["member_id"] = json!(member_id);
     body["download_allowed"] = json!(exam.download_enabled);
     body["viewed_at"] = json!(stamp(archive.clock.now()));
@@ -293,7 +309,7 @@ pub async fn report_pdf(
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("PDF report viewed through member:{member_id}"));
-    archive.repo.audit(vec![event]).await?;
+    record_read(archive, &signed, &member_id, event, "viewed the PDF report", format!("exam {exam_id}")).await?;
     pdf_report(archive, &exam).await
 }
 

@@ -43,6 +43,7 @@ pub fn member_json(member: &MemberRecord, today: chrono::NaiveDate) -> Value {
         "matched_at": member.matched_at.map(stamp),
         "age": resident.as_ref().map(|r| r.age_on(today)),
         "sex": resident.as_ref().map(|r| match r.sex() { Sex::Male => "male", Sex::Female => "female" }),
+        "consent": super::holding::member_consent(member, today).as_str(),
     })
 }
 
@@ -231,6 +232,12 @@ pub async fn manual_match(
         });
     let op = PatientOp::MarkMatched { member_id: member_id.clone(), study_pk: agreed.study_pk, now };
     archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
+    let consent = super::holding::member_consent(&member, now.date_naive());
+    if !consent.opens_exams() {
+        // The record agreed; the adult's own yes is still needed before anything is shown.
+        let body = json!({ "matched": [], "consent": consent.as_str(), "consent_required": true });
+        return Ok((StatusCode::OK, axum::Json(body)).into_response());
+    }
     let exams = archive.repo.visible_exams(&signed.account_id, Some(&member_id), None).await?;
     let ids: Vec<&str> = exams.iter().map(|e| e.exam_id.as_str()).collect();
     Ok((StatusCode::OK, axum::Json(json!({ "matched": ids }))).into_response())

@@ -5,6 +5,7 @@
 mod account;
 mod auth;
 pub(crate) mod exams;
+pub(crate) mod holding;
 mod json;
 mod members;
 mod reports;
@@ -43,6 +44,11 @@ pub fn routes() -> Router<AppState> {
         .route("/members/{id}/id-number", get(members::reveal_id_number))
         .route("/members/{id}/match", post(members::manual_match))
         .route("/members/{id}/exams", get(exams::list))
+        .route("/members/{id}/consent-request", post(holding::request))
+        .route("/members/{id}/consent", post(holding::confirm))
+        .route("/me/holders", get(holding::list))
+        .route("/me/holders/{id}", delete(holding::end))
+        .route("/me/holders/{id}/approve", post(holding::approve))
         .route("/exams/{id}", get(exams::detail))
         .route("/exams/{id}/report.pdf", get(exams::report_pdf))
         .route("/exams/{id}/series/{series}/images/{n}", get(exams::image))

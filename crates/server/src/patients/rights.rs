@@ -81,7 +81,11 @@ pub async fn export(State(state): State<AppState>, signed: Signed) -> Result<Res
     let members = repo.members(&signed.account_id).await?;
     let mut exams = Vec::new();
     let mut listed = Vec::new();
-    for member in members.iter().filter(|m| m.matched_at.is_some()) {
+    let today = archive.clock.now().date_naive();
+    let open = |m: &&cloudfilm_store::patients::MemberRecord| {
+        m.matched_at.is_some() && super::holding::member_consent(m, today).opens_exams()
+    };
+    for member in members.iter().filter(open) {
         for exam in repo.visible_exams(&signed.account_id, Some(&member.id), None).await? {
             if exams.iter().any(|(_, e): &(String, cloudfilm_store::patients::ExamRow)| e.exam_id == exam.exam_id) {
                 continue;

@@ -98,7 +98,8 @@ async fn check_address(archive: &Archive, context: &RequestContext, limit: u32) 
 }
 
 /// The exam a link opens, only while its owner may still see it (member matched, the
-/// organization's service on) and still consents to processing health data (S33).
+/// organization's service on, an adult member still consenting) and still consents to
+/// processing health data (S33).
 async fn owners_exam(
     archive: &Archive,
     account_id: &str,
@@ -107,6 +108,13 @@ async fn owners_exam(
 ) -> Result<cloudfilm_store::patients::ExamRow, ApiError> {
     let unavailable = || ApiError::new(StatusCode::GONE, "exam_unavailable", "this exam is no longer available");
     if !archive.repo.consents(account_id).await?.state.permits_processing() {
+        return Err(unavailable());
+    }
+    // An adult held by the owner must still consent (issue 13 item 14): ending it closes links.
+    let today = archive.clock.now().date_naive();
+    let members = archive.repo.members(account_id).await?;
+    let member = members.iter().find(|m| m.id == member_id).ok_or_else(unavailable)?;
+    if !crate::patients::holding::member_consent(member, today).opens_exams() {
         return Err(unavailable());
     }
     archive.repo.visible_exams(account_id, Some(member_id), Some(exam_id)).await?.pop().ok_or_else(unavailable)

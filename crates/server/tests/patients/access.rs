@@ -33,6 +33,10 @@ fn member_requests(id: &str) -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, format!("/api/v1/members/{id}/exams"), None),
         (Method::GET, format!("/api/v1/members/{id}/id-number"), None),
         (Method::POST, format!("/api/v1/members/{id}/match"), Some(json!({ "accession_number": "ACC-A1" }))),
+        (Method::POST, format!("/api/v1/members/{id}/consent-request"), Some(json!({}))),
+        (Method::POST, format!("/api/v1/members/{id}/consent"), Some(json!({ "code": "123456" }))),
+        (Method::POST, format!("/api/v1/me/holders/{id}/approve"), Some(json!({}))),
+        (Method::DELETE, format!("/api/v1/me/holders/{id}"), None),
         (Method::DELETE, format!("/api/v1/members/{id}"), None),
     ]
 }

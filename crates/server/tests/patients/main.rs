@@ -8,6 +8,7 @@ mod auth;
 mod consent;
 mod downloads;
 mod exams;
+mod holding;
 mod matching;
 mod members;
 mod rights;

@@ -95,11 +95,12 @@ async fn the_account_holder_also_gets_exams_recorded_with_the_account_phone() {
     let parent = p.member(&other, "张三", ID_A, "parent").await;
     let reply =
         p.post(&other, &format!("/api/v1/members/{parent}/match"), json!({ "accession_number": "ACC-1" })).await;
-    assert_eq!(
-        reply.json()["matched"].as_array().unwrap().len(),
-        1,
-        "phone matching is only for the holder's own phone"
-    );
+    assert_eq!(reply.json()["matched"], json!([]), "an adult held by another account shows nothing before their yes");
+    let holding = p.get(&b, "/api/v1/me/holders").await.json()["holders"][0]["id"].as_str().unwrap().to_owned();
+    let approved = p.post(&b, &format!("/api/v1/me/holders/{holding}/approve"), json!({})).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.text());
+    let list = p.get(&other, &format!("/api/v1/members/{parent}/exams")).await.json();
+    assert_eq!(exam_ids(&list).len(), 1, "phone matching is only for the holder's own phone");
 }
 
 #[tokio::test]

@@ -234,6 +234,18 @@ impl Repository for SqliteRepository {
         patient_reads::visible_exams(&self.readers, account_id, member_id, exam_id).await
     }
 
+    async fn holders(&self, account_id: &str) -> Result<Vec<HolderRecord>> {
+        patient_reads::holders(&self.readers, &self.sealer, account_id).await
+    }
+
+    async fn self_account_of(&self, id_token: &[u8]) -> Result<Option<String>> {
+        patient_reads::self_account_of(&self.readers, id_token).await
+    }
+
+    async fn exam_members_ignoring_consent(&self, account_id: &str, exam_id: &str) -> Result<Vec<String>> {
+        patient_reads::exam_members_ignoring_consent(&self.readers, account_id, exam_id).await
+    }
+
     async fn match_candidates(&self, id_token: &[u8]) -> Result<Vec<MatchCandidate>> {
         patient_reads::match_candidates(&self.readers, &self.sealer, id_token).await
     }

@@ -1,14 +1,16 @@
 //! The readers' half of the patient side: sessions, accounts, consent, members and the exams
 //! a member may see. An exam is visible only through a matched member of the account, by the
 //! member's resident ID token (or, for the account holder, the account's phone token), and
-//! only while its organization's cloud film service is on.
+//! only while its organization's cloud film service is on. A member held as parent, spouse or
+//! other opens only with that adult's own consent (a child who turned 18 is closed by the
+//! server, which knows the age from the sealed ID number).
 
 use crate::error::{Result, StoreError};
 use crate::patients::*;
 use crate::sealed::{Sealer, TokenKind};
 use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::{parse_stamp, stamp};
-use cloudfilm_core::member::Relation;
+use cloudfilm_core::member::{ConsentTimes, Relation};
 use cloudfilm_core::session::SessionTimes;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -82,9 +84,23 @@ pub async fn consents(pool: &SqlitePool, account_id: &str) -> Result<Consents> {
     Ok(out)
 }
 
+fn consent_times(r: &SqliteRow) -> Result<ConsentTimes> {
+    Ok(ConsentTimes {
+        requested_at: maybe_time(r, "consent_requested_at")?,
+        consented_at: maybe_time(r, "consented_at")?,
+        ended_at: maybe_time(r, "consent_ended_at")?,
+    })
+}
+
+fn relation(r: &SqliteRow) -> Result<Relation> {
+    let relation: String = r.try_get("relation")?;
+    Relation::parse(&relation).ok_or_else(|| StoreError::Database("bad relation".into()))
+}
+
 pub async fn members(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<MemberRecord>> {
     let rows = sqlx::query(
-        "SELECT id, relation, name, id_number, id_token, created_at, matched_at FROM members \
+        "SELECT id, relation, name, id_number, id_token, created_at, matched_at, consent_requested_at, \
+         consented_at, consent_via, consent_ended_at FROM members \
          WHERE account_id = ? ORDER BY relation != 'self', rowid",
     )
     .bind(account_id)
@@ -92,25 +108,67 @@ pub async fn members(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Re
     .await?;
     rows.iter()
         .map(|r| {
-            let relation: String = r.try_get("relation")?;
             Ok(MemberRecord {
                 id: r.try_get("id")?,
-                relation: Relation::parse(&relation).ok_or_else(|| StoreError::Database("bad relation".into()))?,
+                relation: relation(r)?,
                 name: sealer.open("member_name", r.try_get("name")?)?.unwrap_or_default(),
                 id_number: sealer.open("member_id_number", r.try_get("id_number")?)?.unwrap_or_default(),
                 id_token: r.try_get("id_token")?,
                 created_at: time(r, "created_at")?,
                 matched_at: maybe_time(r, "matched_at")?,
+                consent: consent_times(r)?,
+                consent_via: r.try_get("consent_via")?,
             })
         })
         .collect()
 }
 
+/// Who holds the adult whose own account this is: members of other accounts with the resident
+/// ID token of this account's matched "self" member.
+pub async fn holders(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<HolderRecord>> {
+    let rows = sqlx::query(
+        "SELECT h.id, h.account_id, h.relation, h.created_at, h.consent_requested_at, h.consented_at, \
+         h.consent_via, h.consent_ended_at, a.phone FROM members me \
+         JOIN members h ON h.id_token = me.id_token AND h.account_id != me.account_id AND h.relation != 'self' \
+         JOIN accounts a ON a.id = h.account_id \
+         WHERE me.account_id = ? AND me.relation = 'self' AND me.matched_at IS NOT NULL \
+         ORDER BY h.created_at DESC, h.rowid DESC",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(HolderRecord {
+                member_id: r.try_get("id")?,
+                account_id: r.try_get("account_id")?,
+                account_phone: sealer.open("account_phone", r.try_get("phone")?)?.unwrap_or_default(),
+                relation: relation(r)?,
+                created_at: time(r, "created_at")?,
+                consent: consent_times(r)?,
+                consent_via: r.try_get("consent_via")?,
+            })
+        })
+        .collect()
+}
+
+/// The account whose matched "self" member carries this resident ID token.
+pub async fn self_account_of(pool: &SqlitePool, id_token: &[u8]) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT account_id FROM members WHERE id_token = ? AND relation = 'self' AND matched_at IS NOT NULL LIMIT 1",
+    )
+    .bind(id_token)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// The studies of the matched members of an account (optionally one member): by resident ID
-/// token, and by the account's phone token for its "self" member.
+/// token, and by the account's phone token for its "self" member. Members held as parent,
+/// spouse or other count only once that adult consented.
 const VISIBLE: &str = "WITH visible(pk) AS ( \
     SELECT t.study_pk FROM members m JOIN study_tokens t ON t.kind = ?1 AND t.token = m.id_token \
     WHERE m.account_id = ?3 AND m.matched_at IS NOT NULL AND (?4 IS NULL OR m.id = ?4) \
+    AND (m.relation IN ('self', 'child') OR m.consented_at IS NOT NULL) \
     UNION \
     SELECT t.study_pk FROM members m JOIN accounts a ON a.id = m.account_id \
     JOIN study_tokens t ON t.kind = ?2 AND t.token = a.phone_token \
@@ -138,6 +196,21 @@ pub async fn visible_exams(
     rows.iter().map(exam_row).collect()
 }
 
+/// The matched members of an account whose resident ID is on this exam's record (service on),
+/// whatever their consent.
+pub async fn exam_members_ignoring_consent(pool: &SqlitePool, account_id: &str, exam_id: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT m.id FROM members m JOIN study_tokens t ON t.kind = ? AND t.token = m.id_token \
+         JOIN studies s ON s.pk = t.study_pk JOIN organizations o ON o.id = s.org_id \
+         WHERE m.account_id = ? AND m.matched_at IS NOT NULL AND s.exam_id = ? AND o.cloud_film_enabled = 1",
+    )
+    .bind(TokenKind::ResidentId as i64)
+    .bind(account_id)
+    .bind(exam_id)
+    .fetch_all(pool)
+    .await?)
+}
+
 fn exam_row(r: &SqliteRow) -> Result<ExamRow> {
     Ok(ExamRow {
         study_pk: r.try_get("pk")?,
@@ -160,7 +233,8 @@ fn exam_row(r: &SqliteRow) -> Result<ExamRow> {
 /// Studies of organizations with the service on whose record carries this resident ID token.
 pub async fn match_candidates(pool: &SqlitePool, sealer: &Sealer, id_token: &[u8]) -> Result<Vec<MatchCandidate>> {
     let rows = sqlx::query(
-        "SELECT s.pk, s.accession_number, s.study_date, s.patient_name, o.name AS org_name, o.code AS org_code \
+        "SELECT s.pk, s.accession_number, s.study_date, s.patient_name, s.patient_phones, o.name AS org_name, \
+         o.code AS org_code \
          FROM study_tokens t JOIN studies s ON s.pk = t.study_pk JOIN organizations o ON o.id = s.org_id \
          WHERE t.kind = ? AND t.token = ? AND o.cloud_film_enabled = 1 ORDER BY s.pk LIMIT 10000",
     )
@@ -177,6 +251,10 @@ pub async fn match_candidates(pool: &SqlitePool, sealer: &Sealer, id_token: &[u8
                 org_name: r.try_get("org_name")?,
                 org_code: r.try_get("org_code")?,
                 patient_name: sealer.open("patient_name", r.try_get("patient_name")?)?,
+                patient_phones: sealer
+                    .open("patient_phones", r.try_get("patient_phones")?)?
+                    .map(|p| p.split('\\').map(str::to_owned).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()

@@ -113,6 +113,123 @@ pub async fn apply(
             .await?;
             (PatientResult::Done, Vec::new())
         }
+        PatientOp::RequestMemberConsent {
+            account_id,
+            member_id,
+            code_token,
+            code_hash,
+            ip_bucket,
+            phone_bucket,
+            policy,
+            now,
+            ctx,
+            access,
+        } => {
+            let (result, mut events) =
+                issue_code(conn, code_token, OtpPurpose::MemberConsent, code_hash, ip_bucket, policy, *now, ctx)
+                    .await?;
+            if result == PatientResult::CodeIssued(Ok(())) {
+                let stamped =
+                    sqlx::query("UPDATE members SET consent_requested_at = ? WHERE id = ? AND account_id = ?")
+                        .bind(stamp(*now))
+                        .bind(member_id)
+                        .bind(account_id)
+                        .execute(&mut *conn)
+                        .await?;
+                if stamped.rows_affected() == 0 {
+                    return Ok((WriteResult::Patient(PatientResult::Refused(MemberConflict::NotFound)), Vec::new()));
+                }
+                count_event(conn, phone_bucket, *now).await?;
+                for line in access {
+                    super::sharing::insert_access(conn, line).await?;
+                }
+                events.push(
+                    AuditEvent::new(
+                        Action::PatientRecord,
+                        format!("account:{account_id}"),
+                        format!("member:{member_id}"),
+                        Outcome::Success,
+                    )
+                    .with_detail("member consent requested: code sent to the phone on the hospital's record")
+                    .from_client(ctx.client_ip.clone(), ctx.request_id.clone()),
+                );
+            }
+            (result, events)
+        }
+        PatientOp::ConfirmMemberConsent {
+            account_id,
+            member_id,
+            code_token,
+            code_hash,
+            ip_bucket,
+            policy,
+            now,
+            ctx,
+            access,
+        } => {
+            let verdict =
+                check_code(conn, code_token, OtpPurpose::MemberConsent, code_hash, ip_bucket, policy, *now).await?;
+            let outcome = match verdict {
+                Some(CodeVerdict::Accepted) => {
+                    let done = sqlx::query(
+                        "UPDATE members SET consented_at = ?, consent_via = 'code', consent_ended_at = NULL \
+                         WHERE id = ? AND account_id = ? AND relation != 'self'",
+                    )
+                    .bind(stamp(*now))
+                    .bind(member_id)
+                    .bind(account_id)
+                    .execute(&mut *conn)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        CodeOutcome::NoCode
+                    } else {
+                        for line in access {
+                            super::sharing::insert_access(conn, line).await?;
+                        }
+                        CodeOutcome::Accepted { account_id: account_id.clone(), created: false }
+                    }
+                }
+                other => failed(other),
+            };
+            let result = match &outcome {
+                CodeOutcome::Accepted { .. } => Outcome::Success,
+                refused => Outcome::Failure(format!("member consent code refused ({refused:?})").to_lowercase()),
+            };
+            let event = AuditEvent::new(
+                Action::PatientRecord,
+                format!("account:{account_id}"),
+                format!("member:{member_id}"),
+                result,
+            )
+            .with_detail("member consent by the code sent to the phone on the hospital's record")
+            .from_client(ctx.client_ip.clone(), ctx.request_id.clone());
+            (PatientResult::Code(outcome), vec![event])
+        }
+        PatientOp::SetHolding { self_account_id, holder_member_id, grant, now, access } => {
+            let sql = if *grant {
+                "UPDATE members SET consented_at = ?1, consent_via = 'account', consent_ended_at = NULL \
+                 WHERE id = ?2 AND relation != 'self' AND account_id != ?3 AND id_token = \
+                 (SELECT id_token FROM members WHERE account_id = ?3 AND relation = 'self' AND matched_at IS NOT NULL)"
+            } else {
+                "UPDATE members SET consented_at = NULL, consent_via = NULL, consent_ended_at = ?1 \
+                 WHERE id = ?2 AND relation != 'self' AND account_id != ?3 AND id_token = \
+                 (SELECT id_token FROM members WHERE account_id = ?3 AND relation = 'self' AND matched_at IS NOT NULL)"
+            };
+            let done = sqlx::query(sql)
+                .bind(stamp(*now))
+                .bind(holder_member_id)
+                .bind(self_account_id)
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                (PatientResult::Refused(MemberConflict::NotFound), Vec::new())
+            } else {
+                for line in access {
+                    super::sharing::insert_access(conn, line).await?;
+                }
+                (PatientResult::Done, Vec::new())
+            }
+        }
         PatientOp::CountEvents { buckets, now } => {
             for bucket in buckets {
                 count_event(conn, bucket, *now).await?;

@@ -309,7 +309,7 @@ async fn insert_transfer(conn: &mut SqliteConnection, t: &Transfer) -> Result<()
     Ok(())
 }
 
-async fn insert_access(conn: &mut SqliteConnection, a: &Access) -> Result<()> {
+pub(super) async fn insert_access(conn: &mut SqliteConnection, a: &Access) -> Result<()> {
     sqlx::query("INSERT INTO access_log (account_id, at, actor, action, object, client_ip) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&a.account_id)
         .bind(stamp(a.at))
