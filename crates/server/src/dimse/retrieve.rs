@@ -121,7 +121,8 @@ pub async fn get(
                 .negotiated
                 .contexts
                 .iter()
-                .find(|(_, c)| for_class(c) && cloudfilm_dicom::transcode::can_produce(&c.transfer_syntax))
+                .filter(|(_, c)| for_class(c) && cloudfilm_dicom::transcode::can_produce(&c.transfer_syntax))
+                .min_by_key(|(id, c)| (conversion_preference(&c.transfer_syntax), **id))
                 .map(|(id, c)| (*id, Some(c.transfer_syntax.clone())))
         });
         let sub_status = match target {
@@ -396,6 +397,16 @@ fn converted_dataset(
         let _ = tx.blocking_send(result);
     });
     rx
+}
+
+/// Which syntax a converted instance goes out in when several are open: explicit VR little
+/// endian keeps every VR, implicit loses them, the rest (big endian, deflate) come after.
+fn conversion_preference(ts: &str) -> u8 {
+    match ts {
+        "1.2.840.10008.1.2.1" => 0,
+        "1.2.840.10008.1.2" => 1,
+        _ => 2,
+    }
 }
 
 fn convert_bytes(bytes: &[u8], ts: &str, limit: u64) -> Result<Vec<u8>, cloudfilm_dicom::transcode::TranscodeError> {
