@@ -4,7 +4,7 @@
 use crate::config::Config;
 use cloudfilm_core::connections::{ConnectionBudget, ConnectionGate, GateRefusal};
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,12 +94,20 @@ impl Gate {
     }
 }
 
-/// After `accept` failed: waits a moment when the process is out of file descriptors (the
-/// error repeats at once otherwise, spinning a core).
-pub async fn after_accept_error(error: &std::io::Error) {
-    let out_of_files = matches!(error.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS));
-    if out_of_files {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// The next connection of `listener` (for the `listener` log field). A failed `accept` is
+/// logged and retried; out of file descriptors it first waits a moment, since the error would
+/// otherwise repeat at once and spin a core.
+pub async fn accept(listener: &tokio::net::TcpListener, name: &'static str) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => return pair,
+            Err(e) => {
+                tracing::warn!(listener = name, error = %e, "accepting a connection failed");
+                if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 }
 

@@ -40,14 +40,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
-                    connections::after_accept_error(&e).await;
-                    continue;
-                }
-            },
+            pair = connections::accept(&listener, "http") => pair,
             _ = &mut shutdown => break,
         };
         let Ok(admission) = gate.admit(peer.ip()) else {

@@ -41,14 +41,7 @@ pub async fn listen(
     tokio::pin!(shutdown);
     loop {
         let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a DIMSE connection failed");
-                    crate::connections::after_accept_error(&e).await;
-                    continue;
-                }
-            },
+            pair = crate::connections::accept(&listener, "dimse") => pair,
             _ = &mut shutdown => break,
         };
         // Beyond the caps the socket is closed at once: it held a descriptor for no time.
