@@ -213,15 +213,31 @@ class GarageCluster:
             return
         self._spawn(node)
         self._wait_admin(node)
-        # It knows its peers from its metadata; connect explicitly anyway, in case the peer
-        # list was not yet persisted.
+        # It knows its peers from its metadata, but the others only retry a lost peer every
+        # 30 s (garage_net's CONN_RETRY_INTERVAL) and call it down until then, even once it
+        # has connected to them: have each of them connect to it now.
         peers = [f"{n.node_id}@{n.rpc_addr}" for n in self.nodes if n is not node and n.running()]
         if peers:
             self._admin(node, "POST", "/v2/ConnectClusterNodes", peers)
         for other in self.nodes:
+            if other is not node and other.running():
+                self._admin(
+                    other, "POST", "/v2/ConnectClusterNodes", [f"{node.node_id}@{node.rpc_addr}"]
+                )
+        for other in self.nodes:
             if other.running():
                 self._wait(lambda o=other: self._all_up(o), f"node {i} seen up", other)
         self._wait(lambda: self._healthy(node), f"node {i} healthy", node)
+
+    def repair_tables(self) -> None:
+        """Ask every running node for a full metadata table sync (admin LaunchRepairOperation
+        "tables"). Garage does not repair on list: after a node missed a delete while down,
+        listings that ask it may show the deleted key again until its tables are synced."""
+        for node in self.nodes:
+            if node.running():
+                self._admin(
+                    node, "POST", "/v2/LaunchRepairOperation?node=self", {"repairType": "tables"}
+                )
 
     # ---- settings ----
 

@@ -3,6 +3,7 @@ on, with a plain SigV4 client, and keeps serving reads and writes with one node 
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -89,5 +90,25 @@ def test_one_node_down_reads_and_writes_still_succeed(cluster):
     back = client(cluster, 2)
     assert back.get_object(b, "survives/during").body == during
     assert back.head_object(b, "survives/before").status == 404
+
+    # Garage 2.5.0 does not repair on list, and each node filters out its own deleted entries
+    # before the answers are merged: the node that missed the delete may bring the deleted key
+    # back into listings (seen for minutes here) until a table sync, which we ask for.
+    cluster.repair_tables()
+    wait_until(
+        lambda: all(
+            client(cluster, i).list_objects(b, "survives/") == ["survives/during"]
+            for i in range(3)
+        ),
+        "every node to list only survives/during after the table sync",
+    )
     back.delete_object(b, "survives/during")
-    assert s3.list_objects(b, "survives/") == []
+    assert [client(cluster, i).list_objects(b, "survives/") for i in range(3)] == [[], [], []]
+
+
+def wait_until(check, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.5)
