@@ -118,7 +118,12 @@ class GarageCluster:
 
     Attributes once started: endpoint (node 0's S3 URL), endpoints (every node's), region,
     bucket, bucket_id, access_key_id, secret_access_key, root, nodes (Node objects: index,
-    node_id, rpc_port, s3_port, admin_port, config, log_path, process).
+    node_id, rpc_port, s3_port, admin_port, config, log_path, process), admin_token,
+    start_seconds.
+
+    Methods: start() / stop() (or use it as a context manager), stop_node(i), start_node(i),
+    repair_tables(), client(i) (an s3sig.S3Client on node i), env() (the settings as
+    AWS_* / S3_BUCKET / GARAGE_ADMIN_* variables).
     """
 
     def __init__(
