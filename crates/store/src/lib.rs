@@ -1,6 +1,10 @@
-//! Where cloudfilm keeps things: the metadata repository (one trait; SQLite now, PostgreSQL can
-//! follow without changing callers) and the encrypted blob store. Personal values are sealed
+//! Where cloudfilm keeps things: the index (typed writes whose rules live in `service`, over
+//! SQLite or PostgreSQL) and the encrypted blob store. Personal values are sealed
 //! here, on the way in, and opened on the way out; callers see plain domain types.
+
+// The SQL in `src/sql` is compiled once per backend (`#[path]` modules in `sqlite` and
+// `postgres`), each time with that backend's types: the same text, not a copy.
+#![allow(clippy::duplicate_mod)]
 
 pub mod backend;
 pub mod blobs;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The advisory lock the sequencer holds ("cfseq").
-const SEQUENCER_LOCK: i64 = 0x6366_7365_71;
+const SEQUENCER_LOCK: i64 = 0x0063_6673_6571;
 /// How often queued entries are looked for when nothing wakes the sequencer.
 const POLL: Duration = Duration::from_millis(100);
 /// How often a new head is signed while entries keep arriving.
