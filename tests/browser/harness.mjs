@@ -7,7 +7,7 @@
 // Run: tests/setup once, then from the repository's root
 //   CLOUDFILM_BIN=$PWD/target/debug/cloudfilm node --test --test-concurrency=1 tests/browser/*.test.mjs
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,71 @@ export const PERSONAL_VALUES = Object.freeze([
   DEMO.idNumber,
 ]);
 
+/**
+ * The backends every demo of the run uses (one story, every backend), as for the Python
+ * suites: CLOUDFILM_TEST_STORAGE unset or `embedded` (SQLite, a local directory), `postgres`
+ * (a scratch database per demo on the local server) or `postgres+garage` (and a bucket per
+ * demo on a 3-node Garage cluster started for the run by tests/cluster/garage.py).
+ */
+const STORAGE = process.env.CLOUDFILM_TEST_STORAGE || 'embedded';
+const POSTGRES_SERVER = process.env.CLOUDFILM_TEST_POSTGRES || 'postgres://127.0.0.1:5432/postgres';
+let garage = null;
+
+async function storageFor(name) {
+  const env = {};
+  const cleanups = [];
+  if (STORAGE.startsWith('postgres')) {
+    const db = `cloudfilm_browser_${Math.random().toString(16).slice(2, 14)}`;
+    execFileSync('psql', ['-q', POSTGRES_SERVER, '-c', `CREATE DATABASE ${db}`], { timeout: 30_000 });
+    env.CLOUDFILM_DATABASE = `${POSTGRES_SERVER.slice(0, POSTGRES_SERVER.lastIndexOf('/'))}/${db}`;
+    cleanups.push(() => execFileSync('psql', ['-q', POSTGRES_SERVER, '-c', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`], { timeout: 30_000 }));
+  }
+  if (STORAGE.endsWith('+garage')) {
+    garage ??= await startGarage();
+    const bucket = `cf-${name.toLowerCase().replace(/[^a-z0-9]/g, '')}-${Math.random().toString(16).slice(2, 10)}`;
+    const admin = async (p, body) => {
+      const r = await fetch(`${garage.GARAGE_ADMIN_ENDPOINTS.split(' ')[0]}${p}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${garage.GARAGE_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (!r.ok) throw new Error(`Garage admin ${p}: ${r.status} ${await r.text()}`);
+      return r.json();
+    };
+    const made = await admin('/v2/CreateBucket', { globalAlias: bucket });
+    await admin('/v2/AllowBucketKey', {
+      bucketId: made.id,
+      accessKeyId: garage.AWS_ACCESS_KEY_ID,
+      permissions: { read: true, write: true, owner: true },
+    });
+    env.CLOUDFILM_BLOBS = `s3://${bucket}?endpoint=${garage.AWS_ENDPOINT_URL}&region=${garage.AWS_REGION}`;
+    env.AWS_ACCESS_KEY_ID = garage.AWS_ACCESS_KEY_ID;
+    env.AWS_SECRET_ACCESS_KEY = garage.AWS_SECRET_ACCESS_KEY;
+  }
+  return { env, cleanup: () => { for (const c of cleanups) c(); } };
+}
+
+/** A 3-node Garage cluster for the run, stopped (by its own pid) when this process exits. */
+async function startGarage() {
+  const child = spawn('python3', [path.join(HERE, '..', 'cluster', 'garage.py'), '--nodes', '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.once('exit', () => child.kill('SIGTERM'));
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the Garage cluster did not start within 120 s:\n${out}`)), 120_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (!out.includes('nodes up in')) return;
+      clearTimeout(timer);
+      const env = {};
+      for (const m of out.matchAll(/^export (\w+)='?([^'\n]*)'?$/gm)) env[m[1]] = m[2];
+      resolve(env);
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the Garage cluster exited (${code}):\n${out}`)); });
+  });
+}
+
 const START_TIMEOUT_MS = 180_000; // a debug build generates the demo studies before listening
 
 /** Bounds for node:test: a `before` that starts the demo, and each test. */
@@ -55,6 +120,7 @@ const HTTP_TIMEOUT_MS = 60_000;
 export async function startDemo({ name = 'demo', scale = 0.2, env = {} } = {}) {
   await mkdir(ARTIFACTS, { recursive: true });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cloudfilm-browser-'));
+  const storage = await storageFor(name);
   const args = ['--data', dataDir, 'demo', '--http', '127.0.0.1:0', '--dimse', '127.0.0.1:0', '--scale', String(scale)];
   const child = spawn(BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,6 +129,7 @@ export async function startDemo({ name = 'demo', scale = 0.2, env = {} } = {}) {
       // A step-up code may follow the login code at once.
       CLOUDFILM_PATIENTS__OTP__RESEND_SECS: '0',
       NO_COLOR: '1',
+      ...storage.env,
       ...env,
     },
   });
@@ -113,6 +180,7 @@ export async function startDemo({ name = 'demo', scale = 0.2, env = {} } = {}) {
     }
     log.end();
     await rm(dataDir, { recursive: true, force: true });
+    storage.cleanup();
     return exitInfo;
   }
 

@@ -440,6 +440,22 @@ admin_token = "{self.admin_token}"
             },
         )
 
+    def create_bucket(self, name: str) -> str:
+        """Another bucket the cluster's key may read and write; its name back."""
+        first = self.nodes[0]
+        bucket = self._admin(first, "POST", "/v2/CreateBucket", {"globalAlias": name})
+        self._admin(
+            first,
+            "POST",
+            "/v2/AllowBucketKey",
+            {
+                "bucketId": bucket["id"],
+                "accessKeyId": self.access_key_id,
+                "permissions": {"read": True, "write": True, "owner": True},
+            },
+        )
+        return name
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a local replicated Garage cluster.")

@@ -4,6 +4,12 @@ Every server gets a fresh temporary data directory and a free port on 127.0.0.1 
 binary binds port 0 and prints the port it got). Organizations and API keys are made with
 the binary's own CLI. Every wait is bounded; every server is stopped with SIGTERM (then
 killed if it does not exit), and its audit chain is verified after it stopped.
+
+`CLOUDFILM_TEST_STORAGE` picks the backends every server of the run uses (one story, every
+backend): unset or `embedded` for SQLite and a local directory, `postgres` for a scratch
+PostgreSQL database per server (made on the local server, dropped at the end), and
+`postgres+garage` for that plus a bucket per server on a 3-node Garage cluster started for
+the run.
 """
 
 from __future__ import annotations
@@ -32,6 +38,60 @@ DIMSE_LISTENING = re.compile(r"^DIMSE: AE (\S+) at 127\.0\.0\.1:(\d+)\s*$")
 BANNER_LINE_TIMEOUT = 10  # seconds for each further banner line after the first
 
 
+STORAGE = os.environ.get("CLOUDFILM_TEST_STORAGE", "embedded")
+POSTGRES_SERVER = os.environ.get("CLOUDFILM_TEST_POSTGRES", "postgres://127.0.0.1:5432/postgres")
+
+# The storage environment of each data directory, and the scratch databases to drop.
+_storage: dict[Path, dict] = {}
+_databases: list[str] = []
+_garage = None
+
+
+def storage_env(data_dir: Path) -> dict:
+    """The `--database` / `--blobs` settings of the archive in `data_dir` (made on first use)."""
+    if data_dir in _storage:
+        return _storage[data_dir]
+    env: dict = {}
+    if STORAGE.startswith("postgres"):
+        name = f"cloudfilm_it_{uuid.uuid4().hex[:16]}"
+        subprocess.run(["psql", "-q", POSTGRES_SERVER, "-c", f"CREATE DATABASE {name}"], check=True,
+                       capture_output=True, timeout=CLI_TIMEOUT)
+        _databases.append(name)
+        env["CLOUDFILM_DATABASE"] = POSTGRES_SERVER.rsplit("/", 1)[0] + "/" + name
+    if STORAGE.endswith("+garage"):
+        env.update(_garage_bucket())
+    _storage[data_dir] = env
+    return env
+
+
+def _garage_bucket() -> dict:
+    """A fresh bucket on the run's Garage cluster (started on first use)."""
+    global _garage
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cluster"))
+    from garage import GarageCluster  # noqa: E402
+    if _garage is None:
+        _garage = GarageCluster(nodes=3)
+        _garage.start()
+    bucket = _garage.create_bucket(f"cf-{uuid.uuid4().hex[:12]}")
+    return {
+        "CLOUDFILM_BLOBS": f"s3://{bucket}?endpoint={_garage.endpoint}&region={_garage.region}",
+        "AWS_ACCESS_KEY_ID": _garage.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": _garage.secret_access_key,
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_storage():
+    """Drops the run's scratch databases and stops its Garage cluster at the end."""
+    yield
+    for name in _databases:
+        subprocess.run(["psql", "-q", POSTGRES_SERVER, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+                       capture_output=True, timeout=CLI_TIMEOUT)
+    if _garage is not None:
+        _garage.stop()
+
+
 def run_cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Runs `cloudfilm --data DIR ARGS...` to completion (bounded in time)."""
     proc = subprocess.run(
@@ -39,7 +99,7 @@ def run_cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.Comple
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,
-        env=_env(),
+        env=_env(storage_env(data_dir)),
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -52,7 +112,8 @@ def run_cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.Comple
 def _env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
     # The data directory comes from --data only; keys live in DATA/keyring.json.
-    for name in ("CLOUDFILM_DATA", "CLOUDFILM_CONFIG", "CLOUDFILM_MASTER_KEY", "CLOUDFILM_KEYRING_FILE"):
+    for name in ("CLOUDFILM_DATA", "CLOUDFILM_CONFIG", "CLOUDFILM_MASTER_KEY", "CLOUDFILM_KEYRING_FILE",
+                 "CLOUDFILM_DATABASE", "CLOUDFILM_BLOBS", "CLOUDFILM_KEYS"):
         env.pop(name, None)
     env.setdefault("RUST_LOG", "warn")
     env.update(extra or {})
@@ -160,7 +221,7 @@ class Cloudfilm:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env=_env(self.env),
+            env=_env({**storage_env(self.data_dir), **self.env}),
         )
         lines: queue.Queue = queue.Queue()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import sqlite3
 import subprocess
 import uuid
 from pathlib import Path
@@ -134,11 +133,8 @@ def test_every_instance_of_a_mixed_request_is_named_and_audited(full):
 
 
 def _audit(server) -> list[dict]:
-    db = sqlite3.connect(f"file:{server.data_dir / 'index.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        return [json.loads(row[0]) for row in db.execute("SELECT canonical FROM audit_log ORDER BY seq")]
-    finally:
-        db.close()
+    exported = server.cli("audit", "export")
+    return [json.loads(line) for line in exported.stdout.splitlines() if line.strip()]
 
 
 def _c_store(port: int, data: bytes) -> int | None:

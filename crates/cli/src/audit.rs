@@ -11,13 +11,53 @@ use std::process::ExitCode;
 pub enum AuditCommand {
     /// Check the whole chain and the signed heads; exit 0 when intact, 1 naming the first broken entry.
     Verify,
+    /// Print the entries (their canonical JSON, one per line; no personal data) after a sequence number.
+    Export {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
 }
 
+/// How long a command waits for entries committed but not yet in the chain (PostgreSQL's
+/// sequencer integrates them within a fraction of a second).
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn run(global: &Global, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify = cmd;
+    match cmd {
+        AuditCommand::Verify => verify(global).await,
+        AuditCommand::Export { after } => export(global, after).await,
+    }
+}
+
+async fn export(global: &Global, mut after: u64) -> anyhow::Result<ExitCode> {
+    let archive = Archive::open(global.config()?).await?;
+    archive.repo.settle_audit(SETTLE).await?;
+    let event = AuditEvent::new(Action::AuditLogUsed, cli_actor(), "audit-log", Outcome::Success)
+        .with_detail(format!("audit export after entry {after}"));
+    // Reading is recorded first; a log that cannot take the record (its disk is full) is
+    // still readable by the operator, who is told.
+    if let Err(e) = archive.repo.audit(vec![event]).await {
+        eprintln!("warning: this reading of the audit log could not be recorded: {e}");
+    }
+    let mut out = std::io::stdout().lock();
+    loop {
+        let page = archive.repo.audit_entries(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for entry in &page {
+            use std::io::Write;
+            writeln!(out, "{}", entry.canonical)?;
+        }
+    }
+    archive.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
     let config = global.config()?;
     let heads_path = DataLayout::of(&config.data).audit_heads;
     let archive = Archive::open(config).await?;
+    archive.repo.settle_audit(SETTLE).await?;
     let in_file = cloudfilm_store::heads::read_all(&heads_path)?;
     let kept = archive.repo.kept_audit_heads().await?;
     let public_key = archive.signer.public_key();

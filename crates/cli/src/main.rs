@@ -27,6 +27,10 @@ pub struct Global {
     /// The data directory (key ring, index, encrypted blobs, audit heads).
     #[arg(long, global = true, env = "CLOUDFILM_DATA")]
     data: Option<PathBuf>,
+    /// The index: `sqlite://PATH` (default `sqlite://DATA/index.db`) or
+    /// `postgres://[user@]host[:port]/dbname`, shared by the nodes of one archive.
+    #[arg(long, global = true, env = "CLOUDFILM_DATABASE")]
+    database: Option<String>,
     /// A TOML configuration file (see `cloudfilm config`).
     #[arg(long, global = true, env = "CLOUDFILM_CONFIG")]
     config: Option<PathBuf>,
@@ -61,6 +65,9 @@ impl Global {
         let mut config = cloudfilm_server::Config::load(self.config.as_deref())?;
         if let Some(data) = &self.data {
             config.data = data.clone();
+        }
+        if let Some(database) = &self.database {
+            config.database = database.clone();
         }
         Ok(config)
     }

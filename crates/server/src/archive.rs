@@ -9,8 +9,9 @@ use cloudfilm_core::{AeTitle, Clock, OrgCode, OrgSwitches, SystemClock};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
+use cloudfilm_store::backend::Backend;
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::{Index, LocalBlobStore, Org, SqliteRepository, StoreError};
+use cloudfilm_store::{Index, LocalBlobStore, Org, PgRepository, SqliteRepository, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,7 +35,6 @@ pub struct Archive {
 /// Where things live inside the data directory.
 pub struct DataLayout {
     pub keyring: PathBuf,
-    pub database: PathBuf,
     pub blobs: PathBuf,
     pub audit_heads: PathBuf,
 }
@@ -43,7 +43,6 @@ impl DataLayout {
     pub fn of(data: &Path) -> DataLayout {
         DataLayout {
             keyring: data.join("keyring.json"),
-            database: data.join("index.db"),
             blobs: data.join("blobs"),
             audit_heads: data.join("audit-heads.jsonl"),
         }
@@ -91,9 +90,8 @@ impl Archive {
         let ring = Arc::new(ring);
         let sealer = Arc::new(Sealer::new(&ring)?);
         let signer = Arc::new(ArchiveSigner::new(&ring));
-        let repo = SqliteRepository::open(&layout.database, sealer.clone(), signer.clone(), layout.audit_heads.clone())
-            .await
-            .context("cannot open the index database")?;
+        let backend =
+            open_index(&config.database_url(), sealer.clone(), signer.clone(), layout.audit_heads.clone()).await?;
         let (blobs, alone) = LocalBlobStore::open(&layout.blobs, ring.clone())?;
         let webhook_secret = match config.patients.sms_webhook_secret.as_str() {
             "" => ring.derive_stable("sms-webhook").to_vec(),
@@ -106,7 +104,7 @@ impl Archive {
             refusals: crate::refusals::ledger(),
             render_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_renders.max(1)),
             config,
-            repo: Index::new(Arc::new(repo), sealer.clone()),
+            repo: Index::new(backend, sealer.clone()),
             blobs,
             sealer,
             signer,
@@ -238,6 +236,30 @@ impl Archive {
         self.flush_refusals(true).await;
         self.repo.close().await;
     }
+}
+
+/// The index backend a URL names: SQLite's file, or a PostgreSQL server several nodes share.
+async fn open_index(
+    url: &str,
+    sealer: Arc<Sealer>,
+    signer: Arc<ArchiveSigner>,
+    heads: PathBuf,
+) -> anyhow::Result<Arc<dyn Backend>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let repo = SqliteRepository::open(Path::new(path), sealer, signer, heads)
+            .await
+            .with_context(|| format!("cannot open the index database {path}"))?;
+        return Ok(Arc::new(repo));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let place = cloudfilm_store::postgres::describe(url);
+        let repo = PgRepository::open(url, sealer, signer, heads)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the index database ({place}): {e}"))?;
+        return Ok(Arc::new(repo));
+    }
+    let scheme = url.split("://").next().unwrap_or(url);
+    anyhow::bail!("the index database URL must start with sqlite:// or postgres:// (got a {scheme:?} URL)")
 }
 
 fn on_off(v: bool) -> &'static str {

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// The data directory: key ring, index database, blobs, audit heads.
     pub data: PathBuf,
+    /// The index: `sqlite://PATH` or `postgres://[user@]host[:port]/dbname` (also `--database`,
+    /// `CLOUDFILM_DATABASE`); empty means `sqlite://DATA/index.db`.
+    pub database: String,
     pub http: HttpConfig,
     pub dimse: DimseConfig,
     pub limits: Limits,
@@ -127,6 +130,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data: PathBuf::from("./data"),
+            database: String::new(),
             http: HttpConfig::default(),
             dimse: DimseConfig::default(),
             limits: Limits::default(),
@@ -214,6 +218,37 @@ impl Config {
 
     /// The configuration as TOML, for `--help`-style reference output.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("the configuration serializes")
+        let mut shown = self.clone();
+        shown.database = redact_password(&shown.database);
+        toml::to_string_pretty(&shown).expect("the configuration serializes")
+    }
+
+    /// The index's URL, with the default filled in.
+    pub fn database_url(&self) -> String {
+        if self.database.is_empty() {
+            format!("sqlite://{}", self.data.join("index.db").display())
+        } else {
+            self.database.clone()
+        }
+    }
+}
+
+/// A URL with its password (if any) replaced, for printing.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.split_once('@') else { return url.to_owned() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(super::redact_password("postgres://cf:s3cret@db:5432/cf"), "postgres://cf:***@db:5432/cf");
+        assert_eq!(super::redact_password("postgres://cf@db/cf"), "postgres://cf@db/cf");
+        assert_eq!(super::redact_password("sqlite:///data/index.db"), "sqlite:///data/index.db");
     }
 }

@@ -70,6 +70,16 @@ impl From<StoreError> for ApiError {
                 "integrity_failure",
                 "stored data failed its integrity check; it was not returned and the event was recorded",
             ),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the index or the object store is unreachable");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the archive's storage cannot be reached right now; nothing was changed; try again",
+                );
+                e.retry_after = Some(5);
+                e
+            }
             StoreError::AlreadyExists(what) => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", format!("{what} already exists"))
             }

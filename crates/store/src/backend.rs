@@ -32,6 +32,9 @@ pub trait Backend: Send + Sync + 'static {
     /// none while the log no longer extends the last head signed.
     async fn sign_audit_head(&self) -> Result<Option<SignedHead>>;
 
+    /// Waits (at most `within`) until every committed audit entry is in the chain.
+    async fn settle_audit(&self, within: std::time::Duration) -> Result<()>;
+
     /// Whether the database answers.
     async fn check(&self) -> Result<()>;
 

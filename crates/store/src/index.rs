@@ -64,6 +64,11 @@ impl Index {
         self.backend.sign_audit_head().await
     }
 
+    /// Waits (at most `within`) until every committed audit entry is in the chain.
+    pub async fn settle_audit(&self, within: std::time::Duration) -> Result<()> {
+        self.backend.settle_audit(within).await
+    }
+
     /// Whether the database answers.
     pub async fn check(&self) -> Result<()> {
         self.backend.check().await

@@ -316,6 +316,11 @@ impl Association {
                 self.audit_refusal(NO_SPACE).await;
                 status::OUT_OF_RESOURCES
             }
+            // Nothing was acknowledged: the sender keeps the instance and retries.
+            Err(cloudfilm_store::StoreError::Unavailable(why)) => {
+                tracing::warn!(request_id = %self.request_id, error = %why, "C-STORE refused: storage unreachable");
+                status::OUT_OF_RESOURCES
+            }
             Err(e) => {
                 tracing::error!(request_id = %self.request_id, error = %e, "C-STORE failed");
                 status::PROCESSING_FAILURE

@@ -194,6 +194,24 @@ impl Backend for PgRepository {
         self.sequencer.sign_head().await
     }
 
+    async fn settle_audit(&self, within: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let queued: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM audit_queue").fetch_one(&self.readers.pool).await?;
+            if queued == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Unavailable(format!(
+                    "{queued} audit entries are committed but no sequencer has put them into the chain"
+                )));
+            }
+            self.sequencer.wake();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn check(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.readers.pool).await.map_err(unavailable)?;
         Ok(())

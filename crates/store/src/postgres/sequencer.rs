@@ -140,8 +140,11 @@ impl Candidate {
     async fn integrate(&mut self) -> Result<()> {
         let Some(leader) = self.lead().await? else { return Ok(()) };
         loop {
-            let before = leader.chain.chain.clone();
             let mut tx = leader.conn.begin().await?;
+            // Only the sequencer appends; a chain someone else wrote to (a migration, a restore)
+            // is read again rather than trusted from memory.
+            leader.chain.catch_up(&mut tx).await?;
+            let before = leader.chain.chain.clone();
             let rows = sqlx::query("SELECT id, at, event FROM audit_queue ORDER BY id LIMIT $1")
                 .bind(BATCH)
                 .fetch_all(&mut *tx)

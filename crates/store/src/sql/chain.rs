@@ -79,7 +79,7 @@ impl ChainWriter {
         if tail < self.chain.size {
             self.chain = Chain::default();
         }
-        let rows = sqlx::query("SELECT seq, leaf, chain FROM audit_log WHERE seq > ? ORDER BY seq")
+        let rows = sqlx::query("SELECT seq, leaf, chain FROM audit_log WHERE seq > $1 ORDER BY seq")
             .bind(self.chain.size as i64)
             .fetch_all(&mut *conn)
             .await?;
