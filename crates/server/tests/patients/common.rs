@@ -37,6 +37,8 @@ pub struct Portal {
     pub clock: Arc<ManualClock>,
     outbox: PathBuf,
     _dir: tempfile::TempDir,
+    /// The scratch database when the run is on PostgreSQL (`CLOUDFILM_TEST_STORAGE=postgres…`).
+    _database: Option<cloudfilm_store::scratch::ScratchDatabase>,
 }
 
 pub struct Reply {
@@ -91,11 +93,21 @@ impl Portal {
         let outbox = dir.path().join("sms-outbox.jsonl");
         let mut config = Config { data: dir.path().join("data"), ..Default::default() };
         config.patients.sms = format!("file:{}", outbox.display());
+        // One story, every backend: the same tests on PostgreSQL when the run asks for it.
+        let database = match std::env::var("CLOUDFILM_TEST_STORAGE") {
+            Ok(storage) if storage.starts_with("postgres") => {
+                Some(cloudfilm_store::scratch::ScratchDatabase::create().await)
+            }
+            _ => None,
+        };
+        if let Some(db) = &database {
+            config.database = db.url.clone();
+        }
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(t0()));
         let archive = Arc::new(Archive::open_with_clock(config, clock.clone()).await.unwrap());
         let app = cloudfilm_server::app::router(archive.clone(), 80);
-        Portal { archive, app, clock, outbox, _dir: dir }
+        Portal { archive, app, clock, outbox, _dir: dir, _database: database }
     }
 
     pub fn advance(&self, by: Duration) {
@@ -262,6 +274,8 @@ impl Portal {
 
     /// The canonical text of every audit entry.
     pub async fn audit_text(&self) -> String {
+        // What is committed but not yet sequenced (PostgreSQL) is waited for.
+        self.archive.repo.settle_audit(std::time::Duration::from_secs(10)).await.unwrap();
         let entries = self.archive.repo.audit_entries(0, 100_000).await.unwrap();
         entries.iter().map(|e| e.canonical.clone()).collect::<Vec<_>>().join("\n")
     }
