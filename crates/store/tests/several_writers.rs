@@ -1,0 +1,265 @@
+//! Several cloudfilm nodes on one PostgreSQL index: every single-use rule stays exact when the
+//! attempts arrive at different nodes at the same moment (one-time codes, share passwords,
+//! download codes, attempt limits), and the audit chain the nodes write together verifies.
+
+use chrono::Utc;
+use cloudfilm_audit::verify_log;
+use cloudfilm_core::download::{DownloadPolicy, DownloadVerdict};
+use cloudfilm_core::otp::{OtpPolicy, OtpPurpose};
+use cloudfilm_core::share::{SharePolicy, UnlockVerdict};
+use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_crypto::KeyRing;
+use cloudfilm_crypto::signing::ArchiveSigner;
+use cloudfilm_store::patients::*;
+use cloudfilm_store::scratch::ScratchDatabase;
+use cloudfilm_store::sealed::Sealer;
+use cloudfilm_store::sharing::*;
+use cloudfilm_store::*;
+use futures::future::join_all;
+use std::sync::Arc;
+
+const NODES: usize = 3;
+
+struct Cluster {
+    nodes: Vec<Index>,
+    signer: Arc<ArchiveSigner>,
+    _db: ScratchDatabase,
+    dir: tempfile::TempDir,
+}
+
+/// Three nodes sharing one database and one key ring, each with its own heads file.
+async fn cluster() -> Cluster {
+    let db = ScratchDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = KeyRing::generate();
+    let signer = Arc::new(ArchiveSigner::new(&ring));
+    let sealer = Arc::new(Sealer::new(&ring).unwrap());
+    let mut nodes = Vec::new();
+    for i in 0..NODES {
+        let heads = dir.path().join(format!("heads-{i}.jsonl"));
+        let repo = PgRepository::open(&db.url, sealer.clone(), signer.clone(), heads).await.unwrap();
+        nodes.push(Index::new(Arc::new(repo), sealer.clone()));
+    }
+    Cluster { nodes, signer, _db: db, dir }
+}
+
+fn hash(what: &str) -> Vec<u8> {
+    cloudfilm_crypto::sha256_hex(what.as_bytes()).into_bytes()
+}
+
+fn session(i: usize) -> NewSession {
+    NewSession { token_hash: hash(&format!("session-{i}")), csrf_hash: hash(&format!("csrf-{i}")) }
+}
+
+fn login(phone: &str, code: &str, i: usize) -> Login {
+    Login {
+        phone_token: hash(phone),
+        phone: phone.into(),
+        code_hash: hash(code),
+        // Each attempt from its own address: only the code's own limit is in play.
+        ip_bucket: hash(&format!("ip-{phone}-{i}")),
+        new_account_id: cloudfilm_crypto::random::hex_id(),
+        session: session(i),
+        policy: OtpPolicy::default(),
+        now: Utc::now(),
+        ctx: AuditContext::default(),
+    }
+}
+
+async fn issue(node: &Index, phone: &str, code: &str) {
+    let op = IssueCode {
+        phone_token: hash(phone),
+        purpose: OtpPurpose::Login,
+        code_hash: hash(code),
+        ip_bucket: hash("issuer"),
+        policy: OtpPolicy::default(),
+        now: Utc::now(),
+        ctx: AuditContext::default(),
+    };
+    node.issue_code(op).await.unwrap().unwrap();
+}
+
+/// An account (logged in with a code), one of its members and a study of an organization.
+async fn patient_with_study(c: &Cluster) -> (String, String, i64) {
+    issue(&c.nodes[0], "13900000001", "111111").await;
+    let CodeOutcome::Accepted { account_id, .. } = c.nodes[1].login(login("13900000001", "111111", 999)).await.unwrap()
+    else {
+        panic!("the right code logs in")
+    };
+    let org = c.nodes[0]
+        .create_org(OrgCode::parse("H1").unwrap(), "H1 hospital".into(), OrgSwitches::default(), vec![])
+        .await
+        .unwrap();
+    let spec = &cloudfilm_dicom::synth::demo_studies(0.05)[0];
+    let bytes = &cloudfilm_dicom::synth::generate_study(spec)[0];
+    let info = cloudfilm_dicom::inspect(&mut std::io::Cursor::new(bytes)).unwrap();
+    let study_uid = info.study_uid.clone();
+    let instance = NewInstance {
+        org_id: org.id,
+        info,
+        blob_id: cloudfilm_crypto::random::hex_id(),
+        size: bytes.len() as u64,
+        sha256: cloudfilm_crypto::sha256_hex(bytes),
+    };
+    c.nodes[2].store_instances(vec![instance], ImportContext::default()).await.unwrap();
+    let study_pk = c.nodes[0].org_studies(org.id, Some(&study_uid), None).await.unwrap()[0];
+    let member = NewMember {
+        id: cloudfilm_crypto::random::hex_id(),
+        relation: cloudfilm_core::member::Relation::Myself,
+        name: "Member".into(),
+        id_number: "110105194912310029".into(),
+        id_token: hash("member-id"),
+    };
+    let member_id = member.id.clone();
+    c.nodes[0].add_member(account_id.clone(), member, Utc::now(), vec![]).await.unwrap().unwrap();
+    (account_id, member_id, study_pk)
+}
+
+#[tokio::test]
+async fn wrong_codes_at_three_nodes_exhaust_the_code_exactly() {
+    let c = cluster().await;
+    issue(&c.nodes[0], "13800000000", "123456").await;
+    let attempts = (0..12).map(|i| c.nodes[i % NODES].login(login("13800000000", "000000", i)));
+    let outcomes: Vec<CodeOutcome> = join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+    let wrong = outcomes.iter().filter(|o| **o == CodeOutcome::Wrong).count();
+    let exhausted = outcomes.iter().filter(|o| **o == CodeOutcome::Exhausted).count();
+    assert_eq!((wrong, exhausted), (5, 7), "exactly five wrong tries count, whichever node: {outcomes:?}");
+    let right = c.nodes[2].login(login("13800000000", "123456", 100)).await.unwrap();
+    assert_eq!(right, CodeOutcome::Exhausted, "the right code no longer works");
+}
+
+#[tokio::test]
+async fn wrong_share_passwords_at_three_nodes_lock_the_share_at_the_tenth() {
+    let c = cluster().await;
+    let (account_id, member_id, study_pk) = patient_with_study(&c).await;
+    let share = NewShare {
+        id: cloudfilm_crypto::random::hex_id(),
+        token_hash: hash("share-token"),
+        account_id,
+        member_id,
+        study_pk,
+        password_hash: "unused: the caller checks the password".into(),
+        deidentified: false,
+        notify_owner: false,
+        expires_at: Utc::now() + chrono::Duration::hours(24),
+    };
+    let share_id = share.id.clone();
+    c.nodes[0].create_share(share, Utc::now(), vec![]).await.unwrap();
+    let attempts = (0..15).map(|i| {
+        c.nodes[i % NODES].unlock(Unlock {
+            share_id: share_id.clone(),
+            password_matches: false,
+            ip_bucket: hash(&format!("share-ip-{i}")),
+            session_token_hash: hash(&format!("share-session-{i}")),
+            policy: SharePolicy::default(),
+            now: Utc::now(),
+            ctx: AuditContext::default(),
+        })
+    });
+    let verdicts: Vec<UnlockVerdict> =
+        join_all(attempts).await.into_iter().map(|r| r.unwrap().expect("the share exists").verdict).collect();
+    let count = |f: &dyn Fn(&UnlockVerdict) -> bool| verdicts.iter().filter(|v| f(v)).count();
+    assert_eq!(count(&|v| *v == UnlockVerdict::Wrong { locks: false }), 9, "{verdicts:?}");
+    assert_eq!(count(&|v| *v == UnlockVerdict::Wrong { locks: true }), 1, "{verdicts:?}");
+    assert_eq!(count(&|v| matches!(v, UnlockVerdict::Locked { .. })), 5, "{verdicts:?}");
+    let right = c.nodes[1]
+        .unlock(Unlock {
+            share_id,
+            password_matches: true,
+            ip_bucket: hash("share-ip-right"),
+            session_token_hash: hash("share-session-right"),
+            policy: SharePolicy::default(),
+            now: Utc::now(),
+            ctx: AuditContext::default(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(right.verdict, UnlockVerdict::Locked { .. }), "locked even for the right password");
+}
+
+#[tokio::test]
+async fn the_eleventh_wrong_download_code_at_any_node_ends_the_link() {
+    let c = cluster().await;
+    let (account_id, member_id, study_pk) = patient_with_study(&c).await;
+    let download = NewDownload {
+        id: cloudfilm_crypto::random::hex_id(),
+        token_hash: hash("download-token"),
+        account_id,
+        member_id,
+        study_pk,
+        code_hash: hash("654321"),
+    };
+    let download_id = download.id.clone();
+    c.nodes[0].create_download(download, Utc::now(), vec![]).await.unwrap();
+    let try_code = |i: usize, code: &str| {
+        c.nodes[i % NODES].try_download(TryDownload {
+            download_id: download_id.clone(),
+            code_hash: hash(code),
+            ip_bucket: hash(&format!("download-ip-{i}")),
+            policy: DownloadPolicy::default(),
+            now: Utc::now(),
+            ctx: AuditContext::default(),
+        })
+    };
+    let verdicts: Vec<DownloadVerdict> = join_all((0..15).map(|i| try_code(i, "000000")))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().expect("the link exists").expect("no address limit"))
+        .collect();
+    let count = |v: DownloadVerdict| verdicts.iter().filter(|x| **x == v).count();
+    assert_eq!(count(DownloadVerdict::Wrong { invalidates: false }), 10, "{verdicts:?}");
+    assert_eq!(count(DownloadVerdict::Wrong { invalidates: true }), 1, "{verdicts:?}");
+    assert_eq!(count(DownloadVerdict::Invalidated), 4, "{verdicts:?}");
+    let right = try_code(20, "654321").await.unwrap().unwrap();
+    assert_eq!(right, Some(DownloadVerdict::Invalidated), "the right code no longer opens the link");
+}
+
+#[tokio::test]
+async fn attempt_limits_hold_across_nodes() {
+    let c = cluster().await;
+    let bucket = hash("match-attempts-of-one-account");
+    let now = Utc::now();
+    let since = now - chrono::Duration::hours(1);
+    let attempts = (0..20).map(|i| c.nodes[i % NODES].take_attempt(vec![bucket.clone()], 5, since, now));
+    let taken = join_all(attempts).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(taken, 5, "exactly the limit, however the attempts spread over the nodes");
+}
+
+#[tokio::test]
+async fn the_chain_the_nodes_write_together_verifies() {
+    let c = cluster().await;
+    let writes = (0..60).map(|i| {
+        let event = cloudfilm_audit::AuditEvent::new(
+            cloudfilm_audit::Action::SecurityAttributesChanged,
+            "cli:test",
+            format!("object:{i}"),
+            cloudfilm_audit::Outcome::Success,
+        );
+        c.nodes[i % NODES].audit(vec![event])
+    });
+    for r in join_all(writes).await {
+        r.unwrap();
+    }
+    for node in &c.nodes {
+        node.settle_audit(std::time::Duration::from_secs(10)).await.unwrap();
+    }
+    let entries = c.nodes[1].audit_entries(0, 1000).await.unwrap();
+    assert_eq!(entries.len(), 60, "nothing lost");
+    let mut objects: Vec<String> = entries.iter().map(|e| e.canonical.clone()).collect();
+    objects.sort();
+    objects.dedup();
+    assert_eq!(objects.len(), 60, "nothing twice");
+    // Whichever node is the sequencer signs; the heads it keeps check the chain.
+    let mut heads = Vec::new();
+    for node in &c.nodes {
+        if let Some(head) = node.sign_audit_head().await.unwrap() {
+            heads.push(head);
+        }
+    }
+    assert_eq!(heads.len(), 1, "one sequencer in the cluster");
+    let kept = c.nodes[2].kept_audit_heads().await.unwrap();
+    let report = verify_log(entries, &kept, &c.signer.public_key()).unwrap();
+    assert_eq!(report.entries, 60);
+    drop(c.dir);
+}
