@@ -263,3 +263,42 @@ async fn the_chain_the_nodes_write_together_verifies() {
     assert_eq!(report.entries, 60);
     drop(c.dir);
 }
+
+#[tokio::test]
+async fn another_node_takes_the_sequencer_over_when_its_holder_goes() {
+    let mut c = cluster().await;
+    let event = |i: usize| {
+        cloudfilm_audit::AuditEvent::new(
+            cloudfilm_audit::Action::SecurityAttributesChanged,
+            "cli:test",
+            format!("object:{i}"),
+            cloudfilm_audit::Outcome::Success,
+        )
+    };
+    for i in 0..10 {
+        c.nodes[0].audit(vec![event(i)]).await.unwrap();
+    }
+    c.nodes[0].settle_audit(std::time::Duration::from_secs(10)).await.unwrap();
+    assert!(c.nodes[0].sign_audit_head().await.unwrap().is_some(), "the first node sequences");
+    // The sequencer's node goes away without a word (its connection, and its lock, end).
+    drop(c.nodes.remove(0));
+    for i in 10..20 {
+        c.nodes[i % 2].audit(vec![event(i)]).await.unwrap();
+    }
+    for node in &c.nodes {
+        node.settle_audit(std::time::Duration::from_secs(10)).await.unwrap();
+    }
+    let entries = c.nodes[0].audit_entries(0, 1000).await.unwrap();
+    let objects: Vec<String> = entries
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.canonical).unwrap()["object"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(objects, (0..20).map(|i| format!("object:{i}")).collect::<Vec<_>>(), "in order, none lost");
+    let mut signed = 0;
+    for node in &c.nodes {
+        signed += usize::from(node.sign_audit_head().await.unwrap().is_some());
+    }
+    assert_eq!(signed, 1, "one of the remaining nodes took over");
+    let kept = c.nodes[1].kept_audit_heads().await.unwrap();
+    assert_eq!(verify_log(entries, &kept, &c.signer.public_key()).unwrap().entries, 20);
+}
