@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod error;
 pub mod heads;
 pub mod index;
+pub mod migrate;
 pub mod model;
 pub mod patients;
 pub mod postgres;

@@ -291,7 +291,9 @@ async fn another_node_takes_the_sequencer_over_when_its_holder_goes() {
     let entries = c.nodes[0].audit_entries(0, 1000).await.unwrap();
     let objects: Vec<String> = entries
         .iter()
-        .map(|e| serde_json::from_str::<serde_json::Value>(&e.canonical).unwrap()["object"].as_str().unwrap().to_owned())
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.canonical).unwrap()["object"].as_str().unwrap().to_owned()
+        })
         .collect();
     assert_eq!(objects, (0..20).map(|i| format!("object:{i}")).collect::<Vec<_>>(), "in order, none lost");
     let mut signed = 0;
