@@ -64,6 +64,11 @@ def storage_env(data_dir: Path) -> dict:
     return env
 
 
+def use_storage(data_dir: Path, env: dict) -> None:
+    """Gives the archive in `data_dir` these storage settings (several nodes of one archive)."""
+    _storage[data_dir] = dict(env)
+
+
 def _garage_bucket() -> dict:
     """A fresh bucket on the run's Garage cluster (started on first use)."""
     global _garage
