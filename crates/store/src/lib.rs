@@ -12,7 +12,7 @@ pub mod sealed;
 pub mod sharing;
 pub mod sqlite;
 
-pub use blobs::LocalBlobStore;
+pub use blobs::{BlobStore, Blobs, BlobsLocation, LocalBlobStore, S3BlobStore};
 pub use error::StoreError;
 pub use model::*;
 pub use repo::Repository;
