@@ -28,7 +28,7 @@ pub struct Recovered {
     pub young: usize,
 }
 
-#[cfg(test)]
-mod s3_fixture;
+#[cfg(any(test, feature = "testing"))]
+pub mod s3_fixture;
 #[cfg(test)]
 mod story;
