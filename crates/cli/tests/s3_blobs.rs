@@ -29,7 +29,9 @@ fn an_instance_stored_in_s3_comes_back_byte_identical() {
     assert!(back[0] == instances[0], "byte-identical");
     let frame = get(&server, &key, &format!("{}/frames/1", instance_path(&instances[1])));
     assert_eq!(frame.status(), 200);
-    server.stop();
+    let health = client().get(format!("{}/healthz", server.url)).send().unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<serde_json::Value>().unwrap(), serde_json::json!({"database": "ok", "blobs": "ok"}));
 
     let objects = files_under(&s3.root.path().join(&bucket).join("objects"));
     assert_eq!(objects.len(), 2, "one object per instance in the bucket");
@@ -41,6 +43,15 @@ fn an_instance_stored_in_s3_comes_back_byte_identical() {
     assert!(files_under(&dir.path().join("spool")).is_empty(), "the spool is emptied after the commit");
     let local = dir.path().join("blobs/objects");
     assert!(!local.exists() || files_under(&local).is_empty(), "nothing went to the local blob directory");
+
+    drop(s3);
+    let health = client().get(format!("{}/healthz", server.url)).send().unwrap();
+    assert_eq!(health.status(), 503, "the bucket is gone");
+    assert_eq!(
+        health.json::<serde_json::Value>().unwrap(),
+        serde_json::json!({"database": "ok", "blobs": "unreachable"})
+    );
+    server.stop();
 }
 
 #[test]
