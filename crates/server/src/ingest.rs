@@ -288,10 +288,10 @@ pub async fn commit(
             },
         };
         results[index] = Some(describe(&candidate.info, disposition.clone()));
+        // A blob not kept (a duplicate, a conflict) is removed as its handle drops: its staged
+        // file at once, a copy the store holds in the background, so the answer does not wait.
         if disposition == Disposition::Stored {
             to_publish.push(candidate.blob.keep());
-        } else {
-            archive.blobs.discard(candidate.blob).await;
         }
     }
     for id in to_publish {
