@@ -156,15 +156,13 @@ async fn s3_a_missing_bucket_or_endpoint_is_a_clear_error() {
         spool: spool.path().join("spool"),
         grace: Duration::ZERO,
     };
-    let message = super::S3BlobStore::open(options("nosuchbucket", &server.endpoint)).await.err().unwrap();
-    assert!(message.contains("\"nosuchbucket\" does not exist"), "{message}");
-    let closed = format!(
-        "http://127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    );
-    let message = super::S3BlobStore::open(options("films", &closed)).await.err().unwrap();
-    assert!(message.starts_with("not reachable"), "{message}");
-    for m in [&message] {
+    let missing = super::S3BlobStore::open(options("nosuchbucket", &server.endpoint)).await.err().unwrap();
+    assert!(missing.contains("\"nosuchbucket\" does not exist"), "{missing}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let unreachable =
+        super::S3BlobStore::open(options("films", &format!("http://127.0.0.1:{port}"))).await.err().unwrap();
+    assert!(unreachable.starts_with("not reachable"), "{unreachable}");
+    for m in [&missing, &unreachable] {
         assert!(!m.contains(super::s3_fixture::SECRET) && !m.contains(super::s3_fixture::KEY_ID), "{m}");
     }
 }
