@@ -13,6 +13,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const FIRST: u64 = 1 << 20;
 const SMALLEST: u64 = 1 << 20;
@@ -30,6 +31,8 @@ pub struct RangeReader {
     window_start: u64,
     window: bytes::Bytes,
     next_size: u64,
+    /// Bytes fetched so far (shared, so that it can be read after the reader moved on).
+    fetched: Arc<AtomicU64>,
 }
 
 impl RangeReader {
@@ -50,6 +53,7 @@ impl RangeReader {
             window_start: 0,
             window: bytes::Bytes::new(),
             next_size: SMALLEST,
+            fetched: Arc::new(AtomicU64::new(0)),
         };
         let (bytes, len) = reader.get(0, FIRST)?;
         reader.window = bytes;
@@ -57,16 +61,24 @@ impl RangeReader {
         Ok(reader)
     }
 
+    /// The count of bytes fetched by this reader.
+    pub fn fetched(&self) -> Arc<AtomicU64> {
+        self.fetched.clone()
+    }
+
     fn get(&self, start: u64, size: u64) -> Result<(bytes::Bytes, u64)> {
         let options = GetOptions { range: Some(GetRange::Bounded(start..start + size)), ..Default::default() };
         let (client, key) = (self.client.clone(), self.key.clone());
-        self.runtime
+        let (bytes, len) = self
+            .runtime
             .block_on(async move {
                 let result = client.get_opts(&key, options).await?;
                 let len = result.meta.size;
                 Ok((result.bytes().await?, len))
             })
-            .map_err(|e| (self.map_error)(e))
+            .map_err(|e| (self.map_error)(e))?;
+        self.fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok((bytes, len))
     }
 
     fn fill(&mut self) -> io::Result<()> {

@@ -118,7 +118,9 @@ async fn s3_story() {
 async fn s3_large_objects_go_in_parts_and_read_in_windows() {
     let Some(server) = S3Server::start() else { return };
     let spool = tempfile::tempdir().unwrap();
-    let blobs = server.blobs(&server.bucket("large"), &spool.path().join("spool"), Duration::ZERO).await;
+    let (s3, _) = server.store(&server.bucket("large"), &spool.path().join("spool"), Duration::ZERO).await;
+    let ring = Arc::new(cloudfilm_crypto::KeyRing::generate());
+    let blobs = Blobs::new(ring.clone(), Arc::new(s3.clone()));
     let data = pattern(21 << 20, 3);
     let (mut blob, sha) = write(&blobs, &data).await;
     blobs.put(&mut [&mut blob]).await.unwrap();
@@ -127,7 +129,19 @@ async fn s3_large_objects_go_in_parts_and_read_in_windows() {
     assert!(blobs.store().staging().open_file(&id).unwrap().is_none(), "the spool is removed once settled");
     let frame = read_range(&blobs, &id, 17 << 20, 512 * 1024).await;
     assert_eq!(frame, &data[17 << 20..(17 << 20) + 512 * 1024]);
-    assert_eq!(read(&blobs, &id, &sha).await.unwrap(), data);
+    // A frame deep inside fetches the first window and one around itself, not the object.
+    let (store, ring, key) = (s3.clone(), ring.clone(), id.clone());
+    let fetched = tokio::task::spawn_blocking(move || {
+        let reader = store.reader(&key).unwrap();
+        let fetched = reader.fetched();
+        let mut blob = cloudfilm_crypto::BlobReader::open(&ring, &key, reader).unwrap();
+        assert_eq!(blob.read_range(17 << 20, 512 * 1024).unwrap(), &data[17 << 20..(17 << 20) + 512 * 1024]);
+        fetched.load(std::sync::atomic::Ordering::Relaxed)
+    })
+    .await
+    .unwrap();
+    assert!(fetched <= 2 << 20, "a frame read fetched {fetched} bytes of a 21 MiB object");
+    assert_eq!(read(&blobs, &id, &sha).await.unwrap(), pattern(21 << 20, 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
