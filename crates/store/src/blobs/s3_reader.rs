@@ -62,6 +62,7 @@ impl RangeReader {
     }
 
     /// The count of bytes fetched by this reader.
+    #[cfg(test)]
     pub fn fetched(&self) -> Arc<AtomicU64> {
         self.fetched.clone()
     }
