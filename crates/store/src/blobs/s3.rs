@@ -170,26 +170,19 @@ impl S3BlobStore {
             return Ok(());
         }
         let upload = self.client.put_multipart(&key).await.map_err(|e| self.error(e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut upload = Upload(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
+        let writer = upload.0.as_mut().expect("open");
         let mut buf = vec![0u8; 1 << 20];
-        let streamed: Result<()> = async {
-            loop {
-                writer.wait_for_capacity(PART_CONCURRENCY).await.map_err(|e| self.error(e))?;
-                let n = file.read(&mut buf).await.map_err(classify_io)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                writer.write(&buf[..n]);
+        loop {
+            writer.wait_for_capacity(PART_CONCURRENCY).await.map_err(|e| self.error(e))?;
+            let n = file.read(&mut buf).await.map_err(classify_io)?;
+            if n == 0 {
+                break;
             }
+            writer.write(&buf[..n]);
         }
-        .await;
-        match streamed {
-            Ok(()) => writer.finish().await.map(|_| ()).map_err(|e| self.error(e)),
-            Err(e) => {
-                let _ = writer.abort().await;
-                Err(e)
-            }
-        }
+        let writer = upload.0.take().expect("open");
+        writer.finish().await.map(|_| ()).map_err(|e| self.error(e))
     }
 
     /// The client and key, for the blocking reader.
@@ -199,6 +192,22 @@ impl S3BlobStore {
         let client: Arc<dyn ObjectStore> = self.client.clone();
         let this = self.clone();
         RangeReader::open(runtime, client, S3BlobStore::key(id), Box::new(move |e| this.error(e)))
+    }
+}
+
+/// A multipart upload that is aborted (in the background) unless it finished: after an error,
+/// and when the request that wrote it is cancelled, no incomplete upload is left to the bucket.
+struct Upload(Option<WriteMultipart>);
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = writer.abort().await;
+            });
+        }
     }
 }
 
