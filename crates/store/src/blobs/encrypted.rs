@@ -102,7 +102,8 @@ impl Blobs {
         Ok(out)
     }
 
-    /// Finishes crashed writes: referenced objects are settled; unreferenced ones older than
+    /// Finishes crashed writes: referenced objects still staged are settled (the others are
+    /// simply in place); unreferenced ones older than
     /// the store's grace period are deleted, younger ones left for a later pass.
     pub async fn recover<F, Fut>(&self, referenced: F) -> Result<Recovered>
     where
@@ -116,8 +117,12 @@ impl Blobs {
         while let Some(object) = objects.next().await {
             let object = object?;
             if referenced(object.id.clone()).await? {
-                self.store.settle(&object.id).await?;
-                report.settled += 1;
+                if self.store.staging().open_file(&object.id)?.is_some() {
+                    self.store.settle(&object.id).await?;
+                    report.settled += 1;
+                } else {
+                    report.kept += 1;
+                }
             } else if grace.is_zero() || now.signed_duration_since(object.last_modified) >= grace {
                 self.store.delete(&object.id).await?;
                 report.deleted += 1;

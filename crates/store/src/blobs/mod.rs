@@ -22,6 +22,8 @@ pub use store::{BlobStore, Chunk, ObjectInfo, ReadSeek};
 pub struct Recovered {
     /// Referenced objects finished (moved into place, staged copy dropped).
     pub settled: usize,
+    /// Referenced objects already in place (every stored object of a bucket).
+    pub kept: usize,
     /// Unreferenced objects removed.
     pub deleted: usize,
     /// Unreferenced objects left alone: younger than the grace period.
