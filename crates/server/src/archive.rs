@@ -11,13 +11,14 @@ use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_store::blobs::{Blobs, BlobsLocation};
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::{Org, Repository, SqliteRepository, StoreError, WriteJob, WriteOp, WriteResult};
+use cloudfilm_store::{Index, Org, SqliteRepository, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub struct Archive {
     pub config: Config,
-    pub repo: Arc<dyn Repository>,
+    /// The index: typed writes by area, and every read.
+    pub repo: Index,
     pub blobs: Blobs,
     pub sealer: Arc<Sealer>,
     pub signer: Arc<ArchiveSigner>,
@@ -109,7 +110,7 @@ impl Archive {
             refusals: crate::refusals::ledger(),
             render_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_renders.max(1)),
             config,
-            repo: Arc::new(repo),
+            repo: Index::new(Arc::new(repo), sealer.clone()),
             blobs,
             sealer,
             signer,
@@ -120,7 +121,7 @@ impl Archive {
             // A shared bucket: listed in the background, not delaying the start.
             let (blobs, repo) = (archive.blobs.clone(), archive.repo.clone());
             tokio::spawn(async move {
-                if let Err(e) = recover_blobs(&blobs, repo.as_ref()).await {
+                if let Err(e) = recover_blobs(&blobs, &repo).await {
                     tracing::warn!(error = %e, "blob recovery stopped; the next start retries it");
                 }
             });
@@ -131,7 +132,7 @@ impl Archive {
 
     /// Finishes blobs whose index rows committed before a crash, removes the rest.
     async fn recover(&self) -> anyhow::Result<()> {
-        recover_blobs(&self.blobs, self.repo.as_ref()).await
+        recover_blobs(&self.blobs, &self.repo).await
     }
 
     pub async fn create_org(
@@ -147,14 +148,7 @@ impl Archive {
                 on_off(switches.cloud_film_enabled),
                 on_off(switches.download_enabled)
             ));
-        let job = WriteJob {
-            op: WriteOp::CreateOrg { code: code.clone(), name: name.to_owned(), switches },
-            audit: vec![event],
-        };
-        match self.repo.write(job).await? {
-            WriteResult::Org(org) => Ok(org),
-            _ => unreachable!("CreateOrg answers with the organization"),
-        }
+        self.repo.create_org(code.clone(), name.to_owned(), switches, vec![event]).await
     }
 
     pub async fn set_org_switches(
@@ -173,12 +167,7 @@ impl Archive {
         }
         let event = AuditEvent::new(Action::SecurityAttributesChanged, actor, format!("org:{code}"), Outcome::Success)
             .with_detail(format!("switches set: {}", changes.join(", ")));
-        let job =
-            WriteJob { op: WriteOp::SetOrgSwitches { code: code.clone(), cloud_film, download }, audit: vec![event] };
-        match self.repo.write(job).await? {
-            WriteResult::Org(org) => Ok(org),
-            _ => unreachable!("SetOrgSwitches answers with the organization"),
-        }
+        self.repo.set_org_switches(code.clone(), cloud_film, download, vec![event]).await
     }
 
     /// Creates an API key (≥ 256 bits of secret) for an organization; only its keyed hash is kept.
@@ -202,16 +191,7 @@ impl Archive {
         } else {
             format!("API key created, allowed from {}", allow.join(", "))
         });
-        let job = WriteJob {
-            op: WriteOp::CreateApiKey {
-                org_id: org.id,
-                key_id: key_id.clone(),
-                secret_hash: self.sealer.secret_hash(&key),
-                allow,
-            },
-            audit: vec![event],
-        };
-        self.repo.write(job).await?;
+        self.repo.create_api_key(org.id, key_id.clone(), self.sealer.secret_hash(&key), allow, vec![event]).await?;
         Ok(NewApiKey { key_id, key })
     }
 
@@ -219,10 +199,7 @@ impl Archive {
         let event =
             AuditEvent::new(Action::SecurityAttributesChanged, actor, format!("key:{key_id}"), Outcome::Success)
                 .with_detail("API key revoked");
-        self.repo
-            .write(WriteJob { op: WriteOp::RevokeApiKey { key_id: key_id.to_owned() }, audit: vec![event] })
-            .await?;
-        Ok(())
+        self.repo.revoke_api_key(key_id.to_owned(), vec![event]).await
     }
 
     /// Registers a DICOM node to an organization (calling AE allowlist, C-MOVE destination).
@@ -247,17 +224,13 @@ impl Archive {
             Outcome::Success,
         )
         .with_detail(format!("DICOM node registered{place}"));
-        let op = WriteOp::AddAe { org_id: org.id, title: title.clone(), host, port };
-        self.repo.write(WriteJob { op, audit: vec![event] }).await.map(|_| ())
+        self.repo.add_ae(org.id, title.clone(), host, port, vec![event]).await
     }
 
     pub async fn remove_ae(&self, title: &AeTitle, actor: &str) -> Result<(), StoreError> {
         let event = AuditEvent::new(Action::SecurityAttributesChanged, actor, format!("ae:{title}"), Outcome::Success)
             .with_detail("DICOM node removed");
-        self.repo
-            .write(WriteJob { op: WriteOp::RemoveAe { title: title.clone() }, audit: vec![event] })
-            .await
-            .map(|_| ())
+        self.repo.remove_ae(title.clone(), vec![event]).await
     }
 
     /// Signs a last audit head and stops the writer.
@@ -269,7 +242,7 @@ impl Archive {
 
 /// Settles the blobs the index references, deletes unreferenced ones older than the store's
 /// grace period (another node may be between its PUT and its commit).
-async fn recover_blobs(blobs: &Blobs, repo: &dyn Repository) -> anyhow::Result<()> {
+async fn recover_blobs(blobs: &Blobs, repo: &Index) -> anyhow::Result<()> {
     let report = blobs.recover(|id| async move { repo.blob_referenced(&id).await }).await?;
     if report.settled + report.deleted > 0 {
         tracing::warn!(

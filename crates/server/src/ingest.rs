@@ -11,7 +11,7 @@ use cloudfilm_core::instance::InstanceInfo;
 use cloudfilm_crypto::blob::BlobSummary;
 use cloudfilm_dicom::InspectError;
 use cloudfilm_store::blobs::PendingBlob;
-use cloudfilm_store::{ImportContext, NewInstance, StoreError, StoreOutcome, WriteJob, WriteOp, WriteResult};
+use cloudfilm_store::{ImportContext, NewInstance, StoreError, StoreOutcome};
 use std::sync::Arc;
 
 /// DICOM failure reasons used in STOW-RS responses and C-STORE statuses.
@@ -269,12 +269,7 @@ pub async fn commit(
             sha256: c.summary.sha256.clone(),
         })
         .collect();
-    let outcomes =
-        match archive.repo.write(WriteJob { op: WriteOp::StoreInstances { instances, context }, audit: vec![] }).await?
-        {
-            WriteResult::Instances(outcomes) => outcomes,
-            _ => unreachable!("StoreInstances answers with outcomes"),
-        };
+    let outcomes = archive.repo.store_instances(instances, context).await?;
 
     let mut to_publish = Vec::new();
     for ((index, candidate), outcome) in batch.into_iter().zip(outcomes) {

@@ -1,6 +1,5 @@
 //! The records the repository reads and writes.
 
-use cloudfilm_audit::AuditEvent;
 use cloudfilm_core::instance::InstanceInfo;
 pub use cloudfilm_core::instance::{InstanceRow, ResultRow, SeriesRow, StudyRow};
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
@@ -55,51 +54,6 @@ pub enum StoreOutcome {
     Conflict,
 }
 
-/// One unit of work of the writer: applied atomically together with its audit events.
-#[derive(Debug, Clone)]
-pub enum WriteOp {
-    CreateOrg {
-        code: OrgCode,
-        name: String,
-        switches: OrgSwitches,
-    },
-    SetOrgSwitches {
-        code: OrgCode,
-        cloud_film: Option<bool>,
-        download: Option<bool>,
-    },
-    CreateApiKey {
-        org_id: i64,
-        key_id: String,
-        secret_hash: Vec<u8>,
-        allow: Vec<String>,
-    },
-    RevokeApiKey {
-        key_id: String,
-    },
-    AddAe {
-        org_id: i64,
-        title: AeTitle,
-        host: Option<String>,
-        port: Option<u16>,
-    },
-    RemoveAe {
-        title: AeTitle,
-    },
-    /// Index instances; the writer records one import audit entry per study touched, with the
-    /// real outcome (stored, duplicate, conflict, rejected before reaching the index).
-    StoreInstances {
-        instances: Vec<NewInstance>,
-        context: ImportContext,
-    },
-    /// Accounts, codes, sessions, consent, members, reports.
-    Patient(Box<crate::patients::PatientOp>),
-    /// Shares, download links and the transfer and access logs.
-    Sharing(Box<crate::sharing::SharingOp>),
-    /// Only the audit events.
-    Nothing,
-}
-
 /// Who imports, from where, and what was refused before reaching the index.
 #[derive(Debug, Clone, Default)]
 pub struct ImportContext {
@@ -110,19 +64,4 @@ pub struct ImportContext {
     pub interface: String,
     /// Instances refused before indexing: their study UID when known, and the reason.
     pub rejected: Vec<(Option<String>, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteResult {
-    Org(Org),
-    Done,
-    Instances(Vec<StoreOutcome>),
-    Patient(crate::patients::PatientResult),
-    Sharing(crate::sharing::SharingResult),
-}
-
-#[derive(Debug, Clone)]
-pub struct WriteJob {
-    pub op: WriteOp,
-    pub audit: Vec<AuditEvent>,
 }

@@ -32,127 +32,104 @@ pub struct NewMember {
     pub id_token: Vec<u8>,
 }
 
+/// A code to send to a phone (or to a held adult), within the limits; counts the request for
+/// the address.
 #[derive(Debug, Clone)]
-pub enum PatientOp {
-    /// Records a code sent to a phone, when the limits allow; counts the request for the address.
-    IssueCode {
-        phone_token: Vec<u8>,
-        purpose: OtpPurpose,
-        code_hash: Vec<u8>,
-        ip_bucket: Vec<u8>,
-        policy: OtpPolicy,
-        now: DateTime<Utc>,
-        ctx: AuditContext,
-    },
-    /// Checks a login code; on success creates the account at its first login and a session.
-    Login {
-        phone_token: Vec<u8>,
-        phone: String,
-        code_hash: Vec<u8>,
-        ip_bucket: Vec<u8>,
-        new_account_id: String,
-        session: NewSession,
-        policy: OtpPolicy,
-        now: DateTime<Utc>,
-        ctx: AuditContext,
-    },
-    /// Checks a step-up code; on success replaces the session by a new, stepped-up one.
-    StepUp {
-        account_id: String,
-        phone_token: Vec<u8>,
-        code_hash: Vec<u8>,
-        ip_bucket: Vec<u8>,
-        old_token_hash: Vec<u8>,
-        session: NewSession,
-        policy: OtpPolicy,
-        now: DateTime<Utc>,
-        ctx: AuditContext,
-    },
-    TouchSession {
-        token_hash: Vec<u8>,
-        now: DateTime<Utc>,
-    },
-    RevokeSession {
-        token_hash: Vec<u8>,
-        now: DateTime<Utc>,
-    },
-    /// A consent event: given (with the policy version) or withdrawn.
-    Consent {
-        account_id: String,
-        kind: String,
-        policy_version: String,
-        granted: bool,
-        now: DateTime<Utc>,
-    },
-    AddMember {
-        account_id: String,
-        member: NewMember,
-        now: DateTime<Utc>,
-    },
-    RemoveMember {
-        account_id: String,
-        member_id: String,
-    },
-    /// The first manual match succeeded against this study.
-    MarkMatched {
-        member_id: String,
-        study_pk: i64,
-        now: DateTime<Utc>,
-    },
-    /// Asks an adult member's consent: a code bound to the member (`code_token`) is recorded
-    /// within the code limits, the request stamped on the member, counted in `phone_bucket`
-    /// and written to the access logs in `access`.
-    RequestMemberConsent {
-        account_id: String,
-        member_id: String,
-        code_token: Vec<u8>,
-        code_hash: Vec<u8>,
-        ip_bucket: Vec<u8>,
-        phone_bucket: Vec<u8>,
-        policy: OtpPolicy,
-        now: DateTime<Utc>,
-        ctx: AuditContext,
-        access: Vec<crate::sharing::Access>,
-    },
-    /// Checks a member-consent code (wrong tries counted as for any code); when accepted the
-    /// member's exams open and `access` is written to the access logs.
-    ConfirmMemberConsent {
-        account_id: String,
-        member_id: String,
-        code_token: Vec<u8>,
-        code_hash: Vec<u8>,
-        ip_bucket: Vec<u8>,
-        policy: OtpPolicy,
-        now: DateTime<Utc>,
-        ctx: AuditContext,
-        access: Vec<crate::sharing::Access>,
-    },
-    /// The adult's own account (its matched "self" member) approves (`grant`) or ends a
-    /// holding of them by another account; `Refused(NotFound)` unless the member held is that
-    /// same person in another account.
-    SetHolding {
-        self_account_id: String,
-        holder_member_id: String,
-        grant: bool,
-        now: DateTime<Utc>,
-        access: Vec<crate::sharing::Access>,
-    },
-    /// Counts one event toward each of these rate limits.
-    CountEvents {
-        buckets: Vec<Vec<u8>>,
-        now: DateTime<Utc>,
-    },
-    /// A data-subject request, with its due date.
-    FileRequest {
-        request: DataRequest,
-    },
-    /// A hospital attached report text to one of its studies.
-    AddReport {
-        study_pk: i64,
-        body: String,
-        now: DateTime<Utc>,
-    },
+pub struct IssueCode {
+    pub phone_token: Vec<u8>,
+    pub purpose: OtpPurpose,
+    pub code_hash: Vec<u8>,
+    pub ip_bucket: Vec<u8>,
+    pub policy: OtpPolicy,
+    pub now: DateTime<Utc>,
+    pub ctx: AuditContext,
 }
+
+/// A login code presented; on success the account is created at its first login, and a
+/// session.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub phone_token: Vec<u8>,
+    pub phone: String,
+    pub code_hash: Vec<u8>,
+    pub ip_bucket: Vec<u8>,
+    pub new_account_id: String,
+    pub session: NewSession,
+    pub policy: OtpPolicy,
+    pub now: DateTime<Utc>,
+    pub ctx: AuditContext,
+}
+
+/// A step-up code presented; on success the session is replaced by a new, stepped-up one.
+#[derive(Debug, Clone)]
+pub struct StepUp {
+    pub account_id: String,
+    pub phone_token: Vec<u8>,
+    pub code_hash: Vec<u8>,
+    pub ip_bucket: Vec<u8>,
+    pub old_token_hash: Vec<u8>,
+    pub session: NewSession,
+    pub policy: OtpPolicy,
+    pub now: DateTime<Utc>,
+    pub ctx: AuditContext,
+}
+
+/// A consent event: given (with the policy version) or withdrawn.
+#[derive(Debug, Clone)]
+pub struct ConsentChange {
+    pub account_id: String,
+    pub kind: String,
+    pub policy_version: String,
+    pub granted: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// Asks an adult member's consent: a code bound to the member (`code_token`) is recorded within
+/// the code limits, the request stamped on the member, counted in `phone_bucket` and written
+/// to the access logs in `access`.
+#[derive(Debug, Clone)]
+pub struct RequestMemberConsent {
+    pub account_id: String,
+    pub member_id: String,
+    pub code_token: Vec<u8>,
+    pub code_hash: Vec<u8>,
+    pub ip_bucket: Vec<u8>,
+    pub phone_bucket: Vec<u8>,
+    pub policy: OtpPolicy,
+    pub now: DateTime<Utc>,
+    pub ctx: AuditContext,
+    pub access: Vec<crate::sharing::Access>,
+}
+
+/// A member-consent code presented (wrong tries counted as for any code); when accepted the
+/// member's exams open and `access` is written to the access logs.
+#[derive(Debug, Clone)]
+pub struct ConfirmMemberConsent {
+    pub account_id: String,
+    pub member_id: String,
+    pub code_token: Vec<u8>,
+    pub code_hash: Vec<u8>,
+    pub ip_bucket: Vec<u8>,
+    pub policy: OtpPolicy,
+    pub now: DateTime<Utc>,
+    pub ctx: AuditContext,
+    pub access: Vec<crate::sharing::Access>,
+}
+
+/// The adult's own account (its matched "self" member) approves (`grant`) or ends a holding
+/// of them by another account; refused unless the member held is that same person in another
+/// account.
+#[derive(Debug, Clone)]
+pub struct SetHolding {
+    pub self_account_id: String,
+    pub holder_member_id: String,
+    pub grant: bool,
+    pub now: DateTime<Utc>,
+    pub access: Vec<crate::sharing::Access>,
+}
+
+/// Whether a code may go out (`Ok`), or must wait this many seconds.
+pub type CodeIssued = Result<(), i64>;
 
 /// What a code check came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,16 +145,6 @@ pub enum CodeOutcome {
     NoCode,
     /// Too many failures from this address: wait.
     Throttled,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PatientResult {
-    /// The code may go out (`Ok`), or must wait this many seconds.
-    CodeIssued(Result<(), i64>),
-    Code(CodeOutcome),
-    Done,
-    /// A uniqueness rule refused the write (duplicate member, second "self", …).
-    Refused(MemberConflict),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use crate::patients::AuditContext;
 use chrono::{DateTime, Utc};
-use cloudfilm_core::download::{DownloadPolicy, DownloadVerdict};
+use cloudfilm_core::download::DownloadPolicy;
 use cloudfilm_core::share::{SharePolicy, ShareRecord, UnlockVerdict};
 
 /// The data category of a download package, for the transfer log.
@@ -80,62 +80,38 @@ pub struct Access {
     pub client_ip: Option<String>,
 }
 
+/// A password presented for a share, checked by the caller (`password_matches`); the verdict
+/// is taken from the share's and the address's counts. When it opens the share, the session
+/// is created and the view counted and logged.
 #[derive(Debug, Clone)]
-pub enum SharingOp {
-    CreateShare {
-        share: NewShare,
-        now: DateTime<Utc>,
-    },
-    /// Revokes one of the account's shares at once, with the sessions it opened.
-    RevokeShare {
-        account_id: String,
-        share_id: String,
-        now: DateTime<Utc>,
-    },
-    /// A password presented for a share, checked by the caller (`password_matches`); the
-    /// verdict is taken here from the share's and the address's counts. When it opens the
-    /// share, the session is created and the view counted and logged.
-    Unlock {
-        share_id: String,
-        password_matches: bool,
-        ip_bucket: Vec<u8>,
-        session_token_hash: Vec<u8>,
-        policy: SharePolicy,
-        now: DateTime<Utc>,
-        ctx: AuditContext,
-    },
-    CreateDownload {
-        download: NewDownload,
-        now: DateTime<Utc>,
-    },
-    /// A security code presented for a download link.
-    TryDownload {
-        download_id: String,
-        code_hash: Vec<u8>,
-        ip_bucket: Vec<u8>,
-        policy: DownloadPolicy,
-        now: DateTime<Utc>,
-        ctx: AuditContext,
-    },
-    /// Lines for the logs, written with the job's audit events.
-    Log {
-        access: Vec<Access>,
-        transfers: Vec<Transfer>,
-    },
+pub struct Unlock {
+    pub share_id: String,
+    pub password_matches: bool,
+    pub ip_bucket: Vec<u8>,
+    pub session_token_hash: Vec<u8>,
+    pub policy: SharePolicy,
+    pub now: DateTime<Utc>,
+    pub ctx: AuditContext,
 }
 
+/// What a password presented for a share came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SharingResult {
-    Done,
-    NotFound,
-    Unlock {
-        verdict: UnlockVerdict,
-        /// Whether this opened the share for the first time and its owner wants to know.
-        notify_owner: bool,
-        session_expires_at: Option<DateTime<Utc>>,
-    },
-    /// `None`: too many wrong codes from this address this hour.
-    Download(Option<DownloadVerdict>),
+pub struct Unlocked {
+    pub verdict: UnlockVerdict,
+    /// Whether this opened the share for the first time and its owner wants to know.
+    pub notify_owner: bool,
+    pub session_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A security code presented for a download link.
+#[derive(Debug, Clone)]
+pub struct TryDownload {
+    pub download_id: String,
+    pub code_hash: Vec<u8>,
+    pub ip_bucket: Vec<u8>,
+    pub policy: DownloadPolicy,
+    pub now: DateTime<Utc>,
+    pub ctx: AuditContext,
 }
 
 /// A share with what its owner and the rules need to know.

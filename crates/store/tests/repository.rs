@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 struct Fixture {
     dir: tempfile::TempDir,
-    repo: SqliteRepository,
+    repo: Index,
     signer: Arc<ArchiveSigner>,
 }
 
@@ -20,34 +20,27 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let ring = KeyRing::generate();
     let signer = Arc::new(ArchiveSigner::new(&ring));
-    let repo = SqliteRepository::open(
+    let sealer = Arc::new(Sealer::new(&ring).unwrap());
+    let backend = SqliteRepository::open(
         &dir.path().join("index.db"),
-        Arc::new(Sealer::new(&ring).unwrap()),
+        sealer.clone(),
         signer.clone(),
         dir.path().join("heads.jsonl"),
     )
     .await
     .unwrap();
-    Fixture { dir, repo, signer }
+    Fixture { dir, repo: Index::new(Arc::new(backend), sealer), signer }
 }
 
 fn event(object: &str) -> AuditEvent {
     AuditEvent::new(Action::SecurityAttributesChanged, "cli:test", object, Outcome::Success)
 }
 
-async fn create_org(repo: &SqliteRepository, code: &str) -> Org {
-    let job = WriteJob {
-        op: WriteOp::CreateOrg {
-            code: OrgCode::parse(code).unwrap(),
-            name: format!("{code} hospital"),
-            switches: OrgSwitches::default(),
-        },
-        audit: vec![event(&format!("org:{code}"))],
-    };
-    match repo.write(job).await.unwrap() {
-        WriteResult::Org(org) => org,
-        other => panic!("{other:?}"),
-    }
+async fn create_org(repo: &Index, code: &str) -> Org {
+    let audit = vec![event(&format!("org:{code}"))];
+    repo.create_org(OrgCode::parse(code).unwrap(), format!("{code} hospital"), OrgSwitches::default(), audit)
+        .await
+        .unwrap()
 }
 
 fn demo_instances(org_id: i64, scale: f64) -> Vec<NewInstance> {
@@ -67,12 +60,9 @@ fn demo_instances(org_id: i64, scale: f64) -> Vec<NewInstance> {
     out
 }
 
-async fn store(repo: &SqliteRepository, instances: Vec<NewInstance>) -> Vec<StoreOutcome> {
+async fn store(repo: &Index, instances: Vec<NewInstance>) -> Vec<StoreOutcome> {
     let context = ImportContext { actor: "org:H1/key:test".into(), interface: "test".into(), ..Default::default() };
-    match repo.write(WriteJob { op: WriteOp::StoreInstances { instances, context }, audit: vec![] }).await.unwrap() {
-        WriteResult::Instances(outcomes) => outcomes,
-        other => panic!("{other:?}"),
-    }
+    repo.store_instances(instances, context).await.unwrap()
 }
 
 fn query(level: Level, filters: &[(Attr, &str)]) -> Query {
@@ -88,36 +78,16 @@ async fn organizations_and_keys() {
     let f = fixture().await;
     let org = create_org(&f.repo, "H1").await;
     assert!(org.switches.cloud_film_enabled && org.switches.download_enabled);
-    let again = WriteJob {
-        op: WriteOp::CreateOrg { code: org.code.clone(), name: "x".into(), switches: OrgSwitches::default() },
-        audit: vec![],
-    };
-    assert!(matches!(f.repo.write(again).await, Err(StoreError::AlreadyExists(_))));
-    let set = WriteJob {
-        op: WriteOp::SetOrgSwitches { code: org.code.clone(), cloud_film: None, download: Some(false) },
-        audit: vec![],
-    };
-    match f.repo.write(set).await.unwrap() {
-        WriteResult::Org(o) => {
-            assert!(o.switches.cloud_film_enabled && !o.switches.download_enabled)
-        }
-        other => panic!("{other:?}"),
-    }
-    let key = WriteJob {
-        op: WriteOp::CreateApiKey {
-            org_id: org.id,
-            key_id: "k1".into(),
-            secret_hash: vec![1, 2],
-            allow: vec!["10.0.0.0/8".into()],
-        },
-        audit: vec![],
-    };
-    f.repo.write(key).await.unwrap();
+    let again = f.repo.create_org(org.code.clone(), "x".into(), OrgSwitches::default(), vec![]).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(_))));
+    let o = f.repo.set_org_switches(org.code.clone(), None, Some(false), vec![]).await.unwrap();
+    assert!(o.switches.cloud_film_enabled && !o.switches.download_enabled);
+    f.repo.create_api_key(org.id, "k1".into(), vec![1, 2], vec!["10.0.0.0/8".into()], vec![]).await.unwrap();
     let record = f.repo.api_key("k1").await.unwrap().unwrap();
     assert_eq!(record.org.code.as_str(), "H1");
     assert_eq!(record.allow, vec!["10.0.0.0/8"]);
     assert!(!record.revoked);
-    f.repo.write(WriteJob { op: WriteOp::RevokeApiKey { key_id: "k1".into() }, audit: vec![] }).await.unwrap();
+    f.repo.revoke_api_key("k1".into(), vec![]).await.unwrap();
     assert!(f.repo.api_key("k1").await.unwrap().unwrap().revoked);
     assert!(f.repo.api_key("nope").await.unwrap().is_none());
 }
@@ -239,9 +209,7 @@ async fn audit_chain_is_committed_with_its_effects_and_verifies() {
         r.unwrap();
     }
     // A failing job leaves no audit entry behind.
-    let failing =
-        WriteJob { op: WriteOp::RevokeApiKey { key_id: "missing".into() }, audit: vec![event("key:missing")] };
-    assert!(f.repo.write(failing).await.is_err());
+    assert!(f.repo.revoke_api_key("missing".into(), vec![event("key:missing")]).await.is_err());
     // Stored instances are audited per study with their real outcome.
     let h1 = f.repo.org_by_code(&OrgCode::parse("H1").unwrap()).await.unwrap().unwrap();
     let mut instances = demo_instances(h1.id, 0.05);

@@ -14,8 +14,7 @@ use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::consent::{POLICY_TEXT, POLICY_VERSION};
 use cloudfilm_core::masking::mask_phone;
-use cloudfilm_store::patients::PatientOp;
-use cloudfilm_store::{WriteJob, WriteOp};
+use cloudfilm_store::patients::ConsentChange;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,7 +58,7 @@ pub struct ConsentRequest {
 }
 
 async fn record_consent(archive: &Archive, signed: &Signed, kind: &str, granted: bool) -> Result<(), ApiError> {
-    let op = PatientOp::Consent {
+    let change = ConsentChange {
         account_id: signed.account_id.clone(),
         kind: kind.to_owned(),
         policy_version: POLICY_VERSION.to_owned(),
@@ -74,8 +73,7 @@ async fn record_consent(archive: &Archive, signed: &Signed, kind: &str, granted:
     let event = signed
         .event(Action::PatientRecord, format!("account:{}", signed.account_id), Outcome::Success)
         .with_detail(what);
-    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
-    Ok(())
+    Ok(archive.repo.consent(change, vec![event]).await?)
 }
 
 /// `POST /api/v1/me/consents {"policy_version", "health_data"}` → 201 with the account.

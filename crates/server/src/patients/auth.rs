@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::otp::OtpPurpose;
-use cloudfilm_store::patients::{AuditContext, CodeOutcome, PatientOp, PatientResult};
-use cloudfilm_store::{WriteJob, WriteOp, WriteResult};
+use cloudfilm_store::patients::{AuditContext, CodeOutcome, IssueCode, Login, StepUp};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -53,13 +52,6 @@ pub(super) fn audit_context(context: &RequestContext) -> AuditContext {
     AuditContext { client_ip: Some(context.client_ip.to_string()), request_id: Some(context.request_id.clone()) }
 }
 
-pub(super) async fn patient_op(archive: &Archive, op: PatientOp) -> Result<PatientResult, ApiError> {
-    match archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: Vec::new() }).await? {
-        WriteResult::Patient(result) => Ok(result),
-        _ => unreachable!("patient operations answer with a patient result"),
-    }
-}
-
 /// Issues a code within the limits and sends it; the same answer whether the phone has an
 /// account or not.
 async fn issue_and_send(
@@ -73,7 +65,7 @@ async fn issue_and_send(
     }
     let policy = archive.config.patients.otp.clone();
     let code = cloudfilm_crypto::random::digits(6);
-    let op = PatientOp::IssueCode {
+    let op = IssueCode {
         phone_token: phone_token(archive, phone),
         purpose,
         code_hash: code_hash(archive, purpose, phone, &code),
@@ -82,10 +74,8 @@ async fn issue_and_send(
         now: archive.clock.now(),
         ctx: audit_context(context),
     };
-    match patient_op(archive, op).await? {
-        PatientResult::CodeIssued(Ok(())) => {}
-        PatientResult::CodeIssued(Err(retry_after)) => return Err(ApiError::rate_limited(retry_after)),
-        _ => unreachable!("IssueCode answers CodeIssued"),
+    if let Err(retry_after) = archive.repo.issue_code(op).await? {
+        return Err(ApiError::rate_limited(retry_after));
     }
     let minutes = policy.ttl_secs / 60;
     let text = format!(
@@ -120,7 +110,7 @@ fn code_refused(outcome: CodeOutcome) -> ApiError {
         CodeOutcome::Expired => unauthorized("code_expired", "the code has expired; request a new one"),
         CodeOutcome::Exhausted => unauthorized("code_exhausted", "too many wrong codes; request a new one"),
         CodeOutcome::Throttled => ApiError::rate_limited(3600),
-        CodeOutcome::Accepted { .. } => unreachable!("an accepted code is not refused"),
+        CodeOutcome::Accepted { .. } => ApiError::internal(),
     }
 }
 
@@ -134,7 +124,7 @@ pub async fn login(
     let phone = parse_phone(&request.phone)?;
     let code = presented_code(&request.code)?;
     let fresh = fresh_session(archive);
-    let op = PatientOp::Login {
+    let op = Login {
         phone_token: phone_token(archive, &phone),
         phone: phone.as_str().to_owned(),
         code_hash: code_hash(archive, OtpPurpose::Login, &phone, code),
@@ -145,7 +135,7 @@ pub async fn login(
         now: archive.clock.now(),
         ctx: audit_context(&context),
     };
-    let PatientResult::Code(outcome) = patient_op(archive, op).await? else { unreachable!("Login answers Code") };
+    let outcome = archive.repo.login(op).await?;
     let CodeOutcome::Accepted { account_id, created } = outcome else { return Err(code_refused(outcome)) };
     let mut body = super::account::account_json(archive, &account_id).await?;
     body["new_account"] = json!(created);
@@ -159,9 +149,8 @@ pub async fn login(
 /// `POST /api/v1/auth/logout` → 204; the session is revoked server-side.
 pub async fn logout(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
     let archive = &state.archive;
-    let op = PatientOp::RevokeSession { token_hash: signed.token_hash.clone(), now: archive.clock.now() };
     let event = signed.event(Action::Logout, "patient-portal", Outcome::Success).with_detail("logout");
-    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
+    archive.repo.revoke_session(signed.token_hash.clone(), archive.clock.now(), vec![event]).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     for cookie in cleared_cookies() {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -190,7 +179,7 @@ pub async fn step_up(
     let phone = account_phone(archive, &signed).await?;
     let code = presented_code(&request.code)?;
     let fresh = fresh_session(archive);
-    let op = PatientOp::StepUp {
+    let op = StepUp {
         account_id: signed.account_id.clone(),
         phone_token: phone_token(archive, &phone),
         code_hash: code_hash(archive, OtpPurpose::StepUp, &phone, code),
@@ -201,7 +190,7 @@ pub async fn step_up(
         now: archive.clock.now(),
         ctx: audit_context(&signed.context),
     };
-    let PatientResult::Code(outcome) = patient_op(archive, op).await? else { unreachable!("StepUp answers Code") };
+    let outcome = archive.repo.step_up(op).await?;
     if !matches!(outcome, CodeOutcome::Accepted { .. }) {
         return Err(code_refused(outcome));
     }

@@ -5,7 +5,7 @@
 //! every request, grant and end lands in both accounts' access logs and in the audit chain.
 //! The account holder themself and minors held by their guardian need no consent.
 
-use super::auth::{audit_context, patient_op, presented_code};
+use super::auth::{audit_context, presented_code};
 use super::json::Body;
 use super::keyed;
 use super::members::{member_json, own_member};
@@ -25,9 +25,10 @@ use cloudfilm_core::matching::name_agrees;
 use cloudfilm_core::member::{MemberConsent, consent_state, holding_state};
 use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_core::{PhoneNumber, ResidentId};
-use cloudfilm_store::patients::{CodeOutcome, HolderRecord, MemberRecord, PatientOp, PatientResult};
-use cloudfilm_store::sharing::{Access, SharingOp};
-use cloudfilm_store::{WriteJob, WriteOp};
+use cloudfilm_store::patients::{
+    CodeOutcome, ConfirmMemberConsent, HolderRecord, MemberRecord, RequestMemberConsent, SetHolding,
+};
+use cloudfilm_store::sharing::Access;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -77,9 +78,7 @@ pub async fn record_read(
     };
     let ip = signed.context.client_ip.to_string();
     let line = access(&adult, now, holder_actor(member_id, member.relation.as_str()), what.to_owned(), object, &ip);
-    crate::shared::sharing_op(archive, SharingOp::Log { access: vec![line], transfers: Vec::new() }, vec![event])
-        .await?;
-    Ok(())
+    Ok(archive.repo.log(vec![line], Vec::new(), vec![event]).await?)
 }
 
 fn conflict(code: &'static str, message: &'static str) -> ApiError {
@@ -199,7 +198,7 @@ pub async fn request(
     );
     let code = cloudfilm_crypto::random::digits(6);
     let policy = archive.config.patients.otp.clone();
-    let op = PatientOp::RequestMemberConsent {
+    let op = RequestMemberConsent {
         account_id: signed.account_id.clone(),
         member_id: member_id.clone(),
         code_token: code_token(archive, &member_id),
@@ -211,10 +210,10 @@ pub async fn request(
         ctx: audit_context(&signed.context),
         access: lines,
     };
-    match patient_op(archive, op).await? {
-        PatientResult::CodeIssued(Ok(())) => {}
-        PatientResult::CodeIssued(Err(retry_after)) => return Err(ApiError::rate_limited(retry_after)),
-        _ => return Err(ApiError::not_found()),
+    match archive.repo.request_member_consent(op).await? {
+        Ok(Ok(())) => {}
+        Ok(Err(retry_after)) => return Err(ApiError::rate_limited(retry_after)),
+        Err(_) => return Err(ApiError::not_found()),
     }
     let account = archive.repo.account(&signed.account_id).await?.ok_or_else(ApiError::internal)?;
     let asker = mask_phone(&account.phone);
@@ -294,7 +293,7 @@ pub async fn confirm(
                 .into(),
         ),
     );
-    let op = PatientOp::ConfirmMemberConsent {
+    let op = ConfirmMemberConsent {
         account_id: signed.account_id.clone(),
         member_id: member_id.clone(),
         code_token: code_token(archive, &member_id),
@@ -305,9 +304,7 @@ pub async fn confirm(
         ctx: audit_context(&signed.context),
         access: lines,
     };
-    let PatientResult::Code(outcome) = patient_op(archive, op).await? else {
-        unreachable!("ConfirmMemberConsent answers Code")
-    };
+    let outcome = archive.repo.confirm_member_consent(op).await?;
     if !matches!(outcome, CodeOutcome::Accepted { .. }) {
         return Err(code_refused(outcome));
     }
@@ -384,15 +381,14 @@ async fn set_holding(
     let event = signed
         .event(Action::PatientRecord, format!("member:{holding_id}"), Outcome::Success)
         .with_detail(format!("{detail} (holder account:{})", holder.account_id));
-    let op = PatientOp::SetHolding {
+    let op = SetHolding {
         self_account_id: signed.account_id.clone(),
         holder_member_id: holding_id.to_owned(),
         grant,
         now,
         access,
     };
-    let result = archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
-    if let cloudfilm_store::WriteResult::Patient(PatientResult::Refused(_)) = result {
+    if archive.repo.set_holding(op, vec![event]).await?.is_err() {
         return Err(ApiError::not_found());
     }
     archive

@@ -2,7 +2,6 @@
 //! (GB 11643), shown masked; the unmasked number needs a fresh step-up. The first match of a
 //! member is manual and must agree with the hospital's own record (DESIGN §2).
 
-use super::auth::patient_op;
 use super::json::Body;
 use super::keyed;
 use super::session::{Patient, Signed};
@@ -20,9 +19,8 @@ use cloudfilm_core::masking::{mask_id_number, mask_name};
 use cloudfilm_core::matching::{MatchClaim, fold, name_agrees};
 use cloudfilm_core::member::{Household, MemberRuleError, Relation, clean_name, may_add};
 use cloudfilm_core::resident_id::Sex;
-use cloudfilm_store::patients::{MemberConflict, MemberRecord, NewMember, PatientOp, PatientResult};
+use cloudfilm_store::patients::{MemberConflict, MemberRecord, NewMember};
 use cloudfilm_store::sealed::TokenKind;
-use cloudfilm_store::{WriteJob, WriteOp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -107,9 +105,7 @@ pub async fn add(
     let event = signed
         .event(Action::PatientRecord, format!("member:{member_id}"), Outcome::Success)
         .with_detail(format!("member added as {}", relation.as_str()));
-    let op = PatientOp::AddMember { account_id: signed.account_id.clone(), member, now };
-    let result = archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
-    if let cloudfilm_store::WriteResult::Patient(PatientResult::Refused(conflict)) = result {
+    if let Err(conflict) = archive.repo.add_member(signed.account_id.clone(), member, now, vec![event]).await? {
         return Err(match conflict {
             MemberConflict::Duplicate => {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_member", "this person is already one of your members")
@@ -139,11 +135,10 @@ pub async fn remove(
     let event = signed
         .event(Action::PatientRecord, format!("member:{member_id}"), Outcome::Success)
         .with_detail("member removed");
-    let op = PatientOp::RemoveMember { account_id: signed.account_id.clone(), member_id };
-    let result = archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
-    match result {
-        cloudfilm_store::WriteResult::Patient(PatientResult::Refused(_)) => Err(ApiError::not_found()),
-        _ => Ok(StatusCode::NO_CONTENT),
+    if archive.repo.remove_member(signed.account_id.clone(), member_id, vec![event]).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
     }
 }
 
@@ -187,25 +182,18 @@ pub async fn manual_match(
         keyed(archive, "match-attempts-of", &signed.account_id),
         keyed(archive, "match-attempts-from", &signed.context.client_ip.to_string()),
     ];
-    for bucket in &buckets {
-        if archive.repo.count_events(bucket, now - Duration::hours(1)).await? >= limit {
-            return Err(ApiError::rate_limited(3600));
-        }
-    }
     let claim = MatchClaim::parse(
         request.accession_number.as_deref(),
         request.exam_date.as_deref(),
         request.organization.as_deref(),
     )
     .map_err(|e| unprocessable("invalid_match", e.to_string()))?;
-    let counted = PatientOp::CountEvents { buckets, now };
-    let member = match own_member(archive, &signed.account_id, &member_id).await {
-        Ok(member) => member,
-        Err(e) => {
-            patient_op(archive, counted).await?;
-            return Err(e);
-        }
-    };
+    // Counted before anything is looked at, in one step with the check: attempts arriving at
+    // several nodes at once cannot pass the limit together.
+    if !archive.repo.take_attempt(buckets, limit, now - Duration::hours(1), now).await? {
+        return Err(ApiError::rate_limited(3600));
+    }
+    let member = own_member(archive, &signed.account_id, &member_id).await?;
     let candidates = archive.repo.match_candidates(&member.id_token).await?;
     let agreed = candidates.iter().find(|c| {
         claim.fits(c.accession_number.as_deref(), c.study_date.as_deref(), &c.org_name, &c.org_code)
@@ -216,22 +204,20 @@ pub async fn manual_match(
         let event = signed
             .event(Action::PatientRecord, object, Outcome::Failure("manual match: no record agrees".into()))
             .with_detail("manual match attempt");
-        archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(counted)), audit: vec![event] }).await?;
+        archive.repo.audit(vec![event]).await?;
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_match",
             "no exam of this member matches these details with the member's name and ID number",
         ));
     };
-    patient_op(archive, counted).await?;
     let event =
         signed.event(Action::PatientRecord, object, Outcome::Success).with_detail(if member.matched_at.is_some() {
             "manual match confirmed again"
         } else {
             "first manual match: automatic matching enabled"
         });
-    let op = PatientOp::MarkMatched { member_id: member_id.clone(), study_pk: agreed.study_pk, now };
-    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
+    archive.repo.mark_matched(member_id.clone(), agreed.study_pk, now, vec![event]).await?;
     let consent = super::holding::member_consent(&member, now.date_naive());
     if !consent.opens_exams() {
         // The record agreed; the adult's own yes is still needed before anything is shown.

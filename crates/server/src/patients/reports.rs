@@ -10,8 +10,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::Uid;
-use cloudfilm_store::patients::PatientOp;
-use cloudfilm_store::{WriteJob, WriteOp};
 use serde::Deserialize;
 
 /// Longest report text accepted (characters).
@@ -62,7 +60,6 @@ pub async fn attach(
         None => format!("study:pk{study_pk}"),
     };
     let event = auth.event(Action::Import, object, Outcome::Success).with_detail("report text attached");
-    let op = PatientOp::AddReport { study_pk, body: text.to_owned(), now: archive.clock.now() };
-    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: vec![event] }).await?;
+    archive.repo.add_report(study_pk, text.to_owned(), archive.clock.now(), vec![event]).await?;
     Ok(StatusCode::CREATED)
 }

@@ -3,7 +3,6 @@
 //! may see — as one signed zip, after a fresh step-up (it holds unmasked values). These rights
 //! outlast a withdrawn consent (PIPL art. 15, 44–47): they need a session, not the consent.
 
-use super::auth::patient_op;
 use super::json::Body;
 use super::session::{Signed, step_up_required};
 use crate::app::AppState;
@@ -15,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::rights::RequestKind;
-use cloudfilm_store::patients::{DataRequest, PatientOp};
+use cloudfilm_store::patients::DataRequest;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -58,8 +57,7 @@ pub async fn file_request(
     let event = signed
         .event(Action::PatientRecord, format!("request:{}", request.id), Outcome::Success)
         .with_detail(format!("data-subject request filed: {}", kind.as_str()));
-    archive.repo.audit(vec![event]).await?;
-    patient_op(archive, PatientOp::FileRequest { request }).await?;
+    archive.repo.file_request(request, vec![event]).await?;
     Ok((StatusCode::CREATED, axum::Json(json)).into_response())
 }
 

@@ -12,8 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_crypto::blind::constant_time_eq;
-use cloudfilm_store::patients::{NewSession, PatientOp};
-use cloudfilm_store::{WriteJob, WriteOp};
+use cloudfilm_store::patients::NewSession;
 
 pub const SESSION_COOKIE: &str = "cf_session";
 pub const CSRF_COOKIE: &str = "cf_csrf";
@@ -136,8 +135,7 @@ impl FromRequestParts<AppState> for Signed {
             }
         }
         if policy.needs_touch(&record.times, now) {
-            let op = PatientOp::TouchSession { token_hash: token_hash.clone(), now };
-            archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: Vec::new() }).await?;
+            archive.repo.touch_session(token_hash.clone(), now).await?;
         }
         Ok(Signed {
             account_id: record.account_id,

@@ -9,7 +9,7 @@ use super::session::{Patient, Signed};
 use crate::Archive;
 use crate::app::{AppState, site_url};
 use crate::error::ApiError;
-use crate::shared::{download_code_hash, link_hash, sharing_op};
+use crate::shared::{download_code_hash, link_hash};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,9 +18,7 @@ use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::masking::mask_phone;
-use cloudfilm_store::patients::PatientOp;
-use cloudfilm_store::sharing::{NewDownload, NewShare, SharingOp, SharingResult};
-use cloudfilm_store::{WriteJob, WriteOp};
+use cloudfilm_store::sharing::{NewDownload, NewShare};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -82,8 +80,7 @@ pub async fn create_share(
             stamp(expires_at),
             if request.deidentified { ", de-identified copy" } else { "" }
         ));
-    let op = WriteOp::Sharing(Box::new(SharingOp::CreateShare { share, now }));
-    archive.repo.write(WriteJob { op, audit: vec![event] }).await?;
+    archive.repo.create_share(share, now, vec![event]).await?;
     let url = format!("{}/s/{token}", site_url(&state, &headers));
     let body = json!({
         "id": id,
@@ -136,15 +133,12 @@ pub async fn revoke_share(
     Path(share_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let archive = &state.archive;
-    let op = SharingOp::RevokeShare {
-        account_id: signed.account_id.clone(),
-        share_id: share_id.clone(),
-        now: archive.clock.now(),
-    };
     let event = signed.event(Action::SecurityAttributesChanged, format!("share:{share_id}"), Outcome::Success);
-    match sharing_op(archive, op, vec![event]).await? {
-        SharingResult::Done => Ok(StatusCode::NO_CONTENT),
-        _ => Err(ApiError::not_found()),
+    let now = archive.clock.now();
+    if archive.repo.revoke_share(signed.account_id.clone(), share_id, now, vec![event]).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
     }
 }
 
@@ -168,9 +162,8 @@ pub async fn create_download(
     let policy = &archive.config.patients.download;
     // Each link sends a text message: bounded per account like one-time codes.
     let bucket = keyed(archive, "download-links-of", &signed.account_id);
-    if archive.repo.count_events(&bucket, now - Duration::hours(1)).await?
-        >= archive.config.patients.otp.sends_per_phone_hour
-    {
+    let limit = archive.config.patients.otp.sends_per_phone_hour;
+    if !archive.repo.take_attempt(vec![bucket], limit, now - Duration::hours(1), now).await? {
         return Err(ApiError::rate_limited(3600));
     }
     let account = archive.repo.account(&signed.account_id).await?.ok_or_else(ApiError::not_found)?;
@@ -188,9 +181,7 @@ pub async fn create_download(
     let event = signed
         .event(Action::SecurityAttributesChanged, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("download:{id} created; security code sent to the account's phone"));
-    let count = PatientOp::CountEvents { buckets: vec![bucket], now };
-    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(count)), audit: Vec::new() }).await?;
-    sharing_op(archive, SharingOp::CreateDownload { download, now }, vec![event]).await?;
+    archive.repo.create_download(download, now, vec![event]).await?;
     let minutes = policy.ttl_secs / 60;
     let text = format!(
         "【cloudfilm】下载安全码 {code}，{minutes} 分钟内有效，请勿告诉他人。Your cloudfilm download security code is {code}, valid for {minutes} minutes. Do not share it."

@@ -4,7 +4,7 @@
 
 use super::package::{self, Contents, Purpose};
 use super::pages::download_refused;
-use super::{LinkBody, audit_context, check_address, failures_from, link_hash, sharing_op, unknown_link, well_formed};
+use super::{LinkBody, audit_context, check_address, failures_from, link_hash, unknown_link, well_formed};
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
 use crate::patients::sharing::download_disabled;
@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudfilm_core::download::DownloadVerdict;
-use cloudfilm_store::sharing::{SharingOp, SharingResult};
+use cloudfilm_store::sharing::TryDownload;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -63,7 +63,7 @@ async fn check_code(
             "enter the security code from the text message",
         ));
     }
-    let op = SharingOp::TryDownload {
+    let op = TryDownload {
         download_id: link.id.clone(),
         code_hash: super::download_code_hash(archive, &link.id, code),
         ip_bucket: failures_from(archive, context),
@@ -71,7 +71,7 @@ async fn check_code(
         now: archive.clock.now(),
         ctx: audit_context(context),
     };
-    let SharingResult::Download(verdict) = sharing_op(archive, op, Vec::new()).await? else {
+    let Some(verdict) = archive.repo.try_download(op).await? else {
         return Err(unknown_link(archive, context).await?);
     };
     match verdict {

@@ -18,10 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloudfilm_audit::AuditEvent;
 use cloudfilm_store::patients::AuditContext;
-use cloudfilm_store::sharing::{SharingOp, SharingResult};
-use cloudfilm_store::{WriteJob, WriteOp, WriteResult};
 
 /// Largest body a link's form sends.
 const MAX_BODY: usize = 8 * 1024;
@@ -66,21 +63,10 @@ fn audit_context(context: &RequestContext) -> AuditContext {
     AuditContext { client_ip: Some(context.client_ip.to_string()), request_id: Some(context.request_id.clone()) }
 }
 
-pub async fn sharing_op(archive: &Archive, op: SharingOp, audit: Vec<AuditEvent>) -> Result<SharingResult, ApiError> {
-    match archive.repo.write(WriteJob { op: WriteOp::Sharing(Box::new(op)), audit }).await? {
-        WriteResult::Sharing(result) => Ok(result),
-        _ => unreachable!("sharing operations answer with a sharing result"),
-    }
-}
-
 /// A token that names no link, or one malformed: counted against the address, and the same
 /// answer whatever the reason (nothing tells whether a token exists).
 async fn unknown_link(archive: &Archive, context: &RequestContext) -> Result<ApiError, ApiError> {
-    let op = cloudfilm_store::patients::PatientOp::CountEvents {
-        buckets: vec![failures_from(archive, context)],
-        now: archive.clock.now(),
-    };
-    archive.repo.write(WriteJob { op: WriteOp::Patient(Box::new(op)), audit: Vec::new() }).await?;
+    archive.repo.record_events(vec![failures_from(archive, context)], archive.clock.now(), Vec::new()).await?;
     Ok(ApiError::new(
         StatusCode::NOT_FOUND,
         "link_not_found",

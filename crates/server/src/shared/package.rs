@@ -16,7 +16,7 @@ use cloudfilm_core::clock::stamp;
 use cloudfilm_crypto::manifest::{FileEntry, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
 use cloudfilm_dicom::dicomdir::{self, DirectoryEntry};
 use cloudfilm_store::patients::ExamRow;
-use cloudfilm_store::sharing::{Access, DOWNLOAD_CATEGORY, DownloadRow, SharingOp, Transfer};
+use cloudfilm_store::sharing::{Access, DOWNLOAD_CATEGORY, DownloadRow, Transfer};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::sync::Arc;
@@ -181,7 +181,7 @@ async fn record(
     outcome: String,
 ) -> Result<(), crate::error::ApiError> {
     let now = archive.clock.now();
-    let (op, audit) = match purpose {
+    let (access, transfers, audit) = match purpose {
         Purpose::Download { context, link } => {
             let exam = &contents.exams[0].1;
             let access = Access {
@@ -200,14 +200,13 @@ async fn record(
                 category: DOWNLOAD_CATEGORY.into(),
                 result: outcome,
             };
-            (SharingOp::Log { access: vec![access], transfers: vec![transfer] }, Vec::new())
+            (vec![access], vec![transfer], Vec::new())
         }
-        Purpose::Export { event } => (
-            SharingOp::Log { access: Vec::new(), transfers: Vec::new() },
-            vec![event.with_detail(format!("account export {outcome}"))],
-        ),
+        Purpose::Export { event } => {
+            (Vec::new(), Vec::new(), vec![event.with_detail(format!("account export {outcome}"))])
+        }
     };
-    super::sharing_op(archive, op, audit).await?;
+    archive.repo.log(access, transfers, audit).await?;
     Ok(())
 }
 

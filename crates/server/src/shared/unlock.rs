@@ -3,7 +3,7 @@
 //! the share's and the address's wrong passwords; the right password opens a session scoped
 //! to this one share (cookie `cf_share`), and the owner's first-open notice goes out.
 
-use super::{LinkBody, audit_context, check_address, failures_from, link_hash, sharing_op, unknown_link, well_formed};
+use super::{LinkBody, audit_context, check_address, failures_from, link_hash, unknown_link, well_formed};
 use crate::Archive;
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
@@ -16,7 +16,7 @@ use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::masking::mask_phone;
 use cloudfilm_core::share::{ShareState, UnlockVerdict};
-use cloudfilm_store::sharing::{SharingOp, SharingResult};
+use cloudfilm_store::sharing::{Unlock, Unlocked};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -88,7 +88,7 @@ async fn open_share(
             .await
             .map_err(|_| ApiError::internal())?;
     let session_token = cloudfilm_crypto::random::token::<32>();
-    let op = SharingOp::Unlock {
+    let op = Unlock {
         share_id: share.id.clone(),
         password_matches: matches,
         ip_bucket: failures_from(archive, context),
@@ -97,9 +97,7 @@ async fn open_share(
         now: archive.clock.now(),
         ctx: audit_context(context),
     };
-    let SharingResult::Unlock { verdict, notify_owner, session_expires_at } =
-        sharing_op(archive, op, Vec::new()).await?
-    else {
+    let Some(Unlocked { verdict, notify_owner, session_expires_at }) = archive.repo.unlock(op).await? else {
         return Err(unknown_link(archive, context).await?);
     };
     match verdict {

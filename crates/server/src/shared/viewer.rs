@@ -4,7 +4,7 @@
 //! access log and the transfer log; a revoked or expired share ends its sessions at once.
 
 use super::unlock::{gone, session_token};
-use super::{audit_context, link_hash, sharing_op};
+use super::{audit_context, link_hash};
 use crate::Archive;
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_core::share::ShareState;
 use cloudfilm_store::patients::ExamRow;
-use cloudfilm_store::sharing::{Access, ShareRow, SharingOp, Transfer};
+use cloudfilm_store::sharing::{Access, ShareRow, Transfer};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -94,8 +94,8 @@ impl ShareViewer {
             category: cloudfilm_store::sharing::share_category(self.share.deidentified).into(),
             result: format!("delivered: {what}"),
         };
-        let op = SharingOp::Log { access: vec![access], transfers: vec![transfer] };
-        sharing_op(archive, op, vec![self.event(action, Outcome::Success, what.to_owned())]).await?;
+        let event = self.event(action, Outcome::Success, what.to_owned());
+        archive.repo.log(vec![access], vec![transfer], vec![event]).await?;
         Ok(())
     }
 

@@ -3,13 +3,13 @@
 //! and every sealed or time condition is then checked on the opened values.
 
 use super::rows;
+use super::{Db, Pool, dialect};
 use crate::error::Result;
 use crate::model::*;
 use crate::sealed::{NAME_PREFIX_MAX, Sealer, TokenKind};
 use cloudfilm_core::query::{Attr, Filter, Level, Matcher, Query, Storage, name_prefix_is_exact};
 use futures::TryStreamExt;
-use sqlx::sqlite::SqlitePool;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::QueryBuilder;
 
 /// Candidates opened at most for one query that must be filtered after decryption.
 const SCAN_LIMIT: usize = 200_000;
@@ -41,19 +41,7 @@ fn column(attr: Attr) -> Option<&'static str> {
     })
 }
 
-/// DICOM wildcards as a GLOB pattern (case-sensitive, as DICOM matching is).
-fn glob(pattern: &str) -> String {
-    pattern.chars().fold(String::new(), |mut out, c| {
-        match c {
-            '[' => out.push_str("[[]"),
-            ']' => out.push_str("[]]"),
-            other => out.push(other),
-        }
-        out
-    })
-}
-
-fn push_matcher(qb: &mut QueryBuilder<Sqlite>, col: &str, attr: Attr, matcher: &Matcher) {
+fn push_matcher(qb: &mut QueryBuilder<Db>, col: &str, attr: Attr, matcher: &Matcher) {
     let integer = matches!(attr.vr(), "IS" | "US");
     match matcher {
         Matcher::Exact(v) if integer => {
@@ -63,7 +51,7 @@ fn push_matcher(qb: &mut QueryBuilder<Sqlite>, col: &str, attr: Attr, matcher: &
             qb.push(format!(" AND {col} = ")).push_bind(v.clone());
         }
         Matcher::Wildcard(p) => {
-            qb.push(format!(" AND {col} GLOB ")).push_bind(glob(p));
+            qb.push(format!(" AND {col} {} ", dialect::WILDCARD_OPERATOR)).push_bind(dialect::wildcard_pattern(p));
         }
         Matcher::AnyOf(list) => {
             qb.push(format!(" AND {col} IN ("));
@@ -131,10 +119,10 @@ fn needs_post_filter(filter: &Filter) -> bool {
     !exact_by_token
 }
 
-pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
+pub async fn run(pool: &Pool, sealer: &Sealer, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
     let filters: Vec<&Filter> = query.filters.iter().filter(|f| f.attr.level() <= query.level).collect();
     let mut tokens: Vec<(TokenKind, Vec<u8>)> = filters.iter().filter_map(|f| token_for(sealer, f)).collect();
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
+    let mut qb = QueryBuilder::<Db>::new("SELECT ");
     qb.push(rows::STUDY_COLUMNS);
     if query.level >= Level::Series {
         qb.push(", ").push(rows::SERIES_COLUMNS);
@@ -144,10 +132,10 @@ pub async fn run(pool: &SqlitePool, sealer: &Sealer, org_id: i64, query: &Query)
     }
     // With a token, the search walks that token's entries (kept in organization and date
     // order) newest first and stops at the page: its cost does not grow with the number of
-    // studies that share a common family name. CROSS JOIN keeps SQLite on that order.
+    // studies that share a common family name.
     let driver = (!tokens.is_empty()).then(|| tokens.remove(0));
     if driver.is_some() {
-        qb.push(" FROM study_tokens t CROSS JOIN studies s ON s.pk = t.study_pk");
+        qb.push(dialect::FROM_TOKENS_THEN_STUDIES);
     } else {
         qb.push(" FROM studies s");
     }
@@ -247,13 +235,13 @@ fn stored_value(attr: Attr, study: &StudyRow, series: Option<&SeriesRow>) -> Opt
 }
 
 pub async fn instances(
-    pool: &SqlitePool,
+    pool: &Pool,
     org_id: i64,
     study_uid: &str,
     series_uid: Option<&str>,
     sop_uid: Option<&str>,
 ) -> Result<Vec<InstanceRow>> {
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT s.study_uid, se.series_uid, ");
+    let mut qb = QueryBuilder::<Db>::new("SELECT s.study_uid, se.series_uid, ");
     qb.push(rows::INSTANCE_COLUMNS);
     qb.push(" FROM instances i JOIN series se ON se.pk = i.series_pk JOIN studies s ON s.pk = i.study_pk");
     // Constrained on the study (its unique (org_id, study_uid) index), not on every instance

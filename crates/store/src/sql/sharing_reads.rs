@@ -1,18 +1,19 @@
 //! The readers' half of shares and downloads, and the logs an account holder reads.
 
+use super::Db;
+use super::{DbRow, Pool};
 use crate::error::{Result, StoreError};
 use crate::sharing::*;
 use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::parse_stamp;
 use cloudfilm_core::share::ShareRecord;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteExecutor, SqlitePool};
+use sqlx::Row;
 
-fn time(r: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+fn time(r: &DbRow, column: &str) -> Result<DateTime<Utc>> {
     maybe_time(r, column)?.ok_or_else(|| StoreError::Database(format!("bad time in {column}")))
 }
 
-fn maybe_time(r: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>> {
+fn maybe_time(r: &DbRow, column: &str) -> Result<Option<DateTime<Utc>>> {
     Ok(r.try_get::<Option<String>, _>(column)?.as_deref().and_then(parse_stamp))
 }
 
@@ -25,7 +26,7 @@ macro_rules! share_select {
     };
 }
 
-fn share_row(r: &SqliteRow) -> Result<ShareRow> {
+fn share_row(r: &DbRow) -> Result<ShareRow> {
     Ok(ShareRow {
         id: r.try_get("id")?,
         account_id: r.try_get("account_id")?,
@@ -46,22 +47,24 @@ fn share_row(r: &SqliteRow) -> Result<ShareRow> {
     })
 }
 
-pub async fn share_in(db: impl SqliteExecutor<'_>, id: &str) -> Result<Option<ShareRow>> {
-    let row = sqlx::query(concat!(share_select!(), " WHERE sh.id = ?")).bind(id).fetch_optional(db).await?;
+pub async fn share_in(db: impl sqlx::Executor<'_, Database = Db>, id: &str) -> Result<Option<ShareRow>> {
+    let row = sqlx::query(concat!(share_select!(), " WHERE sh.id = $1")).bind(id).fetch_optional(db).await?;
     row.as_ref().map(share_row).transpose()
 }
 
-pub async fn share_by_token(pool: &SqlitePool, token_hash: &[u8]) -> Result<Option<ShareRow>> {
-    let row =
-        sqlx::query(concat!(share_select!(), " WHERE sh.token_hash = ?")).bind(token_hash).fetch_optional(pool).await?;
+pub async fn share_by_token(pool: &Pool, token_hash: &[u8]) -> Result<Option<ShareRow>> {
+    let row = sqlx::query(concat!(share_select!(), " WHERE sh.token_hash = $1"))
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(share_row).transpose()
 }
 
 /// The account's shares of one study, newest first.
-pub async fn shares(pool: &SqlitePool, account_id: &str, study_pk: i64) -> Result<Vec<ShareRow>> {
+pub async fn shares(pool: &Pool, account_id: &str, study_pk: i64) -> Result<Vec<ShareRow>> {
     let rows = sqlx::query(concat!(
         share_select!(),
-        " WHERE sh.account_id = ? AND sh.study_pk = ? ORDER BY sh.created_at DESC, sh.rowid DESC"
+        " WHERE sh.account_id = $1 AND sh.study_pk = $2 ORDER BY sh.created_at DESC, sh.rowid DESC"
     ))
     .bind(account_id)
     .bind(study_pk)
@@ -70,8 +73,8 @@ pub async fn shares(pool: &SqlitePool, account_id: &str, study_pk: i64) -> Resul
     rows.iter().map(share_row).collect()
 }
 
-pub async fn share_session(pool: &SqlitePool, token_hash: &[u8]) -> Result<Option<ShareSessionRow>> {
-    let row = sqlx::query("SELECT share_id, expires_at FROM share_sessions WHERE token_hash = ?")
+pub async fn share_session(pool: &Pool, token_hash: &[u8]) -> Result<Option<ShareSessionRow>> {
+    let row = sqlx::query("SELECT share_id, expires_at FROM share_sessions WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(pool)
         .await?;
@@ -88,7 +91,7 @@ macro_rules! download_select {
     };
 }
 
-fn download_row(r: &SqliteRow) -> Result<(DownloadRow, Vec<u8>)> {
+fn download_row(r: &DbRow) -> Result<(DownloadRow, Vec<u8>)> {
     let link = DownloadRow {
         id: r.try_get("id")?,
         account_id: r.try_get("account_id")?,
@@ -103,13 +106,16 @@ fn download_row(r: &SqliteRow) -> Result<(DownloadRow, Vec<u8>)> {
 }
 
 /// A download link and the hash of its code.
-pub async fn download_in(db: impl SqliteExecutor<'_>, id: &str) -> Result<Option<(DownloadRow, Vec<u8>)>> {
-    let row = sqlx::query(concat!(download_select!(), " WHERE d.id = ?")).bind(id).fetch_optional(db).await?;
+pub async fn download_in(
+    db: impl sqlx::Executor<'_, Database = Db>,
+    id: &str,
+) -> Result<Option<(DownloadRow, Vec<u8>)>> {
+    let row = sqlx::query(concat!(download_select!(), " WHERE d.id = $1")).bind(id).fetch_optional(db).await?;
     row.as_ref().map(download_row).transpose()
 }
 
-pub async fn download_by_token(pool: &SqlitePool, token_hash: &[u8]) -> Result<Option<DownloadRow>> {
-    let row = sqlx::query(concat!(download_select!(), " WHERE d.token_hash = ?"))
+pub async fn download_by_token(pool: &Pool, token_hash: &[u8]) -> Result<Option<DownloadRow>> {
+    let row = sqlx::query(concat!(download_select!(), " WHERE d.token_hash = $1"))
         .bind(token_hash)
         .fetch_optional(pool)
         .await?;
@@ -117,10 +123,10 @@ pub async fn download_by_token(pool: &SqlitePool, token_hash: &[u8]) -> Result<O
 }
 
 /// The account's access log, newest first.
-pub async fn access_log(pool: &SqlitePool, account_id: &str, limit: u32) -> Result<Vec<Access>> {
+pub async fn access_log(pool: &Pool, account_id: &str, limit: u32) -> Result<Vec<Access>> {
     let rows = sqlx::query(
-        "SELECT account_id, at, actor, action, object, client_ip FROM access_log WHERE account_id = ? \
-         ORDER BY id DESC LIMIT ?",
+        "SELECT account_id, at, actor, action, object, client_ip FROM access_log WHERE account_id = $1 \
+         ORDER BY id DESC LIMIT $2",
     )
     .bind(account_id)
     .bind(limit)
@@ -141,10 +147,10 @@ pub async fn access_log(pool: &SqlitePool, account_id: &str, limit: u32) -> Resu
 }
 
 /// Transfers of the account's data, newest first.
-pub async fn transfers(pool: &SqlitePool, account_id: &str, limit: u32) -> Result<Vec<Transfer>> {
+pub async fn transfers(pool: &Pool, account_id: &str, limit: u32) -> Result<Vec<Transfer>> {
     let rows = sqlx::query(
-        "SELECT at, account_id, sender, receiver, category, result FROM transfer_log WHERE account_id = ? \
-         ORDER BY id DESC LIMIT ?",
+        "SELECT at, account_id, sender, receiver, category, result FROM transfer_log WHERE account_id = $1 \
+         ORDER BY id DESC LIMIT $2",
     )
     .bind(account_id)
     .bind(limit)

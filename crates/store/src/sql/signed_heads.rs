@@ -2,9 +2,9 @@
 //! database, and no head is signed over a chain that no longer extends the last one signed
 //! (a rewrite with recomputed hashes, a rolled-back or emptied log), whichever copy survived.
 
+use super::{Conn, Db};
 use crate::error::{Result, StoreError};
 use cloudfilm_audit::{MerkleFrontier, SignedHead};
-use sqlx::SqliteConnection;
 use std::path::PathBuf;
 
 pub(super) struct SignedHeads {
@@ -17,7 +17,7 @@ pub(super) struct SignedHeads {
 
 impl SignedHeads {
     /// The heads of the file and of the database; the last of either is the one to extend.
-    pub(super) async fn load(conn: &mut SqliteConnection, path: PathBuf) -> Result<SignedHeads> {
+    pub(super) async fn load(conn: &mut Conn, path: PathBuf) -> Result<SignedHeads> {
         let in_file = crate::heads::read_all(&path).unwrap_or_else(|e| {
             tracing::error!(error = %e, "the audit heads file cannot be read");
             Vec::new()
@@ -87,9 +87,9 @@ impl SignedHeads {
 
     /// Keeps a new head: first in the file, then in the database (a file behind the database
     /// is what `audit verify` reports as lost, never the other way round).
-    pub(super) async fn keep(&mut self, conn: &mut SqliteConnection, head: SignedHead) -> Result<()> {
+    pub(super) async fn keep(&mut self, conn: &mut Conn, head: SignedHead) -> Result<()> {
         crate::heads::append(&self.path, &head)?;
-        sqlx::query("INSERT OR IGNORE INTO audit_heads (tree_size, head) VALUES (?, ?)")
+        sqlx::query("INSERT INTO audit_heads (tree_size, head) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(head.tree_size as i64)
             .bind(serde_json::to_string(&head).expect("a head serializes"))
             .execute(conn)
@@ -100,7 +100,7 @@ impl SignedHeads {
 }
 
 /// The heads the database keeps, by size.
-pub(super) async fn kept_heads<'e>(db: impl sqlx::SqliteExecutor<'e>) -> Result<Vec<SignedHead>> {
+pub(super) async fn kept_heads<'e>(db: impl sqlx::Executor<'e, Database = Db>) -> Result<Vec<SignedHead>> {
     let rows: Vec<String> = sqlx::query_scalar("SELECT head FROM audit_heads ORDER BY tree_size").fetch_all(db).await?;
     rows.iter().map(|r| serde_json::from_str(r).map_err(|_| StoreError::Integrity)).collect()
 }

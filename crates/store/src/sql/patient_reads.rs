@@ -5,6 +5,7 @@
 //! other opens only with that adult's own consent (a child who turned 18 is closed by the
 //! server, which knows the age from the sealed ID number).
 
+use super::{DbRow, Pool};
 use crate::error::{Result, StoreError};
 use crate::patients::*;
 use crate::sealed::{Sealer, TokenKind};
@@ -12,22 +13,21 @@ use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::{parse_stamp, stamp};
 use cloudfilm_core::member::{ConsentTimes, Relation};
 use cloudfilm_core::session::SessionTimes;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
-fn time(r: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+fn time(r: &DbRow, column: &str) -> Result<DateTime<Utc>> {
     let text: String = r.try_get(column)?;
     parse_stamp(&text).ok_or_else(|| StoreError::Database(format!("bad time in {column}")))
 }
 
-fn maybe_time(r: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>> {
+fn maybe_time(r: &DbRow, column: &str) -> Result<Option<DateTime<Utc>>> {
     Ok(r.try_get::<Option<String>, _>(column)?.as_deref().and_then(parse_stamp))
 }
 
-pub async fn session(pool: &SqlitePool, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
+pub async fn session(pool: &Pool, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
     let row = sqlx::query(
         "SELECT account_id, csrf_hash, created_at, last_seen_at, step_up_at, revoked_at FROM sessions \
-         WHERE token_hash = ?",
+         WHERE token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(pool)
@@ -45,8 +45,8 @@ pub async fn session(pool: &SqlitePool, token_hash: &[u8]) -> Result<Option<Sess
     }))
 }
 
-pub async fn account(pool: &SqlitePool, sealer: &Sealer, id: &str) -> Result<Option<AccountRecord>> {
-    let row = sqlx::query("SELECT id, phone_token, phone, created_at FROM accounts WHERE id = ?")
+pub async fn account(pool: &Pool, sealer: &Sealer, id: &str) -> Result<Option<AccountRecord>> {
+    let row = sqlx::query("SELECT id, phone_token, phone, created_at FROM accounts WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -59,9 +59,9 @@ pub async fn account(pool: &SqlitePool, sealer: &Sealer, id: &str) -> Result<Opt
     }))
 }
 
-pub async fn consents(pool: &SqlitePool, account_id: &str) -> Result<Consents> {
+pub async fn consents(pool: &Pool, account_id: &str) -> Result<Consents> {
     let rows =
-        sqlx::query("SELECT kind, policy_version, granted, at FROM consent_events WHERE account_id = ? ORDER BY id")
+        sqlx::query("SELECT kind, policy_version, granted, at FROM consent_events WHERE account_id = $1 ORDER BY id")
             .bind(account_id)
             .fetch_all(pool)
             .await?;
@@ -84,7 +84,7 @@ pub async fn consents(pool: &SqlitePool, account_id: &str) -> Result<Consents> {
     Ok(out)
 }
 
-fn consent_times(r: &SqliteRow) -> Result<ConsentTimes> {
+fn consent_times(r: &DbRow) -> Result<ConsentTimes> {
     Ok(ConsentTimes {
         requested_at: maybe_time(r, "consent_requested_at")?,
         consented_at: maybe_time(r, "consented_at")?,
@@ -92,16 +92,16 @@ fn consent_times(r: &SqliteRow) -> Result<ConsentTimes> {
     })
 }
 
-fn relation(r: &SqliteRow) -> Result<Relation> {
+fn relation(r: &DbRow) -> Result<Relation> {
     let relation: String = r.try_get("relation")?;
     Relation::parse(&relation).ok_or_else(|| StoreError::Database("bad relation".into()))
 }
 
-pub async fn members(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<MemberRecord>> {
+pub async fn members(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<Vec<MemberRecord>> {
     let rows = sqlx::query(
         "SELECT id, relation, name, id_number, id_token, created_at, matched_at, consent_requested_at, \
          consented_at, consent_via, consent_ended_at FROM members \
-         WHERE account_id = ? ORDER BY relation != 'self', rowid",
+         WHERE account_id = $1 ORDER BY relation != 'self', rowid",
     )
     .bind(account_id)
     .fetch_all(pool)
@@ -125,13 +125,13 @@ pub async fn members(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Re
 
 /// Who holds the adult whose own account this is: members of other accounts with the resident
 /// ID token of this account's matched "self" member.
-pub async fn holders(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<HolderRecord>> {
+pub async fn holders(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<Vec<HolderRecord>> {
     let rows = sqlx::query(
         "SELECT h.id, h.account_id, h.relation, h.created_at, h.consent_requested_at, h.consented_at, \
          h.consent_via, h.consent_ended_at, a.phone FROM members me \
          JOIN members h ON h.id_token = me.id_token AND h.account_id != me.account_id AND h.relation != 'self' \
          JOIN accounts a ON a.id = h.account_id \
-         WHERE me.account_id = ? AND me.relation = 'self' AND me.matched_at IS NOT NULL \
+         WHERE me.account_id = $1 AND me.relation = 'self' AND me.matched_at IS NOT NULL \
          ORDER BY h.created_at DESC, h.rowid DESC",
     )
     .bind(account_id)
@@ -153,9 +153,9 @@ pub async fn holders(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Re
 }
 
 /// The account whose matched "self" member carries this resident ID token.
-pub async fn self_account_of(pool: &SqlitePool, id_token: &[u8]) -> Result<Option<String>> {
+pub async fn self_account_of(pool: &Pool, id_token: &[u8]) -> Result<Option<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT account_id FROM members WHERE id_token = ? AND relation = 'self' AND matched_at IS NOT NULL LIMIT 1",
+        "SELECT account_id FROM members WHERE id_token = $1 AND relation = 'self' AND matched_at IS NOT NULL LIMIT 1",
     )
     .bind(id_token)
     .fetch_optional(pool)
@@ -166,21 +166,21 @@ pub async fn self_account_of(pool: &SqlitePool, id_token: &[u8]) -> Result<Optio
 /// token, and by the account's phone token for its "self" member. Members held as parent,
 /// spouse or other count only once that adult consented.
 const VISIBLE: &str = "WITH visible(pk) AS ( \
-    SELECT t.study_pk FROM members m JOIN study_tokens t ON t.kind = ?1 AND t.token = m.id_token \
-    WHERE m.account_id = ?3 AND m.matched_at IS NOT NULL AND (?4 IS NULL OR m.id = ?4) \
+    SELECT t.study_pk FROM members m JOIN study_tokens t ON t.kind = $1 AND t.token = m.id_token \
+    WHERE m.account_id = $3 AND m.matched_at IS NOT NULL AND ($4 IS NULL OR m.id = $4) \
     AND (m.relation IN ('self', 'child') OR m.consented_at IS NOT NULL) \
     UNION \
     SELECT t.study_pk FROM members m JOIN accounts a ON a.id = m.account_id \
-    JOIN study_tokens t ON t.kind = ?2 AND t.token = a.phone_token \
-    WHERE m.account_id = ?3 AND m.matched_at IS NOT NULL AND m.relation = 'self' AND (?4 IS NULL OR m.id = ?4)) \
+    JOIN study_tokens t ON t.kind = $2 AND t.token = a.phone_token \
+    WHERE m.account_id = $3 AND m.matched_at IS NOT NULL AND m.relation = 'self' AND ($4 IS NULL OR m.id = $4)) \
     SELECT s.pk, s.exam_id, o.id AS org_id, o.name AS org_name, o.code AS org_code, o.download_enabled, s.study_uid, s.modalities, s.study_date, \
     s.study_time, s.study_description, s.accession_number, s.num_series, s.num_instances \
     FROM visible v JOIN studies s ON s.pk = v.pk JOIN organizations o ON o.id = s.org_id \
-    WHERE o.cloud_film_enabled = 1 AND (?5 IS NULL OR s.exam_id = ?5) \
+    WHERE o.cloud_film_enabled = TRUE AND ($5 IS NULL OR s.exam_id = $5) \
     ORDER BY s.study_date IS NULL, s.study_date DESC, s.study_time DESC, s.pk DESC";
 
 pub async fn visible_exams(
-    pool: &SqlitePool,
+    pool: &Pool,
     account_id: &str,
     member_id: Option<&str>,
     exam_id: Option<&str>,
@@ -198,11 +198,11 @@ pub async fn visible_exams(
 
 /// The matched members of an account whose resident ID is on this exam's record (service on),
 /// whatever their consent.
-pub async fn exam_members_ignoring_consent(pool: &SqlitePool, account_id: &str, exam_id: &str) -> Result<Vec<String>> {
+pub async fn exam_members_ignoring_consent(pool: &Pool, account_id: &str, exam_id: &str) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT DISTINCT m.id FROM members m JOIN study_tokens t ON t.kind = ? AND t.token = m.id_token \
+        "SELECT DISTINCT m.id FROM members m JOIN study_tokens t ON t.kind = $1 AND t.token = m.id_token \
          JOIN studies s ON s.pk = t.study_pk JOIN organizations o ON o.id = s.org_id \
-         WHERE m.account_id = ? AND m.matched_at IS NOT NULL AND s.exam_id = ? AND o.cloud_film_enabled = 1",
+         WHERE m.account_id = $2 AND m.matched_at IS NOT NULL AND s.exam_id = $3 AND o.cloud_film_enabled = TRUE",
     )
     .bind(TokenKind::ResidentId as i64)
     .bind(account_id)
@@ -211,7 +211,7 @@ pub async fn exam_members_ignoring_consent(pool: &SqlitePool, account_id: &str, 
     .await?)
 }
 
-fn exam_row(r: &SqliteRow) -> Result<ExamRow> {
+fn exam_row(r: &DbRow) -> Result<ExamRow> {
     Ok(ExamRow {
         study_pk: r.try_get("pk")?,
         exam_id: r.try_get("exam_id")?,
@@ -231,12 +231,12 @@ fn exam_row(r: &SqliteRow) -> Result<ExamRow> {
 }
 
 /// Studies of organizations with the service on whose record carries this resident ID token.
-pub async fn match_candidates(pool: &SqlitePool, sealer: &Sealer, id_token: &[u8]) -> Result<Vec<MatchCandidate>> {
+pub async fn match_candidates(pool: &Pool, sealer: &Sealer, id_token: &[u8]) -> Result<Vec<MatchCandidate>> {
     let rows = sqlx::query(
         "SELECT s.pk, s.accession_number, s.study_date, s.patient_name, s.patient_phones, o.name AS org_name, \
          o.code AS org_code \
          FROM study_tokens t JOIN studies s ON s.pk = t.study_pk JOIN organizations o ON o.id = s.org_id \
-         WHERE t.kind = ? AND t.token = ? AND o.cloud_film_enabled = 1 ORDER BY s.pk LIMIT 10000",
+         WHERE t.kind = $1 AND t.token = $2 AND o.cloud_film_enabled = TRUE ORDER BY s.pk LIMIT 10000",
     )
     .bind(TokenKind::ResidentId as i64)
     .bind(id_token)
@@ -260,10 +260,10 @@ pub async fn match_candidates(pool: &SqlitePool, sealer: &Sealer, id_token: &[u8
         .collect()
 }
 
-pub async fn exam_series(pool: &SqlitePool, study_pk: i64) -> Result<Vec<SeriesSummary>> {
+pub async fn exam_series(pool: &Pool, study_pk: i64) -> Result<Vec<SeriesSummary>> {
     let rows = sqlx::query(
         "SELECT series_uid, modality, series_number, series_description, body_part, num_instances FROM series \
-         WHERE study_pk = ? ORDER BY series_number IS NULL, series_number, pk",
+         WHERE study_pk = $1 ORDER BY series_number IS NULL, series_number, pk",
     )
     .bind(study_pk)
     .fetch_all(pool)
@@ -282,8 +282,8 @@ pub async fn exam_series(pool: &SqlitePool, study_pk: i64) -> Result<Vec<SeriesS
         .collect()
 }
 
-pub async fn reports(pool: &SqlitePool, sealer: &Sealer, study_pk: i64) -> Result<Vec<ReportRecord>> {
-    let rows = sqlx::query("SELECT body, created_at FROM reports WHERE study_pk = ? ORDER BY id")
+pub async fn reports(pool: &Pool, sealer: &Sealer, study_pk: i64) -> Result<Vec<ReportRecord>> {
+    let rows = sqlx::query("SELECT body, created_at FROM reports WHERE study_pk = $1 ORDER BY id")
         .bind(study_pk)
         .fetch_all(pool)
         .await?;
@@ -299,14 +299,14 @@ pub async fn reports(pool: &SqlitePool, sealer: &Sealer, study_pk: i64) -> Resul
 
 /// The studies of an organization with this Study Instance UID or accession number.
 pub async fn org_studies(
-    pool: &SqlitePool,
+    pool: &Pool,
     org_id: i64,
     study_uid: Option<&str>,
     accession_number: Option<&str>,
 ) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
-        "SELECT pk FROM studies WHERE org_id = ?1 AND (?2 IS NULL OR study_uid = ?2) \
-         AND (?3 IS NULL OR accession_number = ?3) AND (?2 IS NOT NULL OR ?3 IS NOT NULL) ORDER BY pk LIMIT 2",
+        "SELECT pk FROM studies WHERE org_id = $1 AND ($2 IS NULL OR study_uid = $2) \
+         AND ($3 IS NULL OR accession_number = $3) AND ($2 IS NOT NULL OR $3 IS NOT NULL) ORDER BY pk LIMIT 2",
     )
     .bind(org_id)
     .bind(study_uid)
@@ -315,8 +315,8 @@ pub async fn org_studies(
     .await?)
 }
 
-pub async fn count_events(pool: &SqlitePool, bucket: &[u8], since: DateTime<Utc>) -> Result<u32> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_events WHERE bucket = ? AND at > ?")
+pub async fn count_events(pool: &Pool, bucket: &[u8], since: DateTime<Utc>) -> Result<u32> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_events WHERE bucket = $1 AND at > $2")
         .bind(bucket)
         .bind(stamp(since))
         .fetch_one(pool)
@@ -325,10 +325,10 @@ pub async fn count_events(pool: &SqlitePool, bucket: &[u8], since: DateTime<Utc>
 }
 
 /// The account's data-subject requests, newest first.
-pub async fn data_requests(pool: &SqlitePool, sealer: &Sealer, account_id: &str) -> Result<Vec<DataRequest>> {
+pub async fn data_requests(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<Vec<DataRequest>> {
     let rows = sqlx::query(
         "SELECT id, account_id, kind, detail, created_at, due_date, status FROM data_requests \
-         WHERE account_id = ? ORDER BY created_at DESC, rowid DESC",
+         WHERE account_id = $1 ORDER BY created_at DESC, rowid DESC",
     )
     .bind(account_id)
     .fetch_all(pool)

@@ -1,4 +1,4 @@
-//! The metadata repository: the one interface callers use, whatever the database.
+//! What the index answers, one trait per area; every backend implements them with SQL only.
 
 use crate::error::Result;
 use crate::model::*;
@@ -6,20 +6,12 @@ use crate::patients::*;
 use crate::sharing::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cloudfilm_audit::{AuditEvent, SignedHead, StoredEntry};
+use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
 use cloudfilm_core::{AeTitle, OrgCode};
 
 #[async_trait]
-pub trait Repository: Send + Sync + 'static {
-    /// Applies one job atomically with its audit events; answers after the commit is durable.
-    async fn write(&self, job: WriteJob) -> Result<WriteResult>;
-
-    /// Appends audit events alone (reads, refusals), durably.
-    async fn audit(&self, events: Vec<AuditEvent>) -> Result<()> {
-        self.write(WriteJob { op: WriteOp::Nothing, audit: events }).await.map(|_| ())
-    }
-
+pub trait ArchiveReads: Send + Sync {
     async fn org_by_code(&self, code: &OrgCode) -> Result<Option<Org>>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
@@ -42,16 +34,18 @@ pub trait Repository: Send + Sync + 'static {
         series_uid: Option<&str>,
         sop_uid: Option<&str>,
     ) -> Result<Vec<InstanceRow>>;
+}
 
+#[async_trait]
+pub trait AuditReads: Send + Sync {
     /// The audit log in order, `limit` entries after `after_seq`.
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>>;
     /// The signed heads the database keeps (a copy of the heads file's, S26).
     async fn kept_audit_heads(&self) -> Result<Vec<SignedHead>>;
-    /// Signs a head over the log as it stands, and keeps it outside the database and in it;
-    /// none while the log no longer extends the last head signed.
-    async fn sign_audit_head(&self) -> Result<Option<SignedHead>>;
+}
 
-    // --- the patient side ---
+#[async_trait]
+pub trait PatientReads: Send + Sync {
     async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
     async fn account(&self, account_id: &str) -> Result<Option<AccountRecord>>;
     async fn consents(&self, account_id: &str) -> Result<Consents>;
@@ -84,8 +78,10 @@ pub trait Repository: Send + Sync + 'static {
 
     /// The account's data-subject requests, newest first.
     async fn data_requests(&self, account_id: &str) -> Result<Vec<DataRequest>>;
+}
 
-    // --- shares and downloads ---
+#[async_trait]
+pub trait SharingReads: Send + Sync {
     async fn share_by_token(&self, token_hash: &[u8]) -> Result<Option<ShareRow>>;
     /// The account's shares of one study, newest first.
     async fn shares(&self, account_id: &str, study_pk: i64) -> Result<Vec<ShareRow>>;
@@ -96,7 +92,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn access_log(&self, account_id: &str, limit: u32) -> Result<Vec<Access>>;
     /// Transfers of the account's data to others, newest first.
     async fn transfers(&self, account_id: &str, limit: u32) -> Result<Vec<Transfer>>;
-
-    /// Signs a last head and stops the writer.
-    async fn close(&self);
 }
+
+/// Every read of the index.
+pub trait Reads: ArchiveReads + AuditReads + PatientReads + SharingReads {}
+
+impl<T: ArchiveReads + AuditReads + PatientReads + SharingReads> Reads for T {}

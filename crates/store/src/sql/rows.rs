@@ -1,17 +1,17 @@
 //! Mapping rows to records.
 
+use super::DbRow;
 use crate::error::{Result, StoreError};
 use crate::model::*;
 use crate::sealed::Sealer;
 use cloudfilm_core::instance::{InstanceAttrs, PatientAttrs, SeriesAttrs, StudyAttrs};
 use cloudfilm_core::{OrgCode, OrgSwitches};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 pub const ORG_SELECT_BY_CODE: &str =
-    "SELECT id, code, name, cloud_film_enabled, download_enabled FROM organizations WHERE code = ?";
+    "SELECT id, code, name, cloud_film_enabled, download_enabled FROM organizations WHERE code = $1";
 
-pub fn org(r: &SqliteRow) -> Result<Org> {
+pub fn org(r: &DbRow) -> Result<Org> {
     let code: String = r.try_get("code")?;
     Ok(Org {
         id: r.try_get("id")?,
@@ -24,7 +24,7 @@ pub fn org(r: &SqliteRow) -> Result<Org> {
     })
 }
 
-pub fn application_entity(r: &SqliteRow) -> Result<AeRecord> {
+pub fn application_entity(r: &DbRow) -> Result<AeRecord> {
     let title: String = r.try_get("ae_title")?;
     Ok(AeRecord {
         title: cloudfilm_core::AeTitle::parse(&title).map_err(|e| StoreError::Database(e.to_string()))?,
@@ -51,7 +51,7 @@ fn split(v: Option<String>) -> Vec<String> {
     v.map(|s| s.split('\\').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
 }
 
-pub fn study(r: &SqliteRow, sealer: &Sealer) -> Result<StudyRow> {
+pub fn study(r: &DbRow, sealer: &Sealer) -> Result<StudyRow> {
     let sealed = |col: &str| -> Result<Option<Vec<u8>>> { Ok(r.try_get(col)?) };
     let modalities: String = r.try_get("modalities")?;
     Ok(StudyRow {
@@ -79,7 +79,7 @@ pub fn study(r: &SqliteRow, sealer: &Sealer) -> Result<StudyRow> {
     })
 }
 
-pub fn series(r: &SqliteRow) -> Result<SeriesRow> {
+pub fn series(r: &DbRow) -> Result<SeriesRow> {
     Ok(SeriesRow {
         series_uid: r.try_get("series_uid")?,
         attrs: SeriesAttrs {
@@ -94,7 +94,7 @@ pub fn series(r: &SqliteRow) -> Result<SeriesRow> {
     })
 }
 
-pub fn instance(r: &SqliteRow) -> Result<InstanceRow> {
+pub fn instance(r: &DbRow) -> Result<InstanceRow> {
     let layout: String = r.try_get("pixel_layout")?;
     let small = |col: &str| -> Result<Option<u16>> { Ok(r.try_get::<Option<i64>, _>(col)?.map(|v| v as u16)) };
     Ok(InstanceRow {
