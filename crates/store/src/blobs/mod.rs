@@ -30,6 +30,8 @@ pub struct Recovered {
     pub young: usize,
 }
 
+#[cfg(test)]
+mod garage_fixture;
 #[cfg(any(test, feature = "testing"))]
 pub mod s3_fixture;
 #[cfg(test)]

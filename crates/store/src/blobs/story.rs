@@ -115,6 +115,13 @@ async fn s3_story() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garage_story() {
+    let Some(garage) = super::garage_fixture::Garage::start() else { return };
+    let spool = tempfile::tempdir().unwrap();
+    story(garage.blobs(&spool.path().join("spool"), Duration::ZERO).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_large_objects_go_in_parts_and_read_in_windows() {
     let Some(server) = S3Server::start() else { return };
     let spool = tempfile::tempdir().unwrap();
