@@ -16,6 +16,9 @@ pub enum StoreError {
     Database(String),
     #[error("the store is shutting down")]
     Closed,
+    /// The database or the object store cannot be reached now; worth a retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Crypto(CryptoError),
 }
@@ -61,6 +64,11 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.message().contains("database or disk is full") => StoreError::Full,
             sqlx::Error::Io(io) if matches!(io.raw_os_error(), Some(28) | Some(122)) => StoreError::Full,
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Database(e.to_string()),
         }
     }

@@ -1,6 +1,10 @@
-//! Where cloudfilm keeps things: the metadata repository (one trait; SQLite now, PostgreSQL can
-//! follow without changing callers) and the encrypted blob store. Personal values are sealed
+//! Where cloudfilm keeps things: the index (typed writes whose rules live in `service`, over
+//! SQLite or PostgreSQL) and the encrypted blob store. Personal values are sealed
 //! here, on the way in, and opened on the way out; callers see plain domain types.
+
+// The SQL in `src/sql` is compiled once per backend (`#[path]` modules in `sqlite` and
+// `postgres`), each time with that backend's types: the same text, not a copy.
+#![allow(clippy::duplicate_mod)]
 
 pub mod backend;
 pub mod blobs;
@@ -9,7 +13,9 @@ pub mod heads;
 pub mod index;
 pub mod model;
 pub mod patients;
+pub mod postgres;
 pub mod reads;
+pub mod scratch;
 pub mod sealed;
 pub mod service;
 pub mod sharing;
@@ -20,4 +26,5 @@ pub use blobs::{BlobStore, Blobs, BlobsLocation, LocalBlobStore, S3BlobStore};
 pub use error::StoreError;
 pub use index::Index;
 pub use model::*;
+pub use postgres::PgRepository;
 pub use sqlite::SqliteRepository;

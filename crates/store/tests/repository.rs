@@ -1,5 +1,6 @@
-//! The SQLite repository end to end: organizations, keys, instances, queries through sealed
-//! fields, isolation between organizations, the audit chain, and no personal value on disk.
+//! The index end to end, one story run on every backend (SQLite and PostgreSQL): organizations,
+//! keys, instances, queries through sealed fields, isolation between organizations, the audit
+//! chain, and no personal value in what the database keeps.
 
 use cloudfilm_audit::{Action, AuditEvent, Outcome, verify_log};
 use cloudfilm_core::query::{Attr, Filter, Level, Matcher, Query};
@@ -10,27 +11,67 @@ use cloudfilm_store::sealed::Sealer;
 use cloudfilm_store::*;
 use std::sync::Arc;
 
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
 struct Fixture {
     dir: tempfile::TempDir,
     repo: Index,
     signer: Arc<ArchiveSigner>,
+    postgres: Option<scratch::ScratchDatabase>,
 }
 
-async fn fixture() -> Fixture {
+async fn fixture(engine: Engine) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let ring = KeyRing::generate();
     let signer = Arc::new(ArchiveSigner::new(&ring));
     let sealer = Arc::new(Sealer::new(&ring).unwrap());
-    let backend = SqliteRepository::open(
-        &dir.path().join("index.db"),
-        sealer.clone(),
-        signer.clone(),
-        dir.path().join("heads.jsonl"),
-    )
-    .await
-    .unwrap();
-    Fixture { dir, repo: Index::new(Arc::new(backend), sealer), signer }
+    let heads = dir.path().join("heads.jsonl");
+    let (backend, postgres): (Arc<dyn backend::Backend>, _) = match engine {
+        Engine::Sqlite => {
+            let db = dir.path().join("index.db");
+            (Arc::new(SqliteRepository::open(&db, sealer.clone(), signer.clone(), heads).await.unwrap()), None)
+        }
+        Engine::Postgres => {
+            let db = scratch::ScratchDatabase::create().await;
+            (Arc::new(PgRepository::open(&db.url, sealer.clone(), signer.clone(), heads).await.unwrap()), Some(db))
+        }
+    };
+    Fixture { dir, repo: Index::new(backend, sealer), signer, postgres }
 }
+
+/// Everything the database keeps, as bytes: its files, or a dump of the PostgreSQL database.
+fn kept_bytes(f: &Fixture) -> Vec<Vec<u8>> {
+    match &f.postgres {
+        None => std::fs::read_dir(f.dir.path()).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect(),
+        Some(db) => {
+            let dump = std::process::Command::new("pg_dump").args(["--data-only", &db.url]).output().unwrap();
+            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+            vec![dump.stdout]
+        }
+    }
+}
+
+/// Each story runs on every backend.
+macro_rules! on_every_backend {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $story() { super::$story(super::Engine::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $story() { super::$story(super::Engine::Postgres).await })*
+        }
+    };
+}
+
+on_every_backend!(
+    organizations_and_keys,
+    instances_queries_and_isolation,
+    audit_chain_is_committed_with_its_effects_and_verifies
+);
 
 fn event(object: &str) -> AuditEvent {
     AuditEvent::new(Action::SecurityAttributesChanged, "cli:test", object, Outcome::Success)
@@ -73,9 +114,8 @@ fn query(level: Level, filters: &[(Attr, &str)]) -> Query {
     q
 }
 
-#[tokio::test]
-async fn organizations_and_keys() {
-    let f = fixture().await;
+async fn organizations_and_keys(engine: Engine) {
+    let f = fixture(engine).await;
     let org = create_org(&f.repo, "H1").await;
     assert!(org.switches.cloud_film_enabled && org.switches.download_enabled);
     let again = f.repo.create_org(org.code.clone(), "x".into(), OrgSwitches::default(), vec![]).await;
@@ -92,9 +132,8 @@ async fn organizations_and_keys() {
     assert!(f.repo.api_key("nope").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn instances_queries_and_isolation() {
-    let f = fixture().await;
+async fn instances_queries_and_isolation(engine: Engine) {
+    let f = fixture(engine).await;
     let h1 = create_org(&f.repo, "H1").await;
     let h2 = create_org(&f.repo, "H2").await;
     let instances = demo_instances(h1.id, 0.1);
@@ -192,17 +231,15 @@ async fn instances_queries_and_isolation() {
 
     // Nothing personal in the database files.
     f.repo.close().await;
-    for entry in std::fs::read_dir(f.dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    for bytes in kept_bytes(&f) {
         for needle in ["ZHANG^SAN", "张^三", "11010519491231002X", "13800138000", "MRN0001234", "19491231"] {
             assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} found on disk");
         }
     }
 }
 
-#[tokio::test]
-async fn audit_chain_is_committed_with_its_effects_and_verifies() {
-    let f = fixture().await;
+async fn audit_chain_is_committed_with_its_effects_and_verifies(engine: Engine) {
+    let f = fixture(engine).await;
     create_org(&f.repo, "H1").await;
     let writes = (0..20).map(|i| f.repo.audit(vec![event(&format!("study:1.2.{i}"))]));
     for r in futures::future::join_all(writes).await {

@@ -129,7 +129,7 @@ pub async fn access_log(pool: &Pool, account_id: &str, limit: u32) -> Result<Vec
          ORDER BY id DESC LIMIT $2",
     )
     .bind(account_id)
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -153,7 +153,7 @@ pub async fn transfers(pool: &Pool, account_id: &str, limit: u32) -> Result<Vec<
          ORDER BY id DESC LIMIT $2",
     )
     .bind(account_id)
-    .bind(limit)
+    .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
     rows.iter()

@@ -8,6 +8,8 @@ type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
 type DbRow = sqlx::sqlite::SqliteRow;
 type Pool = sqlx::SqlitePool;
+#[path = "../sql/chain.rs"]
+mod chain;
 #[path = "../sql/patient_reads.rs"]
 mod patient_reads;
 #[path = "../sql/query.rs"]

@@ -3,13 +3,13 @@
 //! the others intact. Audit entries are appended to the chain in the same transaction as the
 //! effect they record (S26). Signed tree heads are written every few seconds and at close.
 
-use super::signed_heads::SignedHeads;
+use super::chain::ChainWriter;
 use super::tx::SqlTx;
 use crate::backend::Work;
 use crate::error::{Result, StoreError};
-use cloudfilm_audit::{AuditEvent, MerkleFrontier, SignedHead, chain_hash, leaf_hash};
+use cloudfilm_audit::SignedHead;
 use cloudfilm_crypto::signing::ArchiveSigner;
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use std::any::Any;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,18 +30,9 @@ const MAX_BATCH: usize = 64;
 /// How often a new signed head is written while entries keep arriving.
 const HEAD_INTERVAL: Duration = Duration::from_secs(5);
 
-#[derive(Clone, Default)]
-struct Chain {
-    size: u64,
-    link: [u8; 32],
-    frontier: MerkleFrontier,
-}
-
 struct Writer {
     conn: SqliteConnection,
-    signer: Arc<ArchiveSigner>,
-    heads: SignedHeads,
-    chain: Chain,
+    chain: ChainWriter,
     /// Audit size when the planner's statistics were last refreshed.
     analyzed_at_size: u64,
 }
@@ -52,16 +43,11 @@ pub async fn spawn(
     heads_path: PathBuf,
 ) -> Result<mpsc::Sender<Msg>> {
     let mut conn = conn;
-    let heads = SignedHeads::load(&mut conn, heads_path).await?;
-    let mut writer = Writer { conn, signer, heads, chain: Chain::default(), analyzed_at_size: 0 };
-    writer.catch_up().await?;
+    let chain = ChainWriter::open(&mut conn, signer, heads_path).await?;
+    let writer = Writer { conn, chain, analyzed_at_size: 0 };
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(writer.run(rx));
     Ok(tx)
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Writer {
@@ -124,7 +110,7 @@ impl Writer {
     }
 
     async fn commit_batch(&mut self, batch: Vec<(Work, oneshot::Sender<Answer>)>) {
-        let before = self.chain.clone();
+        let before = self.chain.chain.clone();
         let mut results: Vec<Answer> = Vec::with_capacity(batch.len());
         let begun = self.begin().await;
         if let Err(e) = begun {
@@ -141,7 +127,7 @@ impl Writer {
         let committed = sqlx::query("COMMIT").execute(&mut self.conn).await;
         if let Err(e) = committed {
             let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
-            self.chain = before;
+            self.chain.chain = before;
             let err = StoreError::from(e);
             tracing::error!(error = %err, "the index transaction did not commit");
             for reply in replies {
@@ -156,7 +142,7 @@ impl Writer {
 
     async fn begin(&mut self) -> Result<()> {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
-        if let Err(e) = self.catch_up().await {
+        if let Err(e) = self.chain.catch_up(&mut self.conn).await {
             let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
             return Err(e);
         }
@@ -164,10 +150,10 @@ impl Writer {
     }
 
     async fn apply_in_savepoint(&mut self, work: Work) -> Answer {
-        let before = self.chain.clone();
+        let before = self.chain.chain.clone();
         sqlx::query("SAVEPOINT job").execute(&mut self.conn).await?;
         let result = match work(&mut SqlTx { conn: &mut self.conn }).await {
-            Ok(done) => self.append_audit(&done.audit).await.map(|_| done.value),
+            Ok(done) => self.chain.append(&mut self.conn, &done.audit).await.map(|_| done.value),
             Err(e) => Err(e),
         };
         match result {
@@ -178,90 +164,27 @@ impl Writer {
             Err(e) => {
                 sqlx::query("ROLLBACK TO job").execute(&mut self.conn).await?;
                 sqlx::query("RELEASE job").execute(&mut self.conn).await?;
-                self.chain = before;
+                self.chain.chain = before;
                 Err(e)
             }
         }
-    }
-
-    async fn append_audit(&mut self, events: &[AuditEvent]) -> Result<()> {
-        for event in events {
-            let seq = self.chain.size + 1;
-            let canonical = event.canonical(seq, &now());
-            let leaf = leaf_hash(canonical.as_bytes());
-            let link = chain_hash(&self.chain.link, &leaf);
-            sqlx::query("INSERT INTO audit_log (seq, canonical, leaf, chain) VALUES (?, ?, ?, ?)")
-                .bind(seq as i64)
-                .bind(&canonical)
-                .bind(&leaf[..])
-                .bind(&link[..])
-                .execute(&mut self.conn)
-                .await?;
-            self.chain.size = seq;
-            self.chain.link = link;
-            self.chain.frontier.push(leaf);
-        }
-        Ok(())
-    }
-
-    /// Brings the in-memory chain tail up to the database's (another process may have
-    /// appended, e.g. `cloudfilm import` beside a running server).
-    async fn catch_up(&mut self) -> Result<()> {
-        let tail: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log").fetch_one(&mut self.conn).await?;
-        let tail = tail.unwrap_or(0) as u64;
-        if tail == self.chain.size {
-            self.heads.replayed_up_to(tail);
-            return Ok(());
-        }
-        if tail < self.chain.size {
-            self.chain = Chain::default();
-        }
-        let rows = sqlx::query("SELECT seq, leaf, chain FROM audit_log WHERE seq > ? ORDER BY seq")
-            .bind(self.chain.size as i64)
-            .fetch_all(&mut self.conn)
-            .await?;
-        for row in rows {
-            let leaf: Vec<u8> = row.try_get("leaf")?;
-            let link: Vec<u8> = row.try_get("chain")?;
-            let leaf: [u8; 32] = leaf.try_into().map_err(|_| StoreError::Integrity)?;
-            let link: [u8; 32] = link.try_into().map_err(|_| StoreError::Integrity)?;
-            let expected = chain_hash(&self.chain.link, &leaf);
-            self.chain.frontier.push(leaf);
-            self.chain.link = link;
-            self.chain.size = row.try_get::<i64, _>("seq")? as u64;
-            self.heads.observe(self.chain.size, &link, &expected, &self.chain.frontier);
-        }
-        self.heads.replayed_up_to(self.chain.size);
-        Ok(())
     }
 
     /// Refreshes SQLite's planner statistics (a sampled ANALYZE, tens of milliseconds even at
     /// 100 000 studies) whenever the archive has grown by a quarter since the last time:
     /// without them the planner may walk every instance of an organization to find one study.
     async fn refresh_statistics(&mut self) -> Result<()> {
-        if self.chain.size < self.analyzed_at_size + self.analyzed_at_size / 4 + 200 {
+        if self.chain.chain.size < self.analyzed_at_size + self.analyzed_at_size / 4 + 200 {
             return Ok(());
         }
         sqlx::query("PRAGMA analysis_limit = 1000").execute(&mut self.conn).await?;
         sqlx::query("ANALYZE").execute(&mut self.conn).await?;
-        self.analyzed_at_size = self.chain.size;
+        self.analyzed_at_size = self.chain.chain.size;
         Ok(())
     }
 
     async fn sign_head(&mut self) -> Result<Option<SignedHead>> {
-        // Heads are signed over what is committed.
-        if self.conn.ping().await.is_ok() {
-            self.catch_up().await?;
-        }
-        if self.chain.size == 0 || self.chain.size <= self.heads.last_size() || !self.heads.may_sign() {
-            return Ok(None);
-        }
-        let signer = self.signer.clone();
-        let head = SignedHead::sign(self.chain.size, &self.chain.frontier.root(), &self.chain.link, &now(), |m| {
-            signer.sign(m)
-        });
-        self.heads.keep(&mut self.conn, head.clone()).await?;
-        Ok(Some(head))
+        self.chain.sign_head(&mut self.conn).await
     }
 }
 
