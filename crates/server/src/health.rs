@@ -10,14 +10,11 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn healthz(archive: Arc<Archive>) -> Response {
-    // A cheap indexed read: no blob has this id.
-    let database = tokio::time::timeout(TIMEOUT, archive.repo.blob_referenced("00000000000000000000000000000000"));
+    let database = tokio::time::timeout(TIMEOUT, archive.repo.check());
     let blobs = tokio::time::timeout(TIMEOUT, archive.blobs.check());
     let (database, blobs) = tokio::join!(database, blobs);
-    let database = state(
-        "database",
-        database.map_err(|_| "no answer".to_owned()).and_then(|r| r.map(|_| ()).map_err(|e| e.to_string())),
-    );
+    let database =
+        state("database", database.map_err(|_| "no answer".to_owned()).and_then(|r| r.map_err(|e| e.to_string())));
     let blobs = state("blobs", blobs.map_err(|_| "no answer".to_owned()).and_then(|r| r.map_err(|e| e.to_string())));
     let status = if database == "ok" && blobs == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(serde_json::json!({ "database": database, "blobs": blobs }))).into_response()
