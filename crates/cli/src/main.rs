@@ -31,6 +31,15 @@ pub struct Global {
     /// `postgres://[user@]host[:port]/dbname`, shared by the nodes of one archive.
     #[arg(long, global = true, env = "CLOUDFILM_DATABASE")]
     database: Option<String>,
+    /// Where the encrypted blobs are: `file://PATH` or
+    /// `s3://BUCKET?endpoint=http://127.0.0.1:3900&region=garage` (credentials from
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) [default: file://DATA/blobs].
+    #[arg(long, global = true, env = "CLOUDFILM_BLOBS", value_name = "URL")]
+    blobs: Option<String>,
+    /// The key ring (master keys, blind-index and signing keys); every node of one archive is
+    /// given the same one [default: DATA/keyring.json].
+    #[arg(long, global = true, env = "CLOUDFILM_KEYS", value_name = "PATH")]
+    keys: Option<PathBuf>,
     /// A TOML configuration file (see `cloudfilm config`).
     #[arg(long, global = true, env = "CLOUDFILM_CONFIG")]
     config: Option<PathBuf>,
@@ -60,7 +69,8 @@ enum Command {
 }
 
 impl Global {
-    /// The configuration: defaults, then the file, then the environment, then `--data`.
+    /// The configuration: defaults, then the file, then the environment, then `--data`,
+    /// `--blobs` and `--keys`; the blob store and key ring locations resolved.
     pub fn config(&self) -> anyhow::Result<cloudfilm_server::Config> {
         let mut config = cloudfilm_server::Config::load(self.config.as_deref())?;
         if let Some(data) = &self.data {
@@ -69,6 +79,15 @@ impl Global {
         if let Some(database) = &self.database {
             config.database = database.clone();
         }
+        if let Some(blobs) = &self.blobs {
+            config.blobs = blobs.clone();
+        }
+        if let Some(keys) = &self.keys {
+            config.keys = keys.clone();
+        }
+        config.check_blobs()?;
+        config.blobs = config.blobs_url();
+        config.keys = config.keys_path();
         Ok(config)
     }
 }
@@ -84,7 +103,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CLOUDFILM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,object_store=warn")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -47,6 +47,9 @@ const DEMO_SCU: &str = "DEMO_SCU";
 const CONFIG_HELP: &str = "\
 Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KEY>):
   data                          data directory (also --data, CLOUDFILM_DATA)      [./data]
+  blobs                         blob store: file://PATH or s3://BUCKET?endpoint=URL&region=R
+                                (also --blobs, CLOUDFILM_BLOBS)                   [file://DATA/blobs]
+  keys                          key ring file (also --keys, CLOUDFILM_KEYS)       [DATA/keyring.json]
   [http] listen                 HTTP listen address (also --http)                 [127.0.0.1:8080]
   [http] public_url             base URL for RetrieveURL values; from Host when empty
   [http] cors_origins           origins whose pages may call DICOMweb (CORS)      [none]
@@ -81,7 +84,10 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [patients.session] idle_minutes, absolute_hours, step_up_minutes, touch_every_secs
                                                                       [30, 12, 5, 60]
 Keys: CLOUDFILM_MASTER_KEY (base64 256-bit key) or CLOUDFILM_KEYRING_FILE (path); otherwise
-DATA/keyring.json is created on first start (mode 0600). `cloudfilm config` prints the effective values.";
+the --keys file (DATA/keyring.json) is created on first start (mode 0600).
+S3 blobs: credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never printed); the
+ciphertext is spooled under DATA/spool and PUT before the index commit.
+`cloudfilm config` prints the effective values.";
 
 /// Registers for SIGTERM and SIGINT at once (before the banner is printed, so a signal sent
 /// as soon as the server announces itself is not lost) and resolves on the first.

@@ -35,7 +35,12 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
         .nest("/api/v1", crate::patients::routes().merge(crate::shared::api_routes()))
         .merge(crate::shared::page_routes())
         .merge(crate::portal::routes())
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| {
+                crate::health::healthz(state.archive)
+            }),
+        )
         .route(SIGNING_KEY_PATH, axum::routing::get(signing_key))
         .layer(middleware::from_fn_with_state(state.clone(), crate::body_pace::limit))
         .layer(middleware::from_fn_with_state(state.clone(), context_and_headers))

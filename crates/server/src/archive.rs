@@ -10,8 +10,9 @@ use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_store::backend::Backend;
+use cloudfilm_store::blobs::{Blobs, BlobsLocation};
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::{Index, LocalBlobStore, Org, PgRepository, SqliteRepository, StoreError};
+use cloudfilm_store::{Index, Org, PgRepository, SqliteRepository, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ pub struct Archive {
     pub config: Config,
     /// The index: typed writes by area, and every read.
     pub repo: Index,
-    pub blobs: LocalBlobStore,
+    pub blobs: Blobs,
     pub sealer: Arc<Sealer>,
     pub signer: Arc<ArchiveSigner>,
     /// Bounds concurrent frame decoding.
@@ -32,7 +33,8 @@ pub struct Archive {
     pub refusals: std::sync::Mutex<cloudfilm_core::refusals::RefusalLedger>,
 }
 
-/// Where things live inside the data directory.
+/// Where things live inside the data directory (the key ring and the blobs by default only:
+/// `--keys` and `--blobs` may put them elsewhere).
 pub struct DataLayout {
     pub keyring: PathBuf,
     pub blobs: PathBuf,
@@ -79,7 +81,8 @@ impl Archive {
             let _ = std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700));
         }
         let layout = DataLayout::of(&data);
-        let (ring, source) = KeyRing::load_or_create(&layout.keyring).context("cannot load the master key ring")?;
+        let keys = config.keys_path();
+        let (ring, source) = KeyRing::load_or_create(&keys).context("cannot load the master key ring")?;
         match source {
             KeySource::Created(path) => {
                 tracing::info!(%path, "created a new master key ring (mode 0600): back it up")
@@ -92,7 +95,8 @@ impl Archive {
         let signer = Arc::new(ArchiveSigner::new(&ring));
         let backend =
             open_index(&config.database_url(), sealer.clone(), signer.clone(), layout.audit_heads.clone()).await?;
-        let (blobs, alone) = LocalBlobStore::open(&layout.blobs, ring.clone())?;
+        let location = BlobsLocation::parse(&config.blobs_url())?;
+        let (blobs, alone) = location.open(&data, ring.clone()).await?;
         let webhook_secret = match config.patients.sms_webhook_secret.as_str() {
             "" => ring.derive_stable("sms-webhook").to_vec(),
             secret => secret.as_bytes().to_vec(),
@@ -109,28 +113,24 @@ impl Archive {
             sealer,
             signer,
         };
-        if alone {
+        if alone && archive.blobs.store().recovery_grace().is_zero() {
             archive.recover().await?;
+        } else if alone {
+            // A shared bucket: listed in the background, not delaying the start.
+            let (blobs, repo) = (archive.blobs.clone(), archive.repo.clone());
+            tokio::spawn(async move {
+                if let Err(e) = recover_blobs(&blobs, &repo).await {
+                    tracing::warn!(error = %e, "blob recovery stopped; the next start retries it");
+                }
+            });
         }
         archive.blobs.share()?;
         Ok(archive)
     }
 
-    /// Publishes blobs whose index rows committed before a crash, removes the rest.
+    /// Finishes blobs whose index rows committed before a crash, removes the rest.
     async fn recover(&self) -> anyhow::Result<()> {
-        let mut referenced = std::collections::HashSet::new();
-        let tmp = self.config.data.join("blobs").join("tmp");
-        for entry in std::fs::read_dir(&tmp)? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            if self.repo.blob_referenced(&name).await? {
-                referenced.insert(name);
-            }
-        }
-        let (published, deleted) = self.blobs.recover(|id| referenced.contains(id))?;
-        if published + deleted > 0 {
-            tracing::warn!(published, deleted, "finished writes interrupted by a crash");
-        }
-        Ok(())
+        recover_blobs(&self.blobs, &self.repo).await
     }
 
     pub async fn create_org(
@@ -260,6 +260,21 @@ async fn open_index(
     }
     let scheme = url.split("://").next().unwrap_or(url);
     anyhow::bail!("the index database URL must start with sqlite:// or postgres:// (got a {scheme:?} URL)")
+}
+
+/// Settles the blobs the index references, deletes unreferenced ones older than the store's
+/// grace period (another node may be between its PUT and its commit).
+async fn recover_blobs(blobs: &Blobs, repo: &Index) -> anyhow::Result<()> {
+    let report = blobs.recover(|id| async move { repo.blob_referenced(&id).await }).await?;
+    if report.settled + report.deleted > 0 {
+        tracing::warn!(
+            settled = report.settled,
+            deleted = report.deleted,
+            young = report.young,
+            "finished writes interrupted by a crash"
+        );
+    }
+    Ok(())
 }
 
 fn on_off(v: bool) -> &'static str {

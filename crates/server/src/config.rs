@@ -8,11 +8,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The data directory: key ring, index database, blobs, audit heads.
+    /// The data directory: key ring, index database, blobs, audit heads (this node's local
+    /// state; the S3 spool).
     pub data: PathBuf,
     /// The index: `sqlite://PATH` or `postgres://[user@]host[:port]/dbname` (also `--database`,
     /// `CLOUDFILM_DATABASE`); empty means `sqlite://DATA/index.db`.
     pub database: String,
+    /// Where the encrypted blobs are: `file://PATH` or `s3://BUCKET?endpoint=URL&region=R`
+    /// (credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`); `file://DATA/blobs`
+    /// when empty (also `--blobs`, `CLOUDFILM_BLOBS`).
+    pub blobs: String,
+    /// The key ring file; `DATA/keyring.json` when empty (also `--keys`, `CLOUDFILM_KEYS`).
+    pub keys: PathBuf,
     pub http: HttpConfig,
     pub dimse: DimseConfig,
     pub limits: Limits,
@@ -131,6 +138,8 @@ impl Default for Config {
         Config {
             data: PathBuf::from("./data"),
             database: String::new(),
+            blobs: String::new(),
+            keys: PathBuf::new(),
             http: HttpConfig::default(),
             dimse: DimseConfig::default(),
             limits: Limits::default(),
@@ -213,7 +222,23 @@ impl Config {
     /// Refuses values that deserialize but cannot work (a CORS origin with a path or `*`).
     fn checked(self) -> Result<Config, config::ConfigError> {
         crate::cors::Cors::new(&self.http.cors_origins).map_err(|e| config::ConfigError::Message(e.to_string()))?;
+        self.check_blobs().map_err(|e| config::ConfigError::Message(e.to_string()))?;
         Ok(self)
+    }
+
+    /// Refuses a blob store URL that cannot be parsed (scheme, bucket name, parameters).
+    pub fn check_blobs(&self) -> Result<(), cloudfilm_store::blobs::LocationError> {
+        cloudfilm_store::BlobsLocation::parse(&self.blobs_url()).map(|_| ())
+    }
+
+    /// The blob store URL in effect.
+    pub fn blobs_url(&self) -> String {
+        if self.blobs.is_empty() { cloudfilm_store::BlobsLocation::default_url(&self.data) } else { self.blobs.clone() }
+    }
+
+    /// The key ring file in effect.
+    pub fn keys_path(&self) -> PathBuf {
+        if self.keys.as_os_str().is_empty() { self.data.join("keyring.json") } else { self.keys.clone() }
     }
 
     /// The configuration as TOML, for `--help`-style reference output.

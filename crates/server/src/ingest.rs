@@ -159,7 +159,7 @@ struct PrefixReader<'a> {
     prefix: &'a [u8],
     total: u64,
     position: u64,
-    rest: Option<cloudfilm_crypto::BlobReader<std::fs::File>>,
+    rest: Option<cloudfilm_crypto::BlobReader<Box<dyn cloudfilm_store::blobs::ReadSeek>>>,
     archive: &'a Archive,
     id: &'a str,
 }
@@ -253,15 +253,11 @@ pub async fn commit(
     }
 
     // Blobs durable before the index names them.
-    let blobs = archive.blobs.clone();
-    let batch = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Candidate)>, StoreError> {
-        let mut batch = batch;
+    let mut batch = batch;
+    {
         let mut pending: Vec<&mut PendingBlob> = batch.iter_mut().map(|(_, c)| &mut c.blob).collect();
-        blobs.sync_batch(&mut pending)?;
-        Ok(batch)
-    })
-    .await
-    .map_err(|e| StoreError::Database(e.to_string()))??;
+        archive.blobs.put(&mut pending).await?;
+    }
 
     let instances: Vec<NewInstance> = batch
         .iter()
@@ -287,21 +283,19 @@ pub async fn commit(
             },
         };
         results[index] = Some(describe(&candidate.info, disposition.clone()));
+        // A blob not kept (a duplicate, a conflict) is removed as its handle drops: its staged
+        // file at once, a copy the store holds in the background, so the answer does not wait.
         if disposition == Disposition::Stored {
             to_publish.push(candidate.blob.keep());
         }
     }
-    let blobs = archive.blobs.clone();
-    let published = tokio::task::spawn_blocking(move || {
-        for id in to_publish {
-            // The row is committed: a failed rename is finished by recovery, reads meanwhile
-            // find the blob under tmp/.
-            if let Err(e) = blobs.publish(&id) {
-                tracing::warn!(error = %e, "a stored blob stays in tmp/ until the next start");
-            }
+    for id in to_publish {
+        // The row is committed: a failed settle is finished by recovery, reads meanwhile find
+        // the blob where it was staged.
+        if let Err(e) = archive.blobs.settle(&id).await {
+            tracing::warn!(error = %e, "a stored blob stays staged until the next start");
         }
-    });
-    let _ = published.await;
+    }
     Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
 }
 

@@ -11,6 +11,7 @@ pub mod cors;
 pub mod dicomweb;
 pub mod dimse;
 pub mod error;
+mod health;
 pub mod http_server;
 pub mod ingest;
 pub mod patients;

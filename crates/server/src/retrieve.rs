@@ -124,7 +124,7 @@ pub fn stored_frame_bytes(source: &FrameSource) -> Option<Vec<u8>> {
 
 /// Streams a stored instance in chunks, checking its hash at the end.
 pub struct InstanceChunks {
-    reader: cloudfilm_crypto::BlobReader<std::fs::File>,
+    reader: cloudfilm_crypto::BlobReader<Box<dyn cloudfilm_store::blobs::ReadSeek>>,
     hasher: sha2::Sha256,
     expected: String,
     done: bool,

@@ -23,7 +23,7 @@ pub mod sharing;
 pub mod sqlite;
 pub mod tx;
 
-pub use blobs::LocalBlobStore;
+pub use blobs::{BlobStore, Blobs, BlobsLocation, LocalBlobStore, S3BlobStore};
 pub use error::StoreError;
 pub use index::Index;
 pub use model::*;

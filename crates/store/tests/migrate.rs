@@ -6,9 +6,9 @@ use cloudfilm_core::query::{Level, Query};
 use cloudfilm_core::{OrgCode, OrgSwitches};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::signing::ArchiveSigner;
+use cloudfilm_store::backend::Backend;
 use cloudfilm_store::scratch::ScratchDatabase;
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::backend::Backend;
 use cloudfilm_store::*;
 use std::sync::Arc;
 
