@@ -72,6 +72,7 @@ def cluster(tmp_path_factory):
     }
     nodes = [Cloudfilm(root / f"node{i}" / "data", env={}) for i in range(NODES)]
     for node in nodes:
+        node.data_dir.parent.mkdir(parents=True, exist_ok=True)
         conftest.use_storage(node.data_dir, storage)
     nodes[0].create_org("H1", "Hospital One")
     key = nodes[0].create_key("H1")
@@ -118,7 +119,7 @@ def test_wrong_codes_spread_over_the_nodes_exhaust_the_code(cluster):
     mark = outbox.mark()
     r = http.post(nodes[0].url + "/api/v1/auth/otp", json={"phone": phone}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 202, r.text
-    right = outbox.wait_code_to(mark, phone) if hasattr(outbox, "wait_code_to") else _code_to(outbox, mark, phone)
+    right = _code_to(outbox, mark, phone)
     for n in range(5):
         node = nodes[n % NODES]
         r = http.post(node.url + "/api/v1/auth/login", json={"phone": phone, "code": wrong_code(right, n)},
@@ -162,11 +163,13 @@ def test_ten_wrong_share_passwords_spread_over_the_nodes_lock_the_share(cluster,
     client, exam = patient
     share = client.create_share(exam, deidentified=False)
     recipient = session_for(None)
-    for n in range(10):
+    for n in range(9):
         r = unlock(nodes[n % NODES], share["token"], f"wrong-{n}-password", recipient)
-        assert r.status_code in (401, 423), (n, r.status_code, r.text)
+        assert r.status_code == 401 and error_code(r) == "wrong_password", (n, r.status_code, r.text)
+    r = unlock(nodes[9 % NODES], share["token"], "wrong-9-password", recipient)
+    assert error_code(r) == "share_locked", ("the tenth wrong password locks", r.status_code, r.text)
     r = unlock(nodes[1], share["token"], SHARE_PASSWORD, recipient)
-    assert r.status_code == 423 or error_code(r) == "share_locked", (r.status_code, r.text)
+    assert error_code(r) == "share_locked", ("locked even for the right password", r.status_code, r.text)
 
 
 def test_the_eleventh_wrong_download_code_at_any_node_ends_the_link(cluster, patient):
@@ -195,6 +198,13 @@ class Ingest:
         with self.lock:
             self.acknowledged[sop] = (study, series, data)
             return len(self.acknowledged)
+
+
+def dataset_of(part10: bytes) -> bytes:
+    """The data set of a Part-10 file (a C-STORE carries no file meta: the archive writes its own)."""
+    from test_dimse import split_part10
+
+    return split_part10(part10)[1]
 
 
 def stow_one(node: Cloudfilm, key: str, data: bytes) -> bool:
@@ -284,8 +294,10 @@ def test_ingest_survives_a_killed_node_and_a_stopped_store_node(cluster):
                          headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
                          timeout=HTTP_TIMEOUT)
             parts = conftest.parse_multipart(r) if r.status_code == 200 else []
-            if not parts or parts[0][1] != data:
+            if not parts or dataset_of(parts[0][1]) != dataset_of(data):
                 lost += 1
+                print("missing or different:", node.url, sop, r.status_code, len(parts),
+                      r.text[:200] if r.status_code != 200 else "", file=sys.stderr)
     assert lost == 0, f"{lost} acknowledged instance reads were missing or different"
 
     # No index row without its blob: every instance the index lists can be read.

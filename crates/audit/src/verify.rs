@@ -48,7 +48,16 @@ pub enum Broken {
 /// kept head must still be in the file; a head only in the file counts too (written before
 /// the database copy existed, or its database write failed). Two processes may sign the same
 /// size at different moments; heads of one size must agree on root and link.
-pub fn merge_heads(file: &[SignedHead], kept: &[SignedHead], public_key: &[u8; 32]) -> Result<Vec<SignedHead>, Broken> {
+///
+/// `file_is_complete`: the file is this archive's only signer's (the embedded index). Nodes
+/// sharing one index each keep the heads they signed, so there a kept head may be missing
+/// from one node's file, but no head of the file may disagree with the database's.
+pub fn merge_heads(
+    file: &[SignedHead],
+    kept: &[SignedHead],
+    public_key: &[u8; 32],
+    file_is_complete: bool,
+) -> Result<Vec<SignedHead>, Broken> {
     if let Some(forged) = file.iter().chain(kept).find(|h| !h.signature_valid(public_key)) {
         return Err(Broken::BadHeadSignature { tree_size: forged.tree_size, at: forged.at.clone() });
     }
@@ -59,7 +68,10 @@ pub fn merge_heads(file: &[SignedHead], kept: &[SignedHead], public_key: &[u8; 3
             if let Some(other) = file.iter().find(|f| f.tree_size == head.tree_size) {
                 return Err(disagree(other, head));
             }
-            return Err(Broken::HeadsFileLost { tree_size: head.tree_size, at: head.at.clone() });
+            if file_is_complete {
+                return Err(Broken::HeadsFileLost { tree_size: head.tree_size, at: head.at.clone() });
+            }
+            merged.push(head.clone());
         }
     }
     merged.sort_by_key(|h| h.tree_size);
@@ -294,11 +306,14 @@ mod tests {
         let log = build(25, 10);
         let key = log.signer.public_key();
         let kept = log.heads.clone();
-        assert_eq!(merge_heads(&log.heads, &kept, &key).unwrap(), log.heads);
-        assert!(matches!(merge_heads(&[], &kept, &key), Err(Broken::HeadsFileLost { tree_size: 10, .. })));
-        assert!(matches!(merge_heads(&log.heads[..1], &kept, &key), Err(Broken::HeadsFileLost { tree_size: 20, .. })));
+        assert_eq!(merge_heads(&log.heads, &kept, &key, true).unwrap(), log.heads);
+        assert!(matches!(merge_heads(&[], &kept, &key, true), Err(Broken::HeadsFileLost { tree_size: 10, .. })));
+        assert!(matches!(
+            merge_heads(&log.heads[..1], &kept, &key, true),
+            Err(Broken::HeadsFileLost { tree_size: 20, .. })
+        ));
         // Heads only in the file (older than the database copy) still count.
-        assert_eq!(merge_heads(&log.heads, &kept[1..], &key).unwrap().len(), 2);
+        assert_eq!(merge_heads(&log.heads, &kept[1..], &key, true).unwrap().len(), 2);
         let head = &kept[0];
         let bytes = |h: &str| -> Hash { hex::decode(h).unwrap().try_into().unwrap() };
         let sign = |root: &Hash, at: &str| {
@@ -306,12 +321,18 @@ mod tests {
         };
         let later = sign(&bytes(&head.root), "later");
         let file = [log.heads.clone(), vec![later.clone()]].concat();
-        assert_eq!(merge_heads(&file, &[later], &key).unwrap().len(), 3, "signed again later: no fork");
+        assert_eq!(merge_heads(&file, &[later], &key, true).unwrap().len(), 3, "signed again later: no fork");
         let fork = sign(&[7u8; 32], "later");
-        assert!(matches!(merge_heads(&log.heads, &[fork], &key), Err(Broken::HeadsDisagree { tree_size: 10, .. })));
+        assert!(matches!(
+            merge_heads(&log.heads, &[fork], &key, true),
+            Err(Broken::HeadsDisagree { tree_size: 10, .. })
+        ));
         let mut forged = head.clone();
         forged.tree_size = 11;
-        assert!(matches!(merge_heads(&log.heads, &[forged], &key), Err(Broken::BadHeadSignature { .. })));
+        assert!(matches!(merge_heads(&log.heads, &[forged], &key, true), Err(Broken::BadHeadSignature { .. })));
+        // Nodes sharing one index: another node's heads are not in this node's file.
+        assert_eq!(merge_heads(&log.heads[..1], &kept, &key, false).unwrap().len(), 2);
+        assert!(matches!(merge_heads(&log.heads, &[fork], &key, false), Err(Broken::HeadsDisagree { .. })));
     }
 
     #[test]

@@ -10,6 +10,8 @@ type Db = sqlx::Postgres;
 type Conn = sqlx::PgConnection;
 type DbRow = sqlx::postgres::PgRow;
 type Pool = sqlx::PgPool;
+/// Each node's heads file holds the heads it signed while it was the sequencer.
+const HEADS_FILE_IS_COMPLETE: bool = false;
 #[path = "../sql/chain.rs"]
 mod chain;
 #[path = "../sql/patient_reads.rs"]

@@ -8,6 +8,8 @@ type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
 type DbRow = sqlx::sqlite::SqliteRow;
 type Pool = sqlx::SqlitePool;
+/// The one writer's heads file holds every head signed.
+const HEADS_FILE_IS_COMPLETE: bool = true;
 #[path = "../sql/chain.rs"]
 mod chain;
 #[path = "../sql/patient_reads.rs"]
