@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod import;
+mod migrate;
 mod serve;
 mod verify;
 
@@ -62,6 +63,8 @@ enum Command {
     /// The audit chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Copy an embedded archive (SQLite + blob directory) to PostgreSQL and an object store.
+    Migrate(migrate::MigrateArgs),
     /// Print the effective configuration (defaults, file, environment) as TOML.
     Config,
     /// Check a downloaded exam package: its manifest's signature and every file's SHA-256.
@@ -117,6 +120,7 @@ fn main() -> std::process::ExitCode {
             Command::Apikey(cmd) => admin::apikey(&cli.global, cmd).await,
             Command::Import(args) => import::run(&cli.global, args).await,
             Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+            Command::Migrate(args) => migrate::run(&cli.global, args).await,
             Command::VerifyManifest(args) => verify::run(args),
             Command::Config => {
                 print!("{}", cli.global.config()?.to_toml());

@@ -156,3 +156,42 @@ pub async fn copy_table(
     }
     Ok(copied)
 }
+
+/// Copies one object's ciphertext as it is (the key ring travels with `--keys`), unless the
+/// target has it already (a resumed copy); true when it was copied now.
+pub async fn copy_blob(from: &dyn crate::blobs::BlobStore, to: &dyn crate::blobs::BlobStore, id: &str) -> Result<bool> {
+    if to.read(id, 0..1).await.is_ok() {
+        return Ok(false);
+    }
+    let whole = from.read(id, 0..u64::MAX).await?;
+    let staged = to.staging().path(id);
+    let bytes = whole.bytes.to_vec();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&staged)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| StoreError::Database(e.to_string()))??;
+    to.put(&[id.to_owned()]).await?;
+    to.settle(id).await?;
+    Ok(true)
+}
+
+/// The embedded index to copy from, opened read-only.
+pub async fn open_source(path: &str) -> Result<SqlitePool> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
+    Ok(SqlitePool::connect_with(options).await?)
+}
+
+/// The PostgreSQL index to copy into (its schema made by opening it as a repository first).
+pub async fn open_target(url: &str) -> Result<PgPool> {
+    PgPool::connect_with(crate::postgres::options(url)?).await.map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Every stored instance's blob id and content hash.
+pub async fn blobs_of(source: &SqlitePool) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as("SELECT blob_id, sha256 FROM instances ORDER BY pk").fetch_all(source).await?)
+}
