@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(merge_heads(&file, &[later], &key, true).unwrap().len(), 3, "signed again later: no fork");
         let fork = sign(&[7u8; 32], "later");
         assert!(matches!(
-            merge_heads(&log.heads, &[fork.clone()], &key, true),
+            merge_heads(&log.heads, std::slice::from_ref(&fork), &key, true),
             Err(Broken::HeadsDisagree { tree_size: 10, .. })
         ));
         let mut forged = head.clone();
