@@ -95,6 +95,10 @@ async function startGarage() {
       out += chunk;
       if (!out.includes('nodes up in')) return;
       clearTimeout(timer);
+      // The cluster must not keep this process alive: it ends with it (the 'exit' hook).
+      child.stdout.removeAllListeners('data');
+      child.stdout.destroy();
+      child.unref();
       const env = {};
       for (const m of out.matchAll(/^export (\w+)='?([^'\n]*)'?$/gm)) env[m[1]] = m[2];
       resolve(env);

@@ -71,15 +71,15 @@ def cluster(tmp_path_factory):
         "CLOUDFILM_PATIENTS__OTP__RESEND_SECS": "0",
     }
     nodes = [Cloudfilm(root / f"node{i}" / "data", env={}) for i in range(NODES)]
-    for node in nodes:
-        node.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        conftest.use_storage(node.data_dir, storage)
-    nodes[0].create_org("H1", "Hospital One")
-    key = nodes[0].create_key("H1")
-    nodes[0].add_ae("H1", SCU)
-    for node in nodes:
-        node.start()
     try:
+        for node in nodes:
+            node.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            conftest.use_storage(node.data_dir, storage)
+        nodes[0].create_org("H1", "Hospital One")
+        key = nodes[0].create_key("H1")
+        nodes[0].add_ae("H1", SCU)
+        for node in nodes:
+            node.start()
         yield garage, nodes, key, outbox
     finally:
         for node in nodes:

@@ -9,10 +9,9 @@ use cloudfilm_core::{AeTitle, Clock, OrgCode, OrgSwitches, SystemClock};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
-use cloudfilm_store::backend::Backend;
 use cloudfilm_store::blobs::{Blobs, BlobsLocation};
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::{Index, Org, PgRepository, SqliteRepository, StoreError};
+use cloudfilm_store::{Index, Org, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -93,8 +92,13 @@ impl Archive {
         let ring = Arc::new(ring);
         let sealer = Arc::new(Sealer::new(&ring)?);
         let signer = Arc::new(ArchiveSigner::new(&ring));
-        let backend =
-            open_index(&config.database_url(), sealer.clone(), signer.clone(), layout.audit_heads.clone()).await?;
+        let backend = cloudfilm_store::open::open_index(
+            &config.database_url(),
+            sealer.clone(),
+            signer.clone(),
+            layout.audit_heads.clone(),
+        )
+        .await?;
         let location = BlobsLocation::parse(&config.blobs_url())?;
         let (blobs, alone) = location.open(&data, ring.clone()).await?;
         let webhook_secret = match config.patients.sms_webhook_secret.as_str() {
@@ -236,30 +240,6 @@ impl Archive {
         self.flush_refusals(true).await;
         self.repo.close().await;
     }
-}
-
-/// The index backend a URL names: SQLite's file, or a PostgreSQL server several nodes share.
-async fn open_index(
-    url: &str,
-    sealer: Arc<Sealer>,
-    signer: Arc<ArchiveSigner>,
-    heads: PathBuf,
-) -> anyhow::Result<Arc<dyn Backend>> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let repo = SqliteRepository::open(Path::new(path), sealer, signer, heads)
-            .await
-            .with_context(|| format!("cannot open the index database {path}"))?;
-        return Ok(Arc::new(repo));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let place = cloudfilm_store::postgres::describe(url);
-        let repo = PgRepository::open(url, sealer, signer, heads)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the index database ({place}): {e}"))?;
-        return Ok(Arc::new(repo));
-    }
-    let scheme = url.split("://").next().unwrap_or(url);
-    anyhow::bail!("the index database URL must start with sqlite:// or postgres:// (got a {scheme:?} URL)")
 }
 
 /// Settles the blobs the index references, deletes unreferenced ones older than the store's

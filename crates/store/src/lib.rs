@@ -13,6 +13,7 @@ pub mod heads;
 pub mod index;
 pub mod migrate;
 pub mod model;
+pub mod open;
 pub mod patients;
 pub mod postgres;
 pub mod reads;
