@@ -257,8 +257,10 @@ async fn the_chain_the_nodes_write_together_verifies() {
             heads.push(head);
         }
     }
-    assert_eq!(heads.len(), 1, "one sequencer in the cluster");
+    // One sequencer signs: now, or already on its own every few seconds.
+    assert!(heads.len() <= 1, "one sequencer in the cluster");
     let kept = c.nodes[2].kept_audit_heads().await.unwrap();
+    assert_eq!(kept.last().map(|h| h.tree_size), Some(60), "a head covers the whole chain");
     let report = verify_log(entries, &kept, &c.signer.public_key()).unwrap();
     assert_eq!(report.entries, 60);
     drop(c.dir);
@@ -279,9 +281,15 @@ async fn another_node_takes_the_sequencer_over_when_its_holder_goes() {
         c.nodes[0].audit(vec![event(i)]).await.unwrap();
     }
     c.nodes[0].settle_audit(std::time::Duration::from_secs(10)).await.unwrap();
-    assert!(c.nodes[0].sign_audit_head().await.unwrap().is_some(), "the first node sequences");
-    // The sequencer's node goes away without a word (its connection, and its lock, end).
-    drop(c.nodes.remove(0));
+    // The node holding the sequencer goes away without a word (its connection, and its lock,
+    // end): the one whose sign answers, or, when a head covers all already, the first.
+    let mut holder = 0;
+    for (i, node) in c.nodes.iter().enumerate() {
+        if node.sign_audit_head().await.unwrap().is_some() {
+            holder = i;
+        }
+    }
+    drop(c.nodes.remove(holder));
     for i in 10..20 {
         c.nodes[i % 2].audit(vec![event(i)]).await.unwrap();
     }
@@ -300,7 +308,8 @@ async fn another_node_takes_the_sequencer_over_when_its_holder_goes() {
     for node in &c.nodes {
         signed += usize::from(node.sign_audit_head().await.unwrap().is_some());
     }
-    assert_eq!(signed, 1, "one of the remaining nodes took over");
+    assert!(signed <= 1, "one sequencer");
     let kept = c.nodes[1].kept_audit_heads().await.unwrap();
+    assert_eq!(kept.last().map(|h| h.tree_size), Some(20), "a remaining node signed the whole chain");
     assert_eq!(verify_log(entries, &kept, &c.signer.public_key()).unwrap().entries, 20);
 }
