@@ -4,7 +4,6 @@ use crate::{Global, cli_actor};
 use clap::Subcommand;
 use cloudfilm_audit::{Action, AuditEvent, Outcome, Verifier, merge_heads};
 use cloudfilm_server::Archive;
-use cloudfilm_server::archive::DataLayout;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -54,17 +53,14 @@ async fn export(global: &Global, mut after: u64) -> anyhow::Result<ExitCode> {
 }
 
 async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
-    let config = global.config()?;
-    let heads_path = DataLayout::of(&config.data).audit_heads;
-    let archive = Archive::open(config).await?;
+    let archive = Archive::open(global.config()?).await?;
     archive.repo.settle_audit(SETTLE).await?;
-    let in_file = cloudfilm_store::heads::read_all(&heads_path)?;
+    let outside = archive.heads.read().await?;
     let kept = archive.repo.kept_audit_heads().await?;
     let public_key = archive.signer.public_key();
     let outcome = async {
-        // Nodes sharing a PostgreSQL index each keep the heads they signed in their own file.
-        let file_is_complete = !archive.config.database_url().starts_with("postgres");
-        let heads = merge_heads(&in_file, &kept, &public_key, file_is_complete)?;
+        // Every head the database keeps must be kept outside it too.
+        let heads = merge_heads(&outside, &kept, &public_key, true)?;
         let mut verifier = Verifier::new(&heads, &public_key)?;
         let mut after = 0;
         loop {

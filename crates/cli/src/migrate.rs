@@ -12,7 +12,7 @@ use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_server::archive::DataLayout;
 use cloudfilm_store::blobs::BlobsLocation;
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::{Index, PgRepository, migrate};
+use cloudfilm_store::{HeadsOutside, Index, PgRepository, migrate};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,7 +50,8 @@ pub async fn run(global: &Global, args: MigrateArgs) -> anyhow::Result<ExitCode>
     let (from_blobs, _) = BlobsLocation::parse(&config.blobs_url())?.open(&config.data, ring.clone()).await?;
     let (to_blobs, _) = BlobsLocation::parse(&args.to_blobs)?.open(&config.data, ring.clone()).await?;
     let place = cloudfilm_store::postgres::describe(&args.to_database);
-    let heads = DataLayout::of(&config.data).audit_heads;
+    let heads_file = DataLayout::of(&config.data).audit_heads;
+    let heads = HeadsOutside::for_index(&args.to_database, heads_file.clone(), to_blobs.store().clone());
     // Opening the target creates its schema.
     let target = PgRepository::open(&args.to_database, sealer.clone(), signer.clone(), heads.clone())
         .await
@@ -88,7 +89,15 @@ pub async fn run(global: &Global, args: MigrateArgs) -> anyhow::Result<ExitCode>
         let (source_rows, target_rows) = migrate::counts(&from, &to, table).await?;
         anyhow::ensure!(source_rows == target_rows, "{table}: {source_rows} rows here, {target_rows} on the target");
     }
-    let target = PgRepository::open(&args.to_database, sealer.clone(), signer.clone(), heads).await?;
+    // 4. The signed heads, into the target's object store (where the cluster keeps them out of
+    // a rollback's reach): those of this node's file and those the index keeps.
+    let mut source_heads = HeadsOutside::file(heads_file).read().await?;
+    source_heads.extend(migrate::kept_heads(&from).await?);
+    for head in &source_heads {
+        let json = serde_json::to_vec(head).expect("a head serializes");
+        to_blobs.store().keep_audit_head(head.tree_size, &json).await?;
+    }
+    let target = PgRepository::open(&args.to_database, sealer.clone(), signer.clone(), heads.clone()).await?;
     let index = Index::new(Arc::new(target), sealer);
     let mut entries = Vec::new();
     loop {
@@ -99,7 +108,9 @@ pub async fn run(global: &Global, args: MigrateArgs) -> anyhow::Result<ExitCode>
         entries.extend(page);
     }
     let kept = index.kept_audit_heads().await?;
-    let report = cloudfilm_audit::verify_log(entries, &kept, &signer.public_key())
+    let outside = heads.read().await?;
+    let report = cloudfilm_audit::merge_heads(&outside, &kept, &signer.public_key(), true)
+        .and_then(|heads| cloudfilm_audit::verify_log(entries, &heads, &signer.public_key()))
         .map_err(|e| anyhow::anyhow!("the audit chain on the target does not verify: {e}"))?;
     index.close().await;
     println!(

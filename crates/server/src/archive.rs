@@ -11,7 +11,7 @@ use cloudfilm_crypto::keyring::KeySource;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_store::blobs::{Blobs, BlobsLocation};
 use cloudfilm_store::sealed::Sealer;
-use cloudfilm_store::{Index, Org, StoreError};
+use cloudfilm_store::{HeadsOutside, Index, Org, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,6 +20,8 @@ pub struct Archive {
     /// The index: typed writes by area, and every read.
     pub repo: Index,
     pub blobs: Blobs,
+    /// Where the signed audit heads are kept outside the index.
+    pub heads: HeadsOutside,
     pub sealer: Arc<Sealer>,
     pub signer: Arc<ArchiveSigner>,
     /// Bounds concurrent frame decoding.
@@ -92,15 +94,12 @@ impl Archive {
         let ring = Arc::new(ring);
         let sealer = Arc::new(Sealer::new(&ring)?);
         let signer = Arc::new(ArchiveSigner::new(&ring));
-        let backend = cloudfilm_store::open::open_index(
-            &config.database_url(),
-            sealer.clone(),
-            signer.clone(),
-            layout.audit_heads.clone(),
-        )
-        .await?;
         let location = BlobsLocation::parse(&config.blobs_url())?;
         let (blobs, alone) = location.open(&data, ring.clone()).await?;
+        let heads = HeadsOutside::for_index(&config.database_url(), layout.audit_heads.clone(), blobs.store().clone());
+        let backend =
+            cloudfilm_store::open::open_index(&config.database_url(), sealer.clone(), signer.clone(), heads.clone())
+                .await?;
         let webhook_secret = match config.patients.sms_webhook_secret.as_str() {
             "" => ring.derive_stable("sms-webhook").to_vec(),
             secret => secret.as_bytes().to_vec(),
@@ -114,6 +113,7 @@ impl Archive {
             config,
             repo: Index::new(backend, sealer.clone()),
             blobs,
+            heads,
             sealer,
             signer,
         };

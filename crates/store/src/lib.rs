@@ -26,6 +26,7 @@ pub mod tx;
 
 pub use blobs::{BlobStore, Blobs, BlobsLocation, LocalBlobStore, S3BlobStore};
 pub use error::StoreError;
+pub use heads::HeadsOutside;
 pub use index::Index;
 pub use model::*;
 pub use postgres::PgRepository;

@@ -195,3 +195,10 @@ pub async fn open_target(url: &str) -> Result<PgPool> {
 pub async fn blobs_of(source: &SqlitePool) -> Result<Vec<(String, String)>> {
     Ok(sqlx::query_as("SELECT blob_id, sha256 FROM instances ORDER BY pk").fetch_all(source).await?)
 }
+
+/// The signed audit heads the embedded index keeps.
+pub async fn kept_heads(source: &SqlitePool) -> Result<Vec<cloudfilm_audit::SignedHead>> {
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT head FROM audit_heads ORDER BY tree_size").fetch_all(source).await?;
+    rows.iter().map(|r| serde_json::from_str(r).map_err(|_| StoreError::Integrity)).collect()
+}

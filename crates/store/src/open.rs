@@ -3,22 +3,23 @@
 
 use crate::backend::Backend;
 use crate::error::{Result, StoreError};
+use crate::heads::HeadsOutside;
 use crate::sealed::Sealer;
 use crate::{PgRepository, SqliteRepository};
 use cloudfilm_crypto::signing::ArchiveSigner;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-/// Opens the index at `url`; signed audit heads go to this node's `heads` file too. Errors name
-/// the database and where it is, never a password.
+/// Opens the index at `url`; signed audit heads are kept outside it too (`heads`, made by
+/// [`HeadsOutside::for_index`]). Errors name the database and where it is, never a password.
 pub async fn open_index(
     url: &str,
     sealer: Arc<Sealer>,
     signer: Arc<ArchiveSigner>,
-    heads: PathBuf,
+    heads: HeadsOutside,
 ) -> Result<Arc<dyn Backend>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        let repo = SqliteRepository::open(Path::new(path), sealer, signer, heads)
+        let repo = SqliteRepository::open_with_heads(Path::new(path), sealer, signer, heads)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open the index database {path}: {e}")))?;
         return Ok(Arc::new(repo));

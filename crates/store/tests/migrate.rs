@@ -47,9 +47,14 @@ async fn an_embedded_index_copied_to_postgres_answers_the_same() {
     source.close().await;
 
     let target_db = ScratchDatabase::create().await;
-    let target = PgRepository::open(&target_db.url, sealer.clone(), signer.clone(), dir.path().join("pg-heads.jsonl"))
-        .await
-        .unwrap();
+    let target = PgRepository::open(
+        &target_db.url,
+        sealer.clone(),
+        signer.clone(),
+        HeadsOutside::file(dir.path().join("pg-heads.jsonl")),
+    )
+    .await
+    .unwrap();
     target.close().await;
     let from = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await.unwrap();
     let to = sqlx::PgPool::connect_with(postgres::options(&target_db.url).unwrap()).await.unwrap();
@@ -61,9 +66,14 @@ async fn an_embedded_index_copied_to_postgres_answers_the_same() {
         }
     }
 
-    let target = PgRepository::open(&target_db.url, sealer.clone(), signer.clone(), dir.path().join("pg-heads.jsonl"))
-        .await
-        .unwrap();
+    let target = PgRepository::open(
+        &target_db.url,
+        sealer.clone(),
+        signer.clone(),
+        HeadsOutside::file(dir.path().join("pg-heads.jsonl")),
+    )
+    .await
+    .unwrap();
     let target = Index::new(Arc::new(target), sealer);
     let copied = target.query(org.id, &Query::new(Level::Study)).await.unwrap();
     let uids = |rows: &[ResultRow]| {

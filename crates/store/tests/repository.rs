@@ -37,7 +37,14 @@ async fn fixture(engine: Engine) -> Fixture {
         }
         Engine::Postgres => {
             let db = scratch::ScratchDatabase::create().await;
-            (Arc::new(PgRepository::open(&db.url, sealer.clone(), signer.clone(), heads).await.unwrap()), Some(db))
+            (
+                Arc::new(
+                    PgRepository::open(&db.url, sealer.clone(), signer.clone(), HeadsOutside::file(heads))
+                        .await
+                        .unwrap(),
+                ),
+                Some(db),
+            )
         }
     };
     Fixture { dir, repo: Index::new(backend, sealer), signer, postgres }

@@ -23,24 +23,46 @@ const NODES: usize = 3;
 struct Cluster {
     nodes: Vec<Index>,
     signer: Arc<ArchiveSigner>,
-    _db: ScratchDatabase,
+    sealer: Arc<Sealer>,
+    db: ScratchDatabase,
+    /// The object store the nodes share, where the signed heads are kept too.
+    blobs: Arc<dyn BlobStore>,
     dir: tempfile::TempDir,
 }
 
-/// Three nodes sharing one database and one key ring, each with its own heads file.
+impl Cluster {
+    /// The heads every node kept outside the database (each node's file and the object store).
+    async fn heads_outside(&self) -> Vec<cloudfilm_audit::SignedHead> {
+        let mut heads = self.outside(0).read().await.unwrap();
+        for i in 1..NODES {
+            heads.extend(self.outside(i).read().await.unwrap());
+        }
+        heads.sort_by_key(|h| h.tree_size);
+        heads.dedup();
+        heads
+    }
+
+    fn outside(&self, node: usize) -> HeadsOutside {
+        HeadsOutside::for_index(&self.db.url, self.dir.path().join(format!("heads-{node}.jsonl")), self.blobs.clone())
+    }
+}
+
+/// Three nodes sharing one database, one object store and one key ring, each with its own
+/// heads file.
 async fn cluster() -> Cluster {
     let db = ScratchDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
+    let (store, _) = cloudfilm_store::blobs::LocalBlobStore::open(&dir.path().join("blobs")).unwrap();
     let ring = KeyRing::generate();
     let signer = Arc::new(ArchiveSigner::new(&ring));
     let sealer = Arc::new(Sealer::new(&ring).unwrap());
-    let mut nodes = Vec::new();
+    let mut c =
+        Cluster { nodes: Vec::new(), signer: signer.clone(), sealer: sealer.clone(), db, blobs: Arc::new(store), dir };
     for i in 0..NODES {
-        let heads = dir.path().join(format!("heads-{i}.jsonl"));
-        let repo = PgRepository::open(&db.url, sealer.clone(), signer.clone(), heads).await.unwrap();
-        nodes.push(Index::new(Arc::new(repo), sealer.clone()));
+        let repo = PgRepository::open(&c.db.url, sealer.clone(), signer.clone(), c.outside(i)).await.unwrap();
+        c.nodes.push(Index::new(Arc::new(repo), sealer.clone()));
     }
-    Cluster { nodes, signer, _db: db, dir }
+    c
 }
 
 fn hash(what: &str) -> Vec<u8> {
@@ -312,4 +334,55 @@ async fn another_node_takes_the_sequencer_over_when_its_holder_goes() {
     let kept = c.nodes[1].kept_audit_heads().await.unwrap();
     assert_eq!(kept.last().map(|h| h.tree_size), Some(20), "a remaining node signed the whole chain");
     assert_eq!(verify_log(entries, &kept, &c.signer.public_key()).unwrap().entries, 20);
+    // Every head either sequencer signed is in the object store, whichever node signed it.
+    let in_store = c.outside(1).read().await.unwrap();
+    for head in &kept {
+        assert!(in_store.contains(head), "head of {} kept in the object store", head.tree_size);
+    }
+}
+
+/// A database put back to an earlier state (a restored dump, a replica promoted behind) loses
+/// the last entries and their heads; the heads in the object store still name them.
+#[tokio::test]
+async fn a_database_rolled_back_behind_a_head_kept_in_the_object_store_is_caught() {
+    let c = cluster().await;
+    for i in 0..12 {
+        let event = cloudfilm_audit::AuditEvent::new(
+            cloudfilm_audit::Action::SecurityAttributesChanged,
+            "cli:test",
+            format!("object:{i}"),
+            cloudfilm_audit::Outcome::Success,
+        );
+        c.nodes[i % NODES].audit(vec![event]).await.unwrap();
+    }
+    c.nodes[0].settle_audit(std::time::Duration::from_secs(10)).await.unwrap();
+    for node in &c.nodes {
+        node.sign_audit_head().await.unwrap();
+    }
+    assert_eq!(c.heads_outside().await.last().map(|h| h.tree_size), Some(12));
+    for node in &c.nodes {
+        node.close().await;
+    }
+    // The rollback: the database as it was after 8 entries, its heads table with it.
+    let pool = sqlx::PgPool::connect_with(cloudfilm_store::postgres::options(&c.db.url).unwrap()).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq > 8").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_heads WHERE tree_size > 8").execute(&pool).await.unwrap();
+    pool.close().await;
+    // Each node's own file may lack the head (another node signed it): the store has it.
+    for i in 0..NODES {
+        std::fs::remove_file(c.dir.path().join(format!("heads-{i}.jsonl"))).ok();
+    }
+
+    let public_key = c.signer.public_key();
+    let repo = PgRepository::open(&c.db.url, c.sealer.clone(), c.signer.clone(), c.outside(0)).await.unwrap();
+    let node = Index::new(Arc::new(repo), c.sealer.clone());
+    let outside = c.outside(0).read().await.unwrap();
+    let kept = node.kept_audit_heads().await.unwrap();
+    let heads = cloudfilm_audit::merge_heads(&outside, &kept, &public_key, true).unwrap();
+    let entries = node.audit_entries(0, 1000).await.unwrap();
+    let broken = verify_log(entries, &heads, &public_key).unwrap_err().to_string();
+    assert!(broken.contains("12"), "names the head the log no longer reaches: {broken}");
+    // Nor does the sequencer sign over the rolled-back chain.
+    assert_eq!(node.sign_audit_head().await.unwrap(), None);
+    node.close().await;
 }

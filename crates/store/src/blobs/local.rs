@@ -9,12 +9,13 @@
 //! crash and nothing blocks a retry.
 
 use super::staging::valid_id;
+use super::store::audit_head_name;
 use super::{BlobStore, Chunk, ObjectInfo, ReadSeek, Staging};
 use crate::error::{Result, StoreError, classify_io};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -78,6 +79,38 @@ impl LocalBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && target.exists() => Ok(()),
             other => other.map_err(classify_io),
         }
+    }
+
+    fn heads_dir(&self) -> PathBuf {
+        self.root.join("audit-heads")
+    }
+
+    /// Written beside, fsync'd, renamed into place and the directory fsync'd.
+    fn write_head(&self, tree_size: u64, head: &[u8]) -> Result<()> {
+        let dir = self.heads_dir();
+        fs::create_dir_all(&dir).map_err(classify_io)?;
+        let name = audit_head_name(tree_size);
+        let partial = dir.join(format!("{name}.partial"));
+        let mut file = File::create(&partial).map_err(classify_io)?;
+        file.write_all(head).and_then(|()| file.sync_all()).map_err(classify_io)?;
+        fs::rename(&partial, dir.join(name)).map_err(classify_io)?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(classify_io)
+    }
+
+    fn read_heads(&self) -> Result<Vec<bytes::Bytes>> {
+        let entries = match fs::read_dir(self.heads_dir()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(classify_io(e)),
+        };
+        let mut heads = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(classify_io)?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                heads.push(fs::read(path).map_err(classify_io)?.into());
+            }
+        }
+        Ok(heads)
     }
 
     fn read_range(&self, id: &str, range: Range<u64>) -> Result<Chunk> {
@@ -159,6 +192,16 @@ impl BlobStore for LocalBlobStore {
     async fn check(&self) -> Result<()> {
         let objects = self.root.join("objects");
         blocking(move || fs::metadata(&objects).map(|_| ()).map_err(classify_io)).await
+    }
+
+    async fn keep_audit_head(&self, tree_size: u64, head: &[u8]) -> Result<()> {
+        let (store, head) = (self.clone(), head.to_vec());
+        blocking(move || store.write_head(tree_size, &head)).await
+    }
+
+    async fn kept_audit_heads(&self) -> Result<Vec<bytes::Bytes>> {
+        let store = self.clone();
+        blocking(move || store.read_heads()).await
     }
 }
 

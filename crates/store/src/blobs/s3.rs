@@ -8,6 +8,7 @@
 
 use super::s3_reader::RangeReader;
 use super::staging::valid_id;
+use super::store::audit_head_name;
 use super::{BlobStore, Chunk, ObjectInfo, ReadSeek, Staging};
 use crate::error::{Result, StoreError, classify_io};
 use async_trait::async_trait;
@@ -38,6 +39,8 @@ const PUT_CONCURRENCY: usize = 4;
 /// How long the check at start and `/healthz` wait for an answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 const PREFIX: &str = "objects";
+/// Where signed audit heads are kept (outside [`PREFIX`], so recovery never sees them).
+const HEADS_PREFIX: &str = "audit-heads";
 
 /// S3 credentials, from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`; never printed.
 pub struct Credentials {
@@ -154,7 +157,8 @@ impl S3BlobStore {
     fn error(&self, e: object_store::Error) -> StoreError {
         match e {
             object_store::Error::NotFound { .. } => StoreError::NotFound,
-            e => StoreError::Io(std::io::Error::other(format!("{}: {}", self.describe, self.clean(&e)))),
+            // Whatever else the bucket answers (or not), it is worth a retry later.
+            e => StoreError::Unavailable(format!("{}: {}", self.describe, self.clean(&e))),
         }
     }
 
@@ -351,5 +355,24 @@ impl BlobStore for S3BlobStore {
             };
             StoreError::Io(std::io::Error::other(format!("{}: {reason}", self.describe)))
         })
+    }
+
+    async fn keep_audit_head(&self, tree_size: u64, head: &[u8]) -> Result<()> {
+        let key = ObjectPath::from(format!("{HEADS_PREFIX}/{}", audit_head_name(tree_size)));
+        self.client.put(&key, head.to_vec().into()).await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn kept_audit_heads(&self) -> Result<Vec<bytes::Bytes>> {
+        let prefix = ObjectPath::from(HEADS_PREFIX);
+        let listed: Vec<_> = self.client.list(Some(&prefix)).try_collect().await.map_err(|e| self.error(e))?;
+        futures::stream::iter(listed)
+            .map(|meta| async move {
+                let got = self.client.get(&meta.location).await.map_err(|e| self.error(e))?;
+                got.bytes().await.map_err(|e| self.error(e))
+            })
+            .buffered(PUT_CONCURRENCY)
+            .try_collect()
+            .await
     }
 }

@@ -71,4 +71,16 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// A cheap check that the store answers (for `/healthz` and at start).
     async fn check(&self) -> Result<()>;
+
+    /// Keeps a signed audit head (public, signed JSON, no personal data) under its tree size,
+    /// beside the objects and out of reach of a rollback of the index; durable on `Ok`.
+    async fn keep_audit_head(&self, tree_size: u64, head: &[u8]) -> Result<()>;
+
+    /// Every audit head kept by [`keep_audit_head`](Self::keep_audit_head), in no order.
+    async fn kept_audit_heads(&self) -> Result<Vec<bytes::Bytes>>;
+}
+
+/// The name a kept audit head has in a store: sorted by tree size.
+pub(super) fn audit_head_name(tree_size: u64) -> String {
+    format!("{tree_size:020}.json")
 }

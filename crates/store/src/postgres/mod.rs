@@ -10,8 +10,6 @@ type Db = sqlx::Postgres;
 type Conn = sqlx::PgConnection;
 type DbRow = sqlx::postgres::PgRow;
 type Pool = sqlx::PgPool;
-/// Each node's heads file holds the heads it signed while it was the sequencer.
-const HEADS_FILE_IS_COMPLETE: bool = false;
 #[path = "../sql/chain.rs"]
 mod chain;
 #[path = "../sql/patient_reads.rs"]
@@ -55,6 +53,7 @@ mod dialect {
 
 use crate::backend::{Backend, Work};
 use crate::error::{Result, StoreError};
+use crate::heads::HeadsOutside;
 use crate::reads::Reads;
 use crate::sealed::Sealer;
 use async_trait::async_trait;
@@ -63,7 +62,6 @@ use cloudfilm_crypto::signing::ArchiveSigner;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
 use std::any::Any;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +114,7 @@ impl PgRepository {
         url: &str,
         sealer: Arc<Sealer>,
         signer: Arc<ArchiveSigner>,
-        heads_path: PathBuf,
+        heads: HeadsOutside,
     ) -> Result<PgRepository> {
         let options = options(url)?;
         let pool = PgPoolOptions::new()
@@ -137,7 +135,7 @@ impl PgRepository {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-        let sequencer = sequencer::spawn(options, signer, heads_path);
+        let sequencer = sequencer::spawn(options, signer, heads);
         Ok(PgRepository { readers: reads::Readers { pool, sealer }, sequencer })
     }
 }

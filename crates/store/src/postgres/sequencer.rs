@@ -8,11 +8,11 @@
 use super::Conn;
 use super::chain::ChainWriter;
 use crate::error::{Result, StoreError};
+use crate::heads::HeadsOutside;
 use cloudfilm_audit::{AuditEvent, SignedHead};
 use cloudfilm_crypto::signing::ArchiveSigner;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -58,10 +58,10 @@ impl Handle {
     }
 }
 
-pub fn spawn(options: PgConnectOptions, signer: Arc<ArchiveSigner>, heads_path: PathBuf) -> Handle {
+pub fn spawn(options: PgConnectOptions, signer: Arc<ArchiveSigner>, heads: HeadsOutside) -> Handle {
     let wake = Arc::new(Notify::new());
     let (tx, rx) = mpsc::channel(16);
-    let candidate = Candidate { options, signer, heads_path, leader: None, wake: wake.clone() };
+    let candidate = Candidate { options, signer, heads, leader: None, wake: wake.clone(), outage: Outage::default() };
     tokio::spawn(candidate.run(rx));
     Handle { wake, tx }
 }
@@ -74,9 +74,42 @@ struct Leader {
 struct Candidate {
     options: PgConnectOptions,
     signer: Arc<ArchiveSigner>,
-    heads_path: PathBuf,
+    heads: HeadsOutside,
     leader: Option<Leader>,
     wake: Arc<Notify>,
+    outage: Outage,
+}
+
+/// While the database or the object store does not answer: retries spaced out (up to
+/// [`HEAD_INTERVAL`]), one warning when it starts and one notice when it ends.
+#[derive(Default)]
+struct Outage {
+    failures: u32,
+    retry_at: Option<tokio::time::Instant>,
+}
+
+impl Outage {
+    fn waiting(&self) -> bool {
+        self.retry_at.is_some_and(|at| tokio::time::Instant::now() < at)
+    }
+
+    fn record(&mut self, result: Result<()>) {
+        match result {
+            Ok(()) if self.failures > 0 => {
+                tracing::info!(retries = self.failures, "the audit sequencer works again");
+                *self = Outage::default();
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if self.failures == 0 {
+                    tracing::warn!(error = %e, "the audit sequencer cannot work now; it retries, and entries wait in the queue");
+                }
+                self.failures += 1;
+                let pause = (POLL * 2u32.saturating_pow(self.failures.min(6))).min(HEAD_INTERVAL);
+                self.retry_at = Some(tokio::time::Instant::now() + pause);
+            }
+        }
+    }
 }
 
 impl Candidate {
@@ -101,10 +134,9 @@ impl Candidate {
                     }
                     None => return,
                 },
-                _ = heads.tick() => {
-                    if let Err(e) = self.integrate_and_sign().await {
-                        tracing::warn!(error = %e, "the audit sequencer could not sign a head");
-                    }
+                _ = heads.tick(), if !self.outage.waiting() => {
+                    let result = self.integrate_and_sign().await;
+                    self.settle(result.map(|_| ()));
                 }
                 _ = self.wake.notified() => self.step().await,
                 _ = tokio::time::sleep(POLL) => self.step().await,
@@ -113,10 +145,20 @@ impl Candidate {
     }
 
     async fn step(&mut self) {
-        if let Err(e) = self.integrate().await {
-            tracing::warn!(error = %e, "the audit sequencer lost its connection; another node or a retry takes over");
+        if self.outage.waiting() {
+            return;
+        }
+        let result = self.integrate().await;
+        self.settle(result);
+    }
+
+    /// After a failure the role is given up (its connection may be broken; another node, or
+    /// this one at the next retry, takes it from what is committed).
+    fn settle(&mut self, result: Result<()>) {
+        if result.is_err() {
             self.leader = None;
         }
+        self.outage.record(result);
     }
 
     /// Becomes the sequencer when no other node is; `None` while another one is.
@@ -129,7 +171,7 @@ impl Candidate {
                 let _ = conn.close().await;
                 return Ok(None);
             }
-            let chain = ChainWriter::open(&mut conn, self.signer.clone(), self.heads_path.clone()).await?;
+            let chain = ChainWriter::open(&mut conn, self.signer.clone(), self.heads.clone()).await?;
             tracing::info!(entries = chain.chain.size, "this node is the audit sequencer");
             self.leader = Some(Leader { conn, chain });
         }

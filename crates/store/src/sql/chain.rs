@@ -6,10 +6,10 @@
 use super::Conn;
 use super::signed_heads::SignedHeads;
 use crate::error::{Result, StoreError};
+use crate::heads::HeadsOutside;
 use cloudfilm_audit::{AuditEvent, MerkleFrontier, SignedHead, chain_hash, leaf_hash};
 use cloudfilm_crypto::signing::ArchiveSigner;
 use sqlx::{Connection, Row};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Clone, Default)]
@@ -31,8 +31,8 @@ pub fn now() -> String {
 
 impl ChainWriter {
     /// Loads the kept heads and replays the committed chain.
-    pub async fn open(conn: &mut Conn, signer: Arc<ArchiveSigner>, heads_path: PathBuf) -> Result<ChainWriter> {
-        let heads = SignedHeads::load(&mut *conn, heads_path).await?;
+    pub async fn open(conn: &mut Conn, signer: Arc<ArchiveSigner>, heads: HeadsOutside) -> Result<ChainWriter> {
+        let heads = SignedHeads::load(&mut *conn, heads).await?;
         let mut writer = ChainWriter { chain: Chain::default(), heads, signer };
         writer.catch_up(conn).await?;
         Ok(writer)

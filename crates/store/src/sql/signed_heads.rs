@@ -4,11 +4,11 @@
 
 use super::{Conn, Db};
 use crate::error::{Result, StoreError};
+use crate::heads::HeadsOutside;
 use cloudfilm_audit::{MerkleFrontier, SignedHead};
-use std::path::PathBuf;
 
 pub(super) struct SignedHeads {
-    path: PathBuf,
+    outside: HeadsOutside,
     last: Option<SignedHead>,
     /// Why the chain no longer extends the last signed head, once seen.
     broken: Option<String>,
@@ -16,23 +16,28 @@ pub(super) struct SignedHeads {
 }
 
 impl SignedHeads {
-    /// The heads of the file and of the database; the last of either is the one to extend.
-    pub(super) async fn load(conn: &mut Conn, path: PathBuf) -> Result<SignedHeads> {
-        let in_file = crate::heads::read_all(&path).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the audit heads file cannot be read");
-            Vec::new()
-        });
+    /// The heads kept outside and inside the database; the last of either is the one to
+    /// extend. An object store that does not answer is an error (retried later): signing
+    /// without its heads could sign over a rolled-back index.
+    pub(super) async fn load(conn: &mut Conn, outside: HeadsOutside) -> Result<SignedHeads> {
+        let out = match outside.read().await {
+            Ok(heads) => heads,
+            Err(e @ StoreError::Unavailable(_)) => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "the signed heads kept outside the database cannot be read");
+                Vec::new()
+            }
+        };
         let kept = kept_heads(&mut *conn).await?;
-        let lost = kept.iter().filter(|h| !in_file.contains(h)).count();
-        // Nodes sharing one index each keep only the heads they signed themselves.
-        if lost > 0 && super::HEADS_FILE_IS_COMPLETE {
+        let lost = kept.iter().filter(|h| !out.contains(h)).count();
+        if lost > 0 {
             tracing::error!(
                 lost,
-                "the audit heads file lacks signed heads the archive keeps (deleted or cut short); `cloudfilm audit verify` names them"
+                "the signed heads kept outside the database lack heads the database keeps (deleted or cut short); `cloudfilm audit verify` names them"
             );
         }
-        let last = in_file.into_iter().chain(kept).max_by_key(|h| h.tree_size);
-        Ok(SignedHeads { path, last, broken: None, refusal_logged: false })
+        let last = out.into_iter().chain(kept).max_by_key(|h| h.tree_size);
+        Ok(SignedHeads { outside, last, broken: None, refusal_logged: false })
     }
 
     pub(super) fn last_size(&self) -> u64 {
@@ -86,10 +91,10 @@ impl SignedHeads {
         false
     }
 
-    /// Keeps a new head: first in the file, then in the database (a file behind the database
-    /// is what `audit verify` reports as lost, never the other way round).
+    /// Keeps a new head: first outside, then in the database (copies outside behind the
+    /// database are what `audit verify` reports as lost, never the other way round).
     pub(super) async fn keep(&mut self, conn: &mut Conn, head: SignedHead) -> Result<()> {
-        crate::heads::append(&self.path, &head)?;
+        self.outside.keep(&head).await?;
         sqlx::query("INSERT INTO audit_heads (tree_size, head) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(head.tree_size as i64)
             .bind(serde_json::to_string(&head).expect("a head serializes"))

@@ -9,7 +9,6 @@ type Conn = sqlx::SqliteConnection;
 type DbRow = sqlx::sqlite::SqliteRow;
 type Pool = sqlx::SqlitePool;
 /// The one writer's heads file holds every head signed.
-const HEADS_FILE_IS_COMPLETE: bool = true;
 #[path = "../sql/chain.rs"]
 mod chain;
 #[path = "../sql/patient_reads.rs"]
@@ -50,6 +49,7 @@ mod dialect {
 
 use crate::backend::{Backend, Work};
 use crate::error::{Result, StoreError};
+use crate::heads::HeadsOutside;
 use crate::reads::Reads;
 use crate::sealed::Sealer;
 use async_trait::async_trait;
@@ -104,6 +104,16 @@ impl SqliteRepository {
         signer: Arc<ArchiveSigner>,
         heads_path: PathBuf,
     ) -> Result<SqliteRepository> {
+        SqliteRepository::open_with_heads(path, sealer, signer, HeadsOutside::file(heads_path)).await
+    }
+
+    /// [`open`](Self::open), the heads kept where `heads` says.
+    pub async fn open_with_heads(
+        path: &Path,
+        sealer: Arc<Sealer>,
+        signer: Arc<ArchiveSigner>,
+        heads: HeadsOutside,
+    ) -> Result<SqliteRepository> {
         // The writer's commits do not copy the log into the database file themselves (a commit
         // that did waited for that copy and its sync): a checkpointer does, beside it.
         let mut conn = options(path).create_if_missing(true).pragma("wal_autocheckpoint", "0").connect().await?;
@@ -119,7 +129,7 @@ impl SqliteRepository {
             .max_lifetime(Duration::from_secs(60))
             .connect_with(options(path).read_only(true))
             .await?;
-        let tx = writer::spawn(conn, signer, heads_path).await?;
+        let tx = writer::spawn(conn, signer, heads).await?;
         let checkpointer = tokio::spawn(checkpoint_every(options(path).connect().await?, CHECKPOINT_INTERVAL));
         Ok(SqliteRepository { readers: reads::Readers { pool: readers, sealer }, checkpointer, tx })
     }

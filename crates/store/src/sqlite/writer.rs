@@ -7,11 +7,11 @@ use super::chain::ChainWriter;
 use super::tx::SqlTx;
 use crate::backend::Work;
 use crate::error::{Result, StoreError};
+use crate::heads::HeadsOutside;
 use cloudfilm_audit::SignedHead;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use sqlx::SqliteConnection;
 use std::any::Any;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -40,10 +40,10 @@ struct Writer {
 pub async fn spawn(
     conn: SqliteConnection,
     signer: Arc<ArchiveSigner>,
-    heads_path: PathBuf,
+    heads: HeadsOutside,
 ) -> Result<mpsc::Sender<Msg>> {
     let mut conn = conn;
-    let chain = ChainWriter::open(&mut conn, signer, heads_path).await?;
+    let chain = ChainWriter::open(&mut conn, signer, heads).await?;
     let writer = Writer { conn, chain, analyzed_at_size: 0 };
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(writer.run(rx));
