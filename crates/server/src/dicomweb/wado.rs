@@ -129,14 +129,20 @@ pub async fn instances(
     if let Some(ts) = convert_to {
         return Ok(converted_instances(archive, auth, rows, base, ts));
     }
+    // The first bytes are read before the answer starts: a store that does not answer gets a
+    // clean 503 (an altered blob its error and alert), not a 200 cut short.
+    let mut first = Some(first_chunk(&archive, &auth, &rows[0]).await?);
     Ok(multipart::stream("application/dicom", None, move |w| {
         for row in &rows {
-            let mut chunks = InstanceChunks::open(&archive, row).map_err(std::io::Error::other)?;
+            let (mut chunks, mut pending) = match first.take() {
+                Some(opened) => opened,
+                None => (InstanceChunks::open(&archive, row).map_err(std::io::Error::other)?, None),
+            };
             if !w.part_header("application/dicom", Some(&instance_url(&base, row))) {
                 return Ok(());
             }
             loop {
-                match chunks.next_chunk() {
+                match pending.take().map_or_else(|| chunks.next_chunk(), |chunk| Ok(Some(chunk))) {
                     Ok(Some(chunk)) => {
                         if !w.send(chunk) {
                             return Ok(());
@@ -144,7 +150,9 @@ pub async fn instances(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        alert_integrity(&archive, &auth, row);
+                        if matches!(e, cloudfilm_store::StoreError::Integrity) {
+                            alert_integrity(&archive, &auth, row);
+                        }
                         return Err(std::io::Error::other(e));
                     }
                 }
@@ -153,6 +161,27 @@ pub async fn instances(
         }
         Ok(())
     }))
+}
+
+/// Opens an instance and reads its first chunk (on a blocking thread).
+async fn first_chunk(
+    archive: &Arc<Archive>,
+    auth: &OrgAuth,
+    row: &InstanceRow,
+) -> Result<(InstanceChunks, Option<Vec<u8>>), ApiError> {
+    let (archive_for_read, row_for_read) = (archive.clone(), row.clone());
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut chunks = InstanceChunks::open(&archive_for_read, &row_for_read)?;
+        let chunk = chunks.next_chunk()?;
+        Ok::<_, retrieve::RetrieveError>((chunks, chunk))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    if let Err(retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) = &opened {
+        tracing::error!("a stored instance failed its integrity check");
+        archive.repo.audit(vec![integrity_event(auth, row)]).await?;
+    }
+    Ok(opened?)
 }
 
 /// The instances converted to `ts`, each whole in memory (bounded by the instance limit).

@@ -84,11 +84,13 @@ fn reject(reason: AssociationRJServiceUserReason) -> Pdu {
 
 /// Too many associations: a transient rejection the peer may retry.
 pub fn busy() -> Pdu {
+    transient(AssociationRJServiceProviderPresentationReason::LocalLimitExceeded)
+}
+
+fn transient(reason: AssociationRJServiceProviderPresentationReason) -> Pdu {
     Pdu::AssociationRJ(AssociationRJ {
         result: AssociationRJResult::Transient,
-        source: AssociationRJSource::ServiceProviderPresentation(
-            AssociationRJServiceProviderPresentationReason::LocalLimitExceeded,
-        ),
+        source: AssociationRJSource::ServiceProviderPresentation(reason),
     })
 }
 
@@ -120,7 +122,14 @@ pub async fn accept(
         return Err(Refused::WrongCalled);
     }
     let registered = match AeTitle::parse(&request.calling_ae_title) {
-        Ok(title) => archive.repo.application_entity(&title).await?,
+        Ok(title) => match archive.repo.application_entity(&title).await {
+            Ok(registered) => registered,
+            // The index does not answer: the caller cannot be checked now; it may retry.
+            Err(e) => {
+                stream.send(&transient(AssociationRJServiceProviderPresentationReason::TemporaryCongestion)).await?;
+                return Err(e.into());
+            }
+        },
         Err(_) => None,
     };
     let Some(registered) = registered else {
