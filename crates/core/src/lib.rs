@@ -5,6 +5,7 @@ pub mod clock;
 pub mod connections;
 pub mod consent;
 pub mod download;
+pub mod ids;
 pub mod instance;
 pub mod masking;
 pub mod matching;
@@ -22,6 +23,7 @@ pub mod uid;
 
 pub use ae::AeTitle;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::{AccountId, MemberId, OrgId};
 pub use org::{OrgCode, OrgSwitches};
 pub use phone::PhoneNumber;
 pub use resident_id::ResidentId;

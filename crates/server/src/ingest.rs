@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::archive::Archive;
+use cloudfilm_core::OrgId;
 use cloudfilm_core::instance::InstanceInfo;
 use cloudfilm_crypto::blob::BlobSummary;
 use cloudfilm_dicom::InspectError;
@@ -222,7 +223,7 @@ pub type Received = Result<Candidate, IngestResult>;
 /// `expected_study` refuses instances of another study (STOW-RS to `/studies/{uid}`).
 pub async fn commit(
     archive: &Arc<Archive>,
-    org_id: i64,
+    org_id: OrgId,
     received: Vec<Received>,
     expected_study: Option<&str>,
     mut context: ImportContext,

@@ -13,6 +13,7 @@ use crate::tx::Tx;
 use chrono::{DateTime, Utc};
 use cloudfilm_audit::AuditEvent;
 use cloudfilm_core::download::DownloadVerdict;
+use cloudfilm_core::{AccountId, MemberId, OrgId};
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -116,7 +117,7 @@ impl Index {
 
     pub async fn create_api_key(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         key_id: String,
         secret_hash: Vec<u8>,
         allow: Vec<String>,
@@ -141,7 +142,7 @@ impl Index {
 
     pub async fn add_ae(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         title: AeTitle,
         host: Option<String>,
         port: Option<u16>,
@@ -207,7 +208,7 @@ impl Index {
 
     pub async fn add_member(
         &self,
-        account_id: String,
+        account_id: AccountId,
         member: NewMember,
         now: DateTime<Utc>,
         audit: Vec<AuditEvent>,
@@ -224,7 +225,12 @@ impl Index {
     }
 
     /// False when the account has no such member.
-    pub async fn remove_member(&self, account_id: String, member_id: String, audit: Vec<AuditEvent>) -> Result<bool> {
+    pub async fn remove_member(
+        &self,
+        account_id: AccountId,
+        member_id: MemberId,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool> {
         self.run(move |tx| {
             Box::pin(async move {
                 let removed = tx.delete_member(&account_id, &member_id).await?;
@@ -236,7 +242,7 @@ impl Index {
 
     pub async fn mark_matched(
         &self,
-        member_id: String,
+        member_id: MemberId,
         study_pk: i64,
         now: DateTime<Utc>,
         audit: Vec<AuditEvent>,
@@ -320,7 +326,7 @@ impl Index {
     /// the account has no such share.
     pub async fn revoke_share(
         &self,
-        account_id: String,
+        account_id: AccountId,
         share_id: String,
         now: DateTime<Utc>,
         audit: Vec<AuditEvent>,

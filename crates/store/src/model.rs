@@ -2,11 +2,11 @@
 
 use cloudfilm_core::instance::InstanceInfo;
 pub use cloudfilm_core::instance::{InstanceRow, ResultRow, SeriesRow, StudyRow};
-use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
+use cloudfilm_core::{AeTitle, OrgCode, OrgId, OrgSwitches};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
-    pub id: i64,
+    pub id: OrgId,
     pub code: OrgCode,
     pub name: String,
     pub switches: OrgSwitches,
@@ -36,7 +36,7 @@ pub struct AeRecord {
 /// An instance whose blob is durable, ready for the index.
 #[derive(Debug, Clone)]
 pub struct NewInstance {
-    pub org_id: i64,
+    pub org_id: OrgId,
     pub info: InstanceInfo,
     pub blob_id: String,
     pub size: u64,

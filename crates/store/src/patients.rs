@@ -7,6 +7,7 @@ use cloudfilm_core::consent::ConsentState;
 use cloudfilm_core::member::{ConsentTimes, Relation};
 use cloudfilm_core::otp::{OtpPolicy, OtpPurpose};
 use cloudfilm_core::session::SessionTimes;
+use cloudfilm_core::{AccountId, MemberId, OrgId};
 
 /// Where a request came from, for the audit entries the repository writes itself.
 #[derive(Debug, Clone, Default)]
@@ -25,7 +26,7 @@ pub struct NewSession {
 /// A member to add, validated and tokenized by the caller.
 #[derive(Debug, Clone)]
 pub struct NewMember {
-    pub id: String,
+    pub id: MemberId,
     pub relation: Relation,
     pub name: String,
     pub id_number: String,
@@ -53,7 +54,7 @@ pub struct Login {
     pub phone: String,
     pub code_hash: Vec<u8>,
     pub ip_bucket: Vec<u8>,
-    pub new_account_id: String,
+    pub new_account_id: AccountId,
     pub session: NewSession,
     pub policy: OtpPolicy,
     pub now: DateTime<Utc>,
@@ -63,7 +64,7 @@ pub struct Login {
 /// A step-up code presented; on success the session is replaced by a new, stepped-up one.
 #[derive(Debug, Clone)]
 pub struct StepUp {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub phone_token: Vec<u8>,
     pub code_hash: Vec<u8>,
     pub ip_bucket: Vec<u8>,
@@ -77,7 +78,7 @@ pub struct StepUp {
 /// A consent event: given (with the policy version) or withdrawn.
 #[derive(Debug, Clone)]
 pub struct ConsentChange {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub kind: String,
     pub policy_version: String,
     pub granted: bool,
@@ -89,8 +90,8 @@ pub struct ConsentChange {
 /// to the access logs in `access`.
 #[derive(Debug, Clone)]
 pub struct RequestMemberConsent {
-    pub account_id: String,
-    pub member_id: String,
+    pub account_id: AccountId,
+    pub member_id: MemberId,
     pub code_token: Vec<u8>,
     pub code_hash: Vec<u8>,
     pub ip_bucket: Vec<u8>,
@@ -105,8 +106,8 @@ pub struct RequestMemberConsent {
 /// member's exams open and `access` is written to the access logs.
 #[derive(Debug, Clone)]
 pub struct ConfirmMemberConsent {
-    pub account_id: String,
-    pub member_id: String,
+    pub account_id: AccountId,
+    pub member_id: MemberId,
     pub code_token: Vec<u8>,
     pub code_hash: Vec<u8>,
     pub ip_bucket: Vec<u8>,
@@ -121,8 +122,8 @@ pub struct ConfirmMemberConsent {
 /// account.
 #[derive(Debug, Clone)]
 pub struct SetHolding {
-    pub self_account_id: String,
-    pub holder_member_id: String,
+    pub self_account_id: AccountId,
+    pub holder_member_id: MemberId,
     pub grant: bool,
     pub now: DateTime<Utc>,
     pub access: Vec<crate::sharing::Access>,
@@ -136,7 +137,7 @@ pub type CodeIssued = Result<(), i64>;
 pub enum CodeOutcome {
     /// Logged in (or stepped up): the account, and whether it was created now.
     Accepted {
-        account_id: String,
+        account_id: AccountId,
         created: bool,
     },
     Wrong,
@@ -160,14 +161,14 @@ pub enum MemberConflict {
 
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub csrf_hash: Vec<u8>,
     pub times: SessionTimes,
 }
 
 #[derive(Debug, Clone)]
 pub struct AccountRecord {
-    pub id: String,
+    pub id: AccountId,
     pub phone: String,
     pub phone_token: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -189,7 +190,7 @@ pub struct Consents {
 
 #[derive(Debug, Clone)]
 pub struct MemberRecord {
-    pub id: String,
+    pub id: MemberId,
     pub relation: Relation,
     pub name: String,
     pub id_number: String,
@@ -206,8 +207,8 @@ pub struct MemberRecord {
 #[derive(Debug, Clone)]
 pub struct HolderRecord {
     /// The holding's id: the member's id in the holding account.
-    pub member_id: String,
-    pub account_id: String,
+    pub member_id: MemberId,
+    pub account_id: AccountId,
     /// The holding account's phone (shown masked).
     pub account_phone: String,
     pub relation: Relation,
@@ -221,7 +222,7 @@ pub struct HolderRecord {
 pub struct ExamRow {
     pub study_pk: i64,
     pub exam_id: String,
-    pub org_id: i64,
+    pub org_id: OrgId,
     pub org_name: String,
     pub org_code: String,
     /// Whether the organization lets patients download the original DICOM.
@@ -269,7 +270,7 @@ pub struct ReportRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataRequest {
     pub id: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub kind: String,
     pub detail: String,
     pub created_at: DateTime<Utc>,

@@ -6,6 +6,7 @@ use crate::patients::AuditContext;
 use chrono::{DateTime, Utc};
 use cloudfilm_core::download::DownloadPolicy;
 use cloudfilm_core::share::{SharePolicy, ShareRecord, UnlockVerdict};
+use cloudfilm_core::{AccountId, MemberId};
 
 /// The data category of a download package, for the transfer log.
 pub const DOWNLOAD_CATEGORY: &str = "original DICOM instances of one exam, with DICOMDIR and signed manifest";
@@ -23,8 +24,8 @@ pub fn share_category(deidentified: bool) -> &'static str {
 pub struct NewShare {
     pub id: String,
     pub token_hash: Vec<u8>,
-    pub account_id: String,
-    pub member_id: String,
+    pub account_id: AccountId,
+    pub member_id: MemberId,
     pub study_pk: i64,
     pub password_hash: String,
     pub deidentified: bool,
@@ -37,8 +38,8 @@ pub struct NewShare {
 pub struct NewDownload {
     pub id: String,
     pub token_hash: Vec<u8>,
-    pub account_id: String,
-    pub member_id: String,
+    pub account_id: AccountId,
+    pub member_id: MemberId,
     pub study_pk: i64,
     pub code_hash: Vec<u8>,
 }
@@ -47,7 +48,7 @@ pub struct NewDownload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
     pub at: DateTime<Utc>,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub sender: String,
     pub receiver: String,
     pub category: String,
@@ -72,7 +73,7 @@ impl Transfer {
 /// One line of an account's access log: who did what to which of its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
@@ -118,8 +119,8 @@ pub struct TryDownload {
 #[derive(Debug, Clone)]
 pub struct ShareRow {
     pub id: String,
-    pub account_id: String,
-    pub member_id: String,
+    pub account_id: AccountId,
+    pub member_id: MemberId,
     pub study_pk: i64,
     pub exam_id: String,
     pub password_hash: String,
@@ -140,8 +141,8 @@ pub struct ShareSessionRow {
 #[derive(Debug, Clone)]
 pub struct DownloadRow {
     pub id: String,
-    pub account_id: String,
-    pub member_id: String,
+    pub account_id: AccountId,
+    pub member_id: MemberId,
     pub study_pk: i64,
     pub exam_id: String,
     pub created_at: DateTime<Utc>,

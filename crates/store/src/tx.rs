@@ -14,6 +14,7 @@ use crate::sealed::SealedPatient;
 use crate::sharing::{Access, DownloadRow, NewDownload, NewShare, ShareRow, Transfer};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cloudfilm_core::{AccountId, MemberId, OrgId};
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 
 /// The latest one-time code of a phone (or of a member) and purpose.
@@ -41,7 +42,7 @@ pub trait ArchiveTx: Send {
     ) -> Result<bool>;
     async fn insert_api_key(
         &mut self,
-        org_id: i64,
+        org_id: OrgId,
         key_id: &str,
         secret_hash: &[u8],
         allow: &str,
@@ -52,7 +53,7 @@ pub trait ArchiveTx: Send {
     /// False when the title is taken.
     async fn insert_ae(
         &mut self,
-        org_id: i64,
+        org_id: OrgId,
         title: &AeTitle,
         host: Option<&str>,
         port: Option<u16>,
@@ -61,8 +62,8 @@ pub trait ArchiveTx: Send {
     async fn delete_ae(&mut self, title: &AeTitle) -> Result<bool>;
 
     /// The SHA-256 of the instance stored under this SOP Instance UID.
-    async fn instance_digest(&mut self, org_id: i64, sop_uid: &str) -> Result<Option<String>>;
-    async fn study_pk(&mut self, org_id: i64, study_uid: &str) -> Result<Option<i64>>;
+    async fn instance_digest(&mut self, org_id: OrgId, sop_uid: &str) -> Result<Option<String>>;
+    async fn study_pk(&mut self, org_id: OrgId, study_uid: &str) -> Result<Option<i64>>;
     async fn insert_study(&mut self, new: &NewInstance, sealed: &SealedPatient, exam_id: &str, at: &str)
     -> Result<i64>;
     async fn insert_study_token(&mut self, kind: i64, token: &[u8], new: &NewInstance, study_pk: i64) -> Result<()>;
@@ -94,17 +95,17 @@ pub trait PatientTx: Send {
     async fn events_since(&mut self, bucket: &[u8], since: DateTime<Utc>) -> Result<u32>;
     async fn count_event(&mut self, bucket: &[u8], at: DateTime<Utc>) -> Result<()>;
 
-    async fn account_by_phone(&mut self, phone_token: &[u8]) -> Result<Option<String>>;
+    async fn account_by_phone(&mut self, phone_token: &[u8]) -> Result<Option<AccountId>>;
     async fn insert_account(
         &mut self,
-        id: &str,
+        id: &AccountId,
         phone_token: &[u8],
         sealed_phone: &[u8],
         at: DateTime<Utc>,
     ) -> Result<()>;
     async fn insert_session(
         &mut self,
-        account_id: &str,
+        account_id: &AccountId,
         session: &NewSession,
         at: DateTime<Utc>,
         step_up_at: Option<DateTime<Utc>>,
@@ -113,35 +114,45 @@ pub trait PatientTx: Send {
     async fn touch_session(&mut self, token_hash: &[u8], at: DateTime<Utc>) -> Result<()>;
     async fn insert_consent(
         &mut self,
-        account_id: &str,
+        account_id: &AccountId,
         kind: &str,
         policy_version: &str,
         granted: bool,
         at: DateTime<Utc>,
     ) -> Result<()>;
 
-    async fn has_member(&mut self, account_id: &str, id_token: &[u8]) -> Result<bool>;
-    async fn has_self_member(&mut self, account_id: &str) -> Result<bool>;
+    async fn has_member(&mut self, account_id: &AccountId, id_token: &[u8]) -> Result<bool>;
+    async fn has_self_member(&mut self, account_id: &AccountId) -> Result<bool>;
     /// Whether this resident ID is the "self" member of any account.
     async fn is_self_anywhere(&mut self, id_token: &[u8]) -> Result<bool>;
     async fn insert_member(
         &mut self,
-        account_id: &str,
+        account_id: &AccountId,
         member: &NewMember,
         sealed_name: &[u8],
         sealed_id_number: &[u8],
         at: DateTime<Utc>,
     ) -> Result<()>;
-    async fn delete_member(&mut self, account_id: &str, member_id: &str) -> Result<bool>;
-    async fn mark_matched(&mut self, member_id: &str, study_pk: i64, at: DateTime<Utc>) -> Result<()>;
-    async fn stamp_consent_request(&mut self, account_id: &str, member_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn delete_member(&mut self, account_id: &AccountId, member_id: &MemberId) -> Result<bool>;
+    async fn mark_matched(&mut self, member_id: &MemberId, study_pk: i64, at: DateTime<Utc>) -> Result<()>;
+    async fn stamp_consent_request(
+        &mut self,
+        account_id: &AccountId,
+        member_id: &MemberId,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
     /// The held adult's yes by the code sent to them (never on a "self" member).
-    async fn consent_by_code(&mut self, account_id: &str, member_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn consent_by_code(
+        &mut self,
+        account_id: &AccountId,
+        member_id: &MemberId,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
     /// The adult's own account grants or ends a holding of them by another account.
     async fn set_holding(
         &mut self,
-        self_account_id: &str,
-        holder_member_id: &str,
+        self_account_id: &AccountId,
+        holder_member_id: &MemberId,
         grant: bool,
         at: DateTime<Utc>,
     ) -> Result<bool>;
@@ -153,7 +164,7 @@ pub trait PatientTx: Send {
 pub trait SharingTx: Send {
     async fn insert_share(&mut self, share: &NewShare, at: DateTime<Utc>) -> Result<()>;
     /// False when the account has no such share.
-    async fn revoke_share(&mut self, account_id: &str, share_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn revoke_share(&mut self, account_id: &AccountId, share_id: &str, at: DateTime<Utc>) -> Result<bool>;
     /// Ends the share's sessions at `at` at the latest.
     async fn end_share_sessions(&mut self, share_id: &str, at: DateTime<Utc>) -> Result<()>;
     async fn share(&mut self, share_id: &str) -> Result<Option<ShareRow>>;

@@ -91,7 +91,7 @@ async fn create_org(repo: &Index, code: &str) -> Org {
         .unwrap()
 }
 
-fn demo_instances(org_id: i64, scale: f64) -> Vec<NewInstance> {
+fn demo_instances(org_id: cloudfilm_core::OrgId, scale: f64) -> Vec<NewInstance> {
     let mut out = Vec::new();
     for spec in cloudfilm_dicom::synth::demo_studies(scale) {
         for bytes in cloudfilm_dicom::synth::generate_study(&spec) {

@@ -7,7 +7,7 @@ use cloudfilm_audit::verify_log;
 use cloudfilm_core::download::{DownloadPolicy, DownloadVerdict};
 use cloudfilm_core::otp::{OtpPolicy, OtpPurpose};
 use cloudfilm_core::share::{SharePolicy, UnlockVerdict};
-use cloudfilm_core::{OrgCode, OrgSwitches};
+use cloudfilm_core::{AccountId, MemberId, OrgCode, OrgSwitches};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_store::patients::*;
@@ -80,7 +80,7 @@ fn login(phone: &str, code: &str, i: usize) -> Login {
         code_hash: hash(code),
         // Each attempt from its own address: only the code's own limit is in play.
         ip_bucket: hash(&format!("ip-{phone}-{i}")),
-        new_account_id: cloudfilm_crypto::random::hex_id(),
+        new_account_id: AccountId::new(cloudfilm_crypto::random::hex_id()),
         session: session(i),
         policy: OtpPolicy::default(),
         now: Utc::now(),
@@ -102,7 +102,7 @@ async fn issue(node: &Index, phone: &str, code: &str) {
 }
 
 /// An account (logged in with a code), one of its members and a study of an organization.
-async fn patient_with_study(c: &Cluster) -> (String, String, i64) {
+async fn patient_with_study(c: &Cluster) -> (AccountId, MemberId, i64) {
     issue(&c.nodes[0], "13900000001", "111111").await;
     let CodeOutcome::Accepted { account_id, .. } = c.nodes[1].login(login("13900000001", "111111", 999)).await.unwrap()
     else {
@@ -126,7 +126,7 @@ async fn patient_with_study(c: &Cluster) -> (String, String, i64) {
     c.nodes[2].store_instances(vec![instance], ImportContext::default()).await.unwrap();
     let study_pk = c.nodes[0].org_studies(org.id, Some(&study_uid), None).await.unwrap()[0];
     let member = NewMember {
-        id: cloudfilm_crypto::random::hex_id(),
+        id: MemberId::new(cloudfilm_crypto::random::hex_id()),
         relation: cloudfilm_core::member::Relation::Myself,
         name: "Member".into(),
         id_number: "110105194912310029".into(),

@@ -8,6 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::OrgId;
 use cloudfilm_core::instance::ResultRow;
 use cloudfilm_core::query::{Level, Query};
 use cloudfilm_dicom::json;
@@ -128,7 +129,7 @@ async fn search(
 /// instance (or of the first instance of the study or series).
 async fn extra_headers(
     archive: &Arc<crate::Archive>,
-    org_id: i64,
+    org_id: OrgId,
     query: &Query,
     rows: &[ResultRow],
 ) -> Result<Vec<Option<dicom_object::mem::InMemDicomObject>>, ApiError> {

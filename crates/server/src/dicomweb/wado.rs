@@ -178,8 +178,9 @@ async fn first_chunk(
     .await
     .map_err(|_| ApiError::internal())?;
     if let Err(retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) = &opened {
-        tracing::error!("a stored instance failed its integrity check");
-        archive.repo.audit(vec![integrity_event(auth, row)]).await?;
+        let event = integrity_event(auth, row);
+        tracing::error!(request_id = ?event.request_id, "a stored instance failed its integrity check");
+        archive.repo.audit(vec![event]).await?;
     }
     Ok(opened?)
 }

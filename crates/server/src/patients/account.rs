@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::AccountId;
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::consent::{POLICY_TEXT, POLICY_VERSION};
 use cloudfilm_core::masking::mask_phone;
@@ -24,7 +25,7 @@ pub async fn policy() -> axum::Json<Value> {
 }
 
 /// The account as responses show it.
-pub async fn account_json(archive: &Archive, account_id: &str) -> Result<Value, ApiError> {
+pub async fn account_json(archive: &Archive, account_id: &AccountId) -> Result<Value, ApiError> {
     let account = archive.repo.account(account_id).await?.ok_or_else(ApiError::not_found)?;
     let consents = archive.repo.consents(account_id).await?;
     let events: Vec<Value> = consents

@@ -129,7 +129,7 @@ pub async fn login(
         phone: phone.as_str().to_owned(),
         code_hash: code_hash(archive, OtpPurpose::Login, &phone, code),
         ip_bucket: keyed(archive, "code-failures-from", &context.client_ip.to_string()),
-        new_account_id: cloudfilm_crypto::random::hex_id(),
+        new_account_id: cloudfilm_core::AccountId::new(cloudfilm_crypto::random::hex_id()),
         session: fresh.stored.clone(),
         policy: archive.config.patients.otp.clone(),
         now: archive.clock.now(),

@@ -14,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cloudfilm_audit::{Action, Outcome};
+use cloudfilm_core::MemberId;
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::instance::{InstanceRow, PixelLayout};
 use cloudfilm_dicom::report;
@@ -50,7 +51,7 @@ fn exam_json(exam: &ExamRow) -> Value {
 pub async fn list(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path(member_id): Path<String>,
+    Path(member_id): Path<MemberId>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let archive = &state.archive;
     let member = own_member(archive, &signed.account_id, &member_id).await?;
@@ -70,7 +71,7 @@ pub(crate) async fn visible_exam(
     archive: &Archive,
     signed: &Signed,
     exam_id: &str,
-) -> Result<(String, ExamRow), ApiError> {
+) -> Result<(MemberId, ExamRow), ApiError> {
     if exam_id.len() != 32 || !exam_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found());
     }

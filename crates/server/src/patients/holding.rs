@@ -24,6 +24,7 @@ use cloudfilm_core::masking::mask_phone;
 use cloudfilm_core::matching::name_agrees;
 use cloudfilm_core::member::{MemberConsent, consent_state, holding_state};
 use cloudfilm_core::otp::OtpPurpose;
+use cloudfilm_core::{AccountId, MemberId};
 use cloudfilm_core::{PhoneNumber, ResidentId};
 use cloudfilm_store::patients::{
     CodeOutcome, ConfirmMemberConsent, HolderRecord, MemberRecord, RequestMemberConsent, SetHolding,
@@ -62,7 +63,7 @@ pub fn ensure_open(member: &MemberRecord, today: NaiveDate) -> Result<(), ApiErr
 pub async fn record_read(
     archive: &Archive,
     signed: &Signed,
-    member_id: &str,
+    member_id: &MemberId,
     event: AuditEvent,
     what: &str,
     object: String,
@@ -116,24 +117,31 @@ async fn record_phone(archive: &Archive, member: &MemberRecord) -> Result<Option
 
 /// Codes of a member's consent are kept under a token of the member (not of the phone), so a
 /// code answers only the holding it was asked for.
-fn code_token(archive: &Archive, member_id: &str) -> Vec<u8> {
-    keyed(archive, "member-consent-code", member_id)
+fn code_token(archive: &Archive, member_id: &MemberId) -> Vec<u8> {
+    keyed(archive, "member-consent-code", member_id.as_str())
 }
 
-fn code_hash(archive: &Archive, member_id: &str, code: &str) -> Vec<u8> {
+fn code_hash(archive: &Archive, member_id: &MemberId, code: &str) -> Vec<u8> {
     archive.sealer.secret_hash(&format!("otp\0{}\0{member_id}\0{code}", OtpPurpose::MemberConsent.as_str()))
 }
 
-fn access(account_id: &str, at: DateTime<Utc>, actor: String, action: String, object: String, ip: &str) -> Access {
+fn access(
+    account_id: &AccountId,
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    object: String,
+    ip: &str,
+) -> Access {
     Access { account_id: account_id.to_owned(), at, actor, action, object, client_ip: Some(ip.to_owned()) }
 }
 
 /// The lines a holding event writes: one in the holder's log and, when the adult has an
 /// account of their own, one in theirs.
 fn both_logs(
-    holder_account: &str,
-    adult_account: Option<&str>,
-    member_id: &str,
+    holder_account: &AccountId,
+    adult_account: Option<&AccountId>,
+    member_id: &MemberId,
     now: DateTime<Utc>,
     ip: &str,
     holder_line: (String, String),
@@ -146,7 +154,7 @@ fn both_logs(
     lines
 }
 
-fn holder_actor(member_id: &str, relation: &str) -> String {
+fn holder_actor(member_id: &MemberId, relation: &str) -> String {
     format!("another account holding you as {relation} (holding {member_id})")
 }
 
@@ -156,7 +164,7 @@ fn holder_actor(member_id: &str, relation: &str) -> String {
 pub async fn request(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path(member_id): Path<String>,
+    Path(member_id): Path<MemberId>,
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
     let now = archive.clock.now();
@@ -181,7 +189,7 @@ pub async fn request(
     let ip = signed.context.client_ip.to_string();
     let lines = both_logs(
         &signed.account_id,
-        adult.as_deref(),
+        adult.as_ref(),
         &member_id,
         now,
         &ip,
@@ -231,7 +239,7 @@ pub async fn request(
 /// Tells the adult's own account phone that a holding opened by the code (the record's phone
 /// may not be theirs any more): who holds them, and where to end it. A failure to send is
 /// logged (masked) and does not undo the consent.
-async fn notify_adult(archive: &Archive, adult_account: &str, holder_account: &str) {
+async fn notify_adult(archive: &Archive, adult_account: &AccountId, holder_account: &AccountId) {
     let (Ok(Some(adult)), Ok(Some(holder))) =
         (archive.repo.account(adult_account).await, archive.repo.account(holder_account).await)
     else {
@@ -266,7 +274,7 @@ fn code_refused(outcome: CodeOutcome) -> ApiError {
 pub async fn confirm(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path(member_id): Path<String>,
+    Path(member_id): Path<MemberId>,
     Body(request): Body<ConsentCode>,
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
@@ -279,7 +287,7 @@ pub async fn confirm(
     let ip = signed.context.client_ip.to_string();
     let lines = both_logs(
         &signed.account_id,
-        adult.as_deref(),
+        adult.as_ref(),
         &member_id,
         now,
         &ip,
@@ -348,7 +356,7 @@ pub async fn list(State(state): State<AppState>, signed: Signed) -> Result<axum:
 async fn set_holding(
     archive: &Archive,
     signed: &Signed,
-    holding_id: &str,
+    holding_id: &MemberId,
     grant: bool,
 ) -> Result<HolderRecord, ApiError> {
     let holder = archive
@@ -356,7 +364,7 @@ async fn set_holding(
         .holders(&signed.account_id)
         .await?
         .into_iter()
-        .find(|h| h.member_id == holding_id)
+        .find(|h| h.member_id == *holding_id)
         .ok_or_else(ApiError::not_found)?;
     let now = archive.clock.now();
     let ip = signed.context.client_ip.to_string();
@@ -383,7 +391,7 @@ async fn set_holding(
         .with_detail(format!("{detail} (holder account:{})", holder.account_id));
     let op = SetHolding {
         self_account_id: signed.account_id.clone(),
-        holder_member_id: holding_id.to_owned(),
+        holder_member_id: holding_id.clone(),
         grant,
         now,
         access,
@@ -396,7 +404,7 @@ async fn set_holding(
         .holders(&signed.account_id)
         .await?
         .into_iter()
-        .find(|h| h.member_id == holding_id)
+        .find(|h| h.member_id == *holding_id)
         .ok_or_else(ApiError::not_found)
 }
 
@@ -404,7 +412,7 @@ async fn set_holding(
 pub async fn approve(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path(holding_id): Path<String>,
+    Path(holding_id): Path<MemberId>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let holder = set_holding(&state.archive, &signed, &holding_id, true).await?;
     Ok(axum::Json(holder_json(&holder)))
@@ -415,7 +423,7 @@ pub async fn approve(
 pub async fn end(
     State(state): State<AppState>,
     signed: Signed,
-    Path(holding_id): Path<String>,
+    Path(holding_id): Path<MemberId>,
 ) -> Result<StatusCode, ApiError> {
     set_holding(&state.archive, &signed, &holding_id, false).await?;
     Ok(StatusCode::NO_CONTENT)

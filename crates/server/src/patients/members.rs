@@ -19,6 +19,7 @@ use cloudfilm_core::masking::{mask_id_number, mask_name};
 use cloudfilm_core::matching::{MatchClaim, fold, name_agrees};
 use cloudfilm_core::member::{Household, MemberRuleError, Relation, clean_name, may_add};
 use cloudfilm_core::resident_id::Sex;
+use cloudfilm_core::{AccountId, MemberId};
 use cloudfilm_store::patients::{MemberConflict, MemberRecord, NewMember};
 use cloudfilm_store::sealed::TokenKind;
 use serde::Deserialize;
@@ -46,8 +47,12 @@ pub fn member_json(member: &MemberRecord, today: chrono::NaiveDate) -> Value {
 }
 
 /// The account's member with this id, or the 404 every other id gets (S15).
-pub async fn own_member(archive: &Archive, account_id: &str, member_id: &str) -> Result<MemberRecord, ApiError> {
-    archive.repo.members(account_id).await?.into_iter().find(|m| m.id == member_id).ok_or_else(ApiError::not_found)
+pub async fn own_member(
+    archive: &Archive,
+    account_id: &AccountId,
+    member_id: &MemberId,
+) -> Result<MemberRecord, ApiError> {
+    archive.repo.members(account_id).await?.into_iter().find(|m| &m.id == member_id).ok_or_else(ApiError::not_found)
 }
 
 /// `GET /api/v1/members`.
@@ -95,7 +100,7 @@ pub async fn add(
         .and_then(|m| ResidentId::parse(&m.id_number, today).ok());
     may_add(&Household { holder }, relation, &id, today).map_err(rule_error)?;
     let member = NewMember {
-        id: cloudfilm_crypto::random::hex_id(),
+        id: MemberId::new(cloudfilm_crypto::random::hex_id()),
         relation,
         name,
         id_number: id.as_str().to_owned(),
@@ -129,7 +134,7 @@ pub async fn add(
 pub async fn remove(
     State(state): State<AppState>,
     signed: Signed,
-    Path(member_id): Path<String>,
+    Path(member_id): Path<MemberId>,
 ) -> Result<StatusCode, ApiError> {
     let archive = &state.archive;
     let event = signed
@@ -146,7 +151,7 @@ pub async fn remove(
 pub async fn reveal_id_number(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path(member_id): Path<String>,
+    Path(member_id): Path<MemberId>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let archive = &state.archive;
     let member = own_member(archive, &signed.account_id, &member_id).await?;
@@ -172,14 +177,14 @@ pub struct MatchRequest {
 pub async fn manual_match(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path(member_id): Path<String>,
+    Path(member_id): Path<MemberId>,
     Body(request): Body<MatchRequest>,
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
     let now = archive.clock.now();
     let limit = archive.config.patients.match_attempts_per_hour;
     let buckets = vec![
-        keyed(archive, "match-attempts-of", &signed.account_id),
+        keyed(archive, "match-attempts-of", signed.account_id.as_str()),
         keyed(archive, "match-attempts-from", &signed.context.client_ip.to_string()),
     ];
     let claim = MatchClaim::parse(

@@ -11,6 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
+use cloudfilm_core::AccountId;
 use cloudfilm_crypto::blind::constant_time_eq;
 use cloudfilm_store::patients::NewSession;
 
@@ -20,7 +21,7 @@ pub const CSRF_COOKIE: &str = "cf_csrf";
 /// A request with a live session.
 #[derive(Debug, Clone)]
 pub struct Signed {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub token_hash: Vec<u8>,
     pub stepped_up: bool,
     pub context: RequestContext,

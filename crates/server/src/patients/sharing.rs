@@ -161,7 +161,7 @@ pub async fn create_download(
     let now = archive.clock.now();
     let policy = &archive.config.patients.download;
     // Each link sends a text message: bounded per account like one-time codes.
-    let bucket = keyed(archive, "download-links-of", &signed.account_id);
+    let bucket = keyed(archive, "download-links-of", signed.account_id.as_str());
     let limit = archive.config.patients.otp.sends_per_phone_hour;
     if !archive.repo.take_attempt(vec![bucket], limit, now - Duration::hours(1), now).await? {
         return Err(ApiError::rate_limited(3600));

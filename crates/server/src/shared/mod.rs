@@ -18,6 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use cloudfilm_core::{AccountId, MemberId};
 use cloudfilm_store::patients::AuditContext;
 
 /// Largest body a link's form sends.
@@ -88,8 +89,8 @@ async fn check_address(archive: &Archive, context: &RequestContext, limit: u32) 
 /// processing health data (S33).
 async fn owners_exam(
     archive: &Archive,
-    account_id: &str,
-    member_id: &str,
+    account_id: &AccountId,
+    member_id: &MemberId,
     exam_id: &str,
 ) -> Result<cloudfilm_store::patients::ExamRow, ApiError> {
     let unavailable = || ApiError::new(StatusCode::GONE, "exam_unavailable", "this exam is no longer available");
@@ -99,7 +100,7 @@ async fn owners_exam(
     // An adult held by the owner must still consent (issue 13 item 14): ending it closes links.
     let today = archive.clock.now().date_naive();
     let members = archive.repo.members(account_id).await?;
-    let member = members.iter().find(|m| m.id == member_id).ok_or_else(unavailable)?;
+    let member = members.iter().find(|m| &m.id == member_id).ok_or_else(unavailable)?;
     if !crate::patients::holding::member_consent(member, today).opens_exams() {
         return Err(unavailable());
     }

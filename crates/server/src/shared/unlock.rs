@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use cloudfilm_core::AccountId;
 use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::masking::mask_phone;
@@ -134,7 +135,7 @@ pub fn gone(code: &'static str, message: &str) -> ApiError {
 }
 
 /// Tells the account holder, once, that a share was opened (no personal data in the text).
-async fn notify_first_open(archive: &Archive, account_id: &str) {
+async fn notify_first_open(archive: &Archive, account_id: &AccountId) {
     let phone = match archive.repo.account(account_id).await {
         Ok(Some(account)) => PhoneNumber::parse(&account.phone).ok(),
         _ => None,

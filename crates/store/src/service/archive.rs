@@ -7,6 +7,7 @@ use crate::model::*;
 use crate::sealed::Sealer;
 use crate::tx::Tx;
 use cloudfilm_audit::AuditEvent;
+use cloudfilm_core::OrgId;
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 
 pub async fn create_org(tx: &mut dyn Tx, code: &OrgCode, name: &str, switches: OrgSwitches, at: &str) -> Result<Org> {
@@ -35,7 +36,7 @@ pub async fn revoke_api_key(tx: &mut dyn Tx, key_id: &str, at: &str) -> Result<(
 
 pub async fn add_ae(
     tx: &mut dyn Tx,
-    org_id: i64,
+    org_id: OrgId,
     title: &AeTitle,
     host: Option<&str>,
     port: Option<u16>,
@@ -63,7 +64,7 @@ pub async fn store_instances(
     let mut keys: Vec<Vec<u8>> = instances
         .iter()
         .flat_map(|i| {
-            let org = i.org_id.to_be_bytes();
+            let org = i.org_id.0.to_be_bytes();
             [
                 [&b"study\0"[..], &org, i.info.study_uid.as_bytes()].concat(),
                 [&b"sop\0"[..], &org, i.info.sop_instance_uid.as_bytes()].concat(),

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_core::member::Relation;
 use cloudfilm_core::otp::{CodeVerdict, IssuedCode, OtpPolicy, OtpPurpose, SendHistory};
+use cloudfilm_core::{AccountId, MemberId};
 use cloudfilm_crypto::blind::constant_time_eq;
 
 /// What a write answers, with the audit entries it owes.
@@ -143,11 +144,11 @@ pub async fn step_up(tx: &mut dyn Tx, op: &StepUp) -> Result<Decided<CodeOutcome
 pub async fn add_member(
     tx: &mut dyn Tx,
     sealer: &Sealer,
-    account_id: &str,
+    account_id: &AccountId,
     member: &NewMember,
     now: DateTime<Utc>,
 ) -> Result<Result<(), MemberConflict>> {
-    tx.lock(&mut [account_id.as_bytes().to_vec(), member.id_token.clone()]).await?;
+    tx.lock(&mut [account_id.as_str().as_bytes().to_vec(), member.id_token.clone()]).await?;
     if tx.has_member(account_id, &member.id_token).await? {
         return Ok(Err(MemberConflict::Duplicate));
     }
@@ -233,7 +234,7 @@ pub async fn set_holding(tx: &mut dyn Tx, op: &SetHolding) -> Result<Result<(), 
     Ok(Ok(()))
 }
 
-fn member_event(account_id: &str, member_id: &str, outcome: Outcome) -> AuditEvent {
+fn member_event(account_id: &AccountId, member_id: &MemberId, outcome: Outcome) -> AuditEvent {
     AuditEvent::new(Action::PatientRecord, format!("account:{account_id}"), format!("member:{member_id}"), outcome)
 }
 

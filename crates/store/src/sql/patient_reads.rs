@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::{parse_stamp, stamp};
 use cloudfilm_core::member::{ConsentTimes, Relation};
 use cloudfilm_core::session::SessionTimes;
+use cloudfilm_core::{AccountId, MemberId, OrgId};
 use sqlx::Row;
 
 fn time(r: &DbRow, column: &str) -> Result<DateTime<Utc>> {
@@ -45,7 +46,7 @@ pub async fn session(pool: &Pool, token_hash: &[u8]) -> Result<Option<SessionRec
     }))
 }
 
-pub async fn account(pool: &Pool, sealer: &Sealer, id: &str) -> Result<Option<AccountRecord>> {
+pub async fn account(pool: &Pool, sealer: &Sealer, id: &AccountId) -> Result<Option<AccountRecord>> {
     let row = sqlx::query("SELECT id, phone_token, phone, created_at FROM accounts WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
@@ -59,7 +60,7 @@ pub async fn account(pool: &Pool, sealer: &Sealer, id: &str) -> Result<Option<Ac
     }))
 }
 
-pub async fn consents(pool: &Pool, account_id: &str) -> Result<Consents> {
+pub async fn consents(pool: &Pool, account_id: &AccountId) -> Result<Consents> {
     let rows =
         sqlx::query("SELECT kind, policy_version, granted, at FROM consent_events WHERE account_id = $1 ORDER BY id")
             .bind(account_id)
@@ -97,7 +98,7 @@ fn relation(r: &DbRow) -> Result<Relation> {
     Relation::parse(&relation).ok_or_else(|| StoreError::Database("bad relation".into()))
 }
 
-pub async fn members(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<Vec<MemberRecord>> {
+pub async fn members(pool: &Pool, sealer: &Sealer, account_id: &AccountId) -> Result<Vec<MemberRecord>> {
     let rows = sqlx::query(
         "SELECT id, relation, name, id_number, id_token, created_at, matched_at, consent_requested_at, \
          consented_at, consent_via, consent_ended_at FROM members \
@@ -125,7 +126,7 @@ pub async fn members(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<V
 
 /// Who holds the adult whose own account this is: members of other accounts with the resident
 /// ID token of this account's matched "self" member.
-pub async fn holders(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<Vec<HolderRecord>> {
+pub async fn holders(pool: &Pool, sealer: &Sealer, account_id: &AccountId) -> Result<Vec<HolderRecord>> {
     let rows = sqlx::query(
         "SELECT h.id, h.account_id, h.relation, h.created_at, h.consent_requested_at, h.consented_at, \
          h.consent_via, h.consent_ended_at, a.phone FROM members me \
@@ -153,7 +154,7 @@ pub async fn holders(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<V
 }
 
 /// The account whose matched "self" member carries this resident ID token.
-pub async fn self_account_of(pool: &Pool, id_token: &[u8]) -> Result<Option<String>> {
+pub async fn self_account_of(pool: &Pool, id_token: &[u8]) -> Result<Option<AccountId>> {
     Ok(sqlx::query_scalar(
         "SELECT account_id FROM members WHERE id_token = $1 AND relation = 'self' AND matched_at IS NOT NULL LIMIT 1",
     )
@@ -181,8 +182,8 @@ const VISIBLE: &str = "WITH visible(pk) AS ( \
 
 pub async fn visible_exams(
     pool: &Pool,
-    account_id: &str,
-    member_id: Option<&str>,
+    account_id: &AccountId,
+    member_id: Option<&MemberId>,
     exam_id: Option<&str>,
 ) -> Result<Vec<ExamRow>> {
     let rows = sqlx::query(VISIBLE)
@@ -198,7 +199,11 @@ pub async fn visible_exams(
 
 /// The matched members of an account whose resident ID is on this exam's record (service on),
 /// whatever their consent.
-pub async fn exam_members_ignoring_consent(pool: &Pool, account_id: &str, exam_id: &str) -> Result<Vec<String>> {
+pub async fn exam_members_ignoring_consent(
+    pool: &Pool,
+    account_id: &AccountId,
+    exam_id: &str,
+) -> Result<Vec<MemberId>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT m.id FROM members m JOIN study_tokens t ON t.kind = $1 AND t.token = m.id_token \
          JOIN studies s ON s.pk = t.study_pk JOIN organizations o ON o.id = s.org_id \
@@ -300,7 +305,7 @@ pub async fn reports(pool: &Pool, sealer: &Sealer, study_pk: i64) -> Result<Vec<
 /// The studies of an organization with this Study Instance UID or accession number.
 pub async fn org_studies(
     pool: &Pool,
-    org_id: i64,
+    org_id: OrgId,
     study_uid: Option<&str>,
     accession_number: Option<&str>,
 ) -> Result<Vec<i64>> {
@@ -325,7 +330,7 @@ pub async fn count_events(pool: &Pool, bucket: &[u8], since: DateTime<Utc>) -> R
 }
 
 /// The account's data-subject requests, newest first.
-pub async fn data_requests(pool: &Pool, sealer: &Sealer, account_id: &str) -> Result<Vec<DataRequest>> {
+pub async fn data_requests(pool: &Pool, sealer: &Sealer, account_id: &AccountId) -> Result<Vec<DataRequest>> {
     let rows = sqlx::query(
         "SELECT id, account_id, kind, detail, created_at, due_date, status FROM data_requests \
          WHERE account_id = $1 ORDER BY created_at DESC, rowid DESC",

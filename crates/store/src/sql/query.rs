@@ -7,6 +7,7 @@ use super::{Db, Pool, dialect};
 use crate::error::Result;
 use crate::model::*;
 use crate::sealed::{NAME_PREFIX_MAX, Sealer, TokenKind};
+use cloudfilm_core::OrgId;
 use cloudfilm_core::query::{Attr, Filter, Level, Matcher, Query, Storage, name_prefix_is_exact};
 use futures::TryStreamExt;
 use sqlx::QueryBuilder;
@@ -119,7 +120,7 @@ fn needs_post_filter(filter: &Filter) -> bool {
     !exact_by_token
 }
 
-pub async fn run(pool: &Pool, sealer: &Sealer, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
+pub async fn run(pool: &Pool, sealer: &Sealer, org_id: OrgId, query: &Query) -> Result<Vec<ResultRow>> {
     let filters: Vec<&Filter> = query.filters.iter().filter(|f| f.attr.level() <= query.level).collect();
     let mut tokens: Vec<(TokenKind, Vec<u8>)> = filters.iter().filter_map(|f| token_for(sealer, f)).collect();
     let mut qb = QueryBuilder::<Db>::new("SELECT ");
@@ -236,7 +237,7 @@ fn stored_value(attr: Attr, study: &StudyRow, series: Option<&SeriesRow>) -> Opt
 
 pub async fn instances(
     pool: &Pool,
-    org_id: i64,
+    org_id: OrgId,
     study_uid: &str,
     series_uid: Option<&str>,
     sop_uid: Option<&str>,

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
+use cloudfilm_core::{AccountId, MemberId, OrgId};
 use cloudfilm_core::{AeTitle, OrgCode};
 use sqlx::Row;
 use std::sync::Arc;
@@ -67,12 +68,12 @@ impl ArchiveReads for Readers {
         row.map(|r| rows::application_entity(&r)).transpose()
     }
 
-    async fn application_entities(&self, org_id: i64) -> Result<Vec<AeRecord>> {
+    async fn application_entities(&self, org_id: OrgId) -> Result<Vec<AeRecord>> {
         let rows = sqlx::query(AE_BY_ORG).bind(org_id).fetch_all(&self.pool).await?;
         rows.iter().map(rows::application_entity).collect()
     }
 
-    async fn instance_digest(&self, org_id: i64, sop_uid: &str) -> Result<Option<String>> {
+    async fn instance_digest(&self, org_id: OrgId, sop_uid: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT sha256 FROM instances WHERE org_id = $1 AND sop_uid = $2")
             .bind(org_id)
             .bind(sop_uid)
@@ -88,13 +89,13 @@ impl ArchiveReads for Readers {
         Ok(found.is_some())
     }
 
-    async fn query(&self, org_id: i64, query: &Query) -> Result<Vec<ResultRow>> {
+    async fn query(&self, org_id: OrgId, query: &Query) -> Result<Vec<ResultRow>> {
         query::run(&self.pool, &self.sealer, org_id, query).await
     }
 
     async fn instances(
         &self,
-        org_id: i64,
+        org_id: OrgId,
         study_uid: &str,
         series_uid: Option<&str>,
         sop_uid: Option<&str>,
@@ -135,36 +136,36 @@ impl PatientReads for Readers {
         patient_reads::session(&self.pool, token_hash).await
     }
 
-    async fn account(&self, account_id: &str) -> Result<Option<AccountRecord>> {
+    async fn account(&self, account_id: &AccountId) -> Result<Option<AccountRecord>> {
         patient_reads::account(&self.pool, &self.sealer, account_id).await
     }
 
-    async fn consents(&self, account_id: &str) -> Result<Consents> {
+    async fn consents(&self, account_id: &AccountId) -> Result<Consents> {
         patient_reads::consents(&self.pool, account_id).await
     }
 
-    async fn members(&self, account_id: &str) -> Result<Vec<MemberRecord>> {
+    async fn members(&self, account_id: &AccountId) -> Result<Vec<MemberRecord>> {
         patient_reads::members(&self.pool, &self.sealer, account_id).await
     }
 
     async fn visible_exams(
         &self,
-        account_id: &str,
-        member_id: Option<&str>,
+        account_id: &AccountId,
+        member_id: Option<&MemberId>,
         exam_id: Option<&str>,
     ) -> Result<Vec<ExamRow>> {
         patient_reads::visible_exams(&self.pool, account_id, member_id, exam_id).await
     }
 
-    async fn holders(&self, account_id: &str) -> Result<Vec<HolderRecord>> {
+    async fn holders(&self, account_id: &AccountId) -> Result<Vec<HolderRecord>> {
         patient_reads::holders(&self.pool, &self.sealer, account_id).await
     }
 
-    async fn self_account_of(&self, id_token: &[u8]) -> Result<Option<String>> {
+    async fn self_account_of(&self, id_token: &[u8]) -> Result<Option<AccountId>> {
         patient_reads::self_account_of(&self.pool, id_token).await
     }
 
-    async fn exam_members_ignoring_consent(&self, account_id: &str, exam_id: &str) -> Result<Vec<String>> {
+    async fn exam_members_ignoring_consent(&self, account_id: &AccountId, exam_id: &str) -> Result<Vec<MemberId>> {
         patient_reads::exam_members_ignoring_consent(&self.pool, account_id, exam_id).await
     }
 
@@ -180,7 +181,7 @@ impl PatientReads for Readers {
         patient_reads::reports(&self.pool, &self.sealer, study_pk).await
     }
 
-    async fn org_studies(&self, org_id: i64, study_uid: Option<&str>, accession: Option<&str>) -> Result<Vec<i64>> {
+    async fn org_studies(&self, org_id: OrgId, study_uid: Option<&str>, accession: Option<&str>) -> Result<Vec<i64>> {
         patient_reads::org_studies(&self.pool, org_id, study_uid, accession).await
     }
 
@@ -188,7 +189,7 @@ impl PatientReads for Readers {
         patient_reads::count_events(&self.pool, bucket, since).await
     }
 
-    async fn data_requests(&self, account_id: &str) -> Result<Vec<DataRequest>> {
+    async fn data_requests(&self, account_id: &AccountId) -> Result<Vec<DataRequest>> {
         patient_reads::data_requests(&self.pool, &self.sealer, account_id).await
     }
 }
@@ -199,7 +200,7 @@ impl SharingReads for Readers {
         sharing_reads::share_by_token(&self.pool, token_hash).await
     }
 
-    async fn shares(&self, account_id: &str, study_pk: i64) -> Result<Vec<ShareRow>> {
+    async fn shares(&self, account_id: &AccountId, study_pk: i64) -> Result<Vec<ShareRow>> {
         sharing_reads::shares(&self.pool, account_id, study_pk).await
     }
 
@@ -211,11 +212,11 @@ impl SharingReads for Readers {
         sharing_reads::download_by_token(&self.pool, token_hash).await
     }
 
-    async fn access_log(&self, account_id: &str, limit: u32) -> Result<Vec<Access>> {
+    async fn access_log(&self, account_id: &AccountId, limit: u32) -> Result<Vec<Access>> {
         sharing_reads::access_log(&self.pool, account_id, limit).await
     }
 
-    async fn transfers(&self, account_id: &str, limit: u32) -> Result<Vec<Transfer>> {
+    async fn transfers(&self, account_id: &AccountId, limit: u32) -> Result<Vec<Transfer>> {
         sharing_reads::transfers(&self.pool, account_id, limit).await
     }
 }

@@ -5,6 +5,7 @@ use super::{DbRow, Pool};
 use crate::error::{Result, StoreError};
 use crate::sharing::*;
 use chrono::{DateTime, Utc};
+use cloudfilm_core::AccountId;
 use cloudfilm_core::clock::parse_stamp;
 use cloudfilm_core::share::ShareRecord;
 use sqlx::Row;
@@ -61,7 +62,7 @@ pub async fn share_by_token(pool: &Pool, token_hash: &[u8]) -> Result<Option<Sha
 }
 
 /// The account's shares of one study, newest first.
-pub async fn shares(pool: &Pool, account_id: &str, study_pk: i64) -> Result<Vec<ShareRow>> {
+pub async fn shares(pool: &Pool, account_id: &AccountId, study_pk: i64) -> Result<Vec<ShareRow>> {
     let rows = sqlx::query(concat!(
         share_select!(),
         " WHERE sh.account_id = $1 AND sh.study_pk = $2 ORDER BY sh.created_at DESC, sh.rowid DESC"
@@ -123,7 +124,7 @@ pub async fn download_by_token(pool: &Pool, token_hash: &[u8]) -> Result<Option<
 }
 
 /// The account's access log, newest first.
-pub async fn access_log(pool: &Pool, account_id: &str, limit: u32) -> Result<Vec<Access>> {
+pub async fn access_log(pool: &Pool, account_id: &AccountId, limit: u32) -> Result<Vec<Access>> {
     let rows = sqlx::query(
         "SELECT account_id, at, actor, action, object, client_ip FROM access_log WHERE account_id = $1 \
          ORDER BY id DESC LIMIT $2",
@@ -147,7 +148,7 @@ pub async fn access_log(pool: &Pool, account_id: &str, limit: u32) -> Result<Vec
 }
 
 /// Transfers of the account's data, newest first.
-pub async fn transfers(pool: &Pool, account_id: &str, limit: u32) -> Result<Vec<Transfer>> {
+pub async fn transfers(pool: &Pool, account_id: &AccountId, limit: u32) -> Result<Vec<Transfer>> {
     let rows = sqlx::query(
         "SELECT at, account_id, sender, receiver, category, result FROM transfer_log WHERE account_id = $1 \
          ORDER BY id DESC LIMIT $2",

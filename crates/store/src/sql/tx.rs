@@ -11,6 +11,7 @@ use crate::tx::{ArchiveTx, CodeRow, PatientTx, SharingTx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::{parse_stamp, stamp};
+use cloudfilm_core::{AccountId, MemberId, OrgId};
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 use sqlx::Row;
 
@@ -64,7 +65,7 @@ impl ArchiveTx for SqlTx<'_> {
 
     async fn insert_api_key(
         &mut self,
-        org_id: i64,
+        org_id: OrgId,
         key_id: &str,
         secret_hash: &[u8],
         allow: &str,
@@ -94,7 +95,7 @@ impl ArchiveTx for SqlTx<'_> {
 
     async fn insert_ae(
         &mut self,
-        org_id: i64,
+        org_id: OrgId,
         title: &AeTitle,
         host: Option<&str>,
         port: Option<u16>,
@@ -122,7 +123,7 @@ impl ArchiveTx for SqlTx<'_> {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn instance_digest(&mut self, org_id: i64, sop_uid: &str) -> Result<Option<String>> {
+    async fn instance_digest(&mut self, org_id: OrgId, sop_uid: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT sha256 FROM instances WHERE org_id = $1 AND sop_uid = $2")
             .bind(org_id)
             .bind(sop_uid)
@@ -130,7 +131,7 @@ impl ArchiveTx for SqlTx<'_> {
             .await?)
     }
 
-    async fn study_pk(&mut self, org_id: i64, study_uid: &str) -> Result<Option<i64>> {
+    async fn study_pk(&mut self, org_id: OrgId, study_uid: &str) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT pk FROM studies WHERE org_id = $1 AND study_uid = $2")
             .bind(org_id)
             .bind(study_uid)
@@ -367,7 +368,7 @@ impl PatientTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn account_by_phone(&mut self, phone_token: &[u8]) -> Result<Option<String>> {
+    async fn account_by_phone(&mut self, phone_token: &[u8]) -> Result<Option<AccountId>> {
         Ok(sqlx::query_scalar("SELECT id FROM accounts WHERE phone_token = $1")
             .bind(phone_token)
             .fetch_optional(&mut *self.conn)
@@ -376,7 +377,7 @@ impl PatientTx for SqlTx<'_> {
 
     async fn insert_account(
         &mut self,
-        id: &str,
+        id: &AccountId,
         phone_token: &[u8],
         sealed_phone: &[u8],
         at: DateTime<Utc>,
@@ -393,7 +394,7 @@ impl PatientTx for SqlTx<'_> {
 
     async fn insert_session(
         &mut self,
-        account_id: &str,
+        account_id: &AccountId,
         session: &NewSession,
         at: DateTime<Utc>,
         step_up_at: Option<DateTime<Utc>>,
@@ -432,7 +433,7 @@ impl PatientTx for SqlTx<'_> {
 
     async fn insert_consent(
         &mut self,
-        account_id: &str,
+        account_id: &AccountId,
         kind: &str,
         policy_version: &str,
         granted: bool,
@@ -451,7 +452,7 @@ impl PatientTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn has_member(&mut self, account_id: &str, id_token: &[u8]) -> Result<bool> {
+    async fn has_member(&mut self, account_id: &AccountId, id_token: &[u8]) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM members WHERE account_id = $1 AND id_token = $2")
             .bind(account_id)
             .bind(id_token)
@@ -460,7 +461,7 @@ impl PatientTx for SqlTx<'_> {
         Ok(n > 0)
     }
 
-    async fn has_self_member(&mut self, account_id: &str) -> Result<bool> {
+    async fn has_self_member(&mut self, account_id: &AccountId) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM members WHERE account_id = $1 AND relation = 'self'")
             .bind(account_id)
             .fetch_one(&mut *self.conn)
@@ -478,7 +479,7 @@ impl PatientTx for SqlTx<'_> {
 
     async fn insert_member(
         &mut self,
-        account_id: &str,
+        account_id: &AccountId,
         member: &NewMember,
         sealed_name: &[u8],
         sealed_id_number: &[u8],
@@ -500,7 +501,7 @@ impl PatientTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn delete_member(&mut self, account_id: &str, member_id: &str) -> Result<bool> {
+    async fn delete_member(&mut self, account_id: &AccountId, member_id: &MemberId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM members WHERE id = $1 AND account_id = $2")
             .bind(member_id)
             .bind(account_id)
@@ -509,7 +510,7 @@ impl PatientTx for SqlTx<'_> {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn mark_matched(&mut self, member_id: &str, study_pk: i64, at: DateTime<Utc>) -> Result<()> {
+    async fn mark_matched(&mut self, member_id: &MemberId, study_pk: i64, at: DateTime<Utc>) -> Result<()> {
         sqlx::query(
             "UPDATE members SET matched_at = coalesce(matched_at, $1), \
              matched_study_pk = coalesce(matched_study_pk, $2) WHERE id = $3",
@@ -522,7 +523,12 @@ impl PatientTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn stamp_consent_request(&mut self, account_id: &str, member_id: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn stamp_consent_request(
+        &mut self,
+        account_id: &AccountId,
+        member_id: &MemberId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         let done = sqlx::query("UPDATE members SET consent_requested_at = $1 WHERE id = $2 AND account_id = $3")
             .bind(stamp(at))
             .bind(member_id)
@@ -532,7 +538,12 @@ impl PatientTx for SqlTx<'_> {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn consent_by_code(&mut self, account_id: &str, member_id: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn consent_by_code(
+        &mut self,
+        account_id: &AccountId,
+        member_id: &MemberId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE members SET consented_at = $1, consent_via = 'code', consent_ended_at = NULL \
              WHERE id = $2 AND account_id = $3 AND relation != 'self'",
@@ -547,8 +558,8 @@ impl PatientTx for SqlTx<'_> {
 
     async fn set_holding(
         &mut self,
-        self_account_id: &str,
-        holder_member_id: &str,
+        self_account_id: &AccountId,
+        holder_member_id: &MemberId,
         grant: bool,
         at: DateTime<Utc>,
     ) -> Result<bool> {
@@ -620,7 +631,7 @@ impl SharingTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn revoke_share(&mut self, account_id: &str, share_id: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn revoke_share(&mut self, account_id: &AccountId, share_id: &str, at: DateTime<Utc>) -> Result<bool> {
         let done =
             sqlx::query("UPDATE shares SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 AND account_id = $3")
                 .bind(stamp(at))

@@ -1,0 +1,74 @@
+//! Typed ids of the archive's records, so that an account's id is never passed where a
+//! member's is meant, nor an organization's row id where a count is. The values are opaque
+//! (random hex for accounts and members, the index's row id for organizations) and never
+//! personal data.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> $name {
+                $name(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A patient account (one per phone number).
+    AccountId
+);
+text_id!(
+    /// A person on an account: the holder or a family member.
+    MemberId
+);
+
+/// An organization (a hospital), by its row in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
+pub struct OrgId(pub i64);
+
+impl std::fmt::Display for OrgId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_read_and_print_as_their_value() {
+        let account = AccountId::new("a1b2");
+        assert_eq!(account.as_str(), "a1b2");
+        assert_eq!(account.to_string(), "a1b2");
+        assert_eq!(serde_json::to_string(&MemberId::new("m9")).unwrap(), "\"m9\"");
+        assert_eq!(serde_json::to_string(&OrgId(7)).unwrap(), "7");
+        assert_eq!(String::from(account), "a1b2");
+    }
+}
