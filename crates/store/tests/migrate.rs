@@ -47,15 +47,16 @@ async fn an_embedded_index_copied_to_postgres_answers_the_same() {
     source.close().await;
 
     let target_db = ScratchDatabase::create().await;
-    let target = PgRepository::open(
-        &target_db.url,
-        sealer.clone(),
-        signer.clone(),
-        HeadsOutside::file(dir.path().join("pg-heads.jsonl")),
-    )
-    .await
-    .unwrap();
-    target.close().await;
+    let open_target = || {
+        PgRepository::open(
+            &target_db.url,
+            sealer.clone(),
+            signer.clone(),
+            HeadsOutside::file(dir.path().join("pg-heads.jsonl")),
+        )
+    };
+    // Opening the target creates its schema.
+    open_target().await.unwrap().close().await;
     let from = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await.unwrap();
     let to = sqlx::PgPool::connect_with(postgres::options(&target_db.url).unwrap()).await.unwrap();
     for round in 0..2 {
@@ -66,15 +67,7 @@ async fn an_embedded_index_copied_to_postgres_answers_the_same() {
         }
     }
 
-    let target = PgRepository::open(
-        &target_db.url,
-        sealer.clone(),
-        signer.clone(),
-        HeadsOutside::file(dir.path().join("pg-heads.jsonl")),
-    )
-    .await
-    .unwrap();
-    let target = Index::new(Arc::new(target), sealer);
+    let target = Index::new(Arc::new(open_target().await.unwrap()), sealer);
     let copied = target.query(org.id, &Query::new(Level::Study)).await.unwrap();
     let uids = |rows: &[ResultRow]| {
         rows.iter().map(|r| (r.study.study_uid.clone(), r.study.patient.name.clone())).collect::<Vec<_>>()
