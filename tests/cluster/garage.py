@@ -285,7 +285,9 @@ class GarageCluster:
         return f"""\
 metadata_dir = "{node.dir / 'meta'}"
 data_dir = "{node.dir / 'data'}"
-db_engine = "sqlite"
+db_engine = "lmdb"
+# cloudfilm stores ciphertext only: compressing it costs CPU and saves nothing.
+compression_level = "none"
 
 replication_factor = {self.replication_factor}
 consistency_mode = "consistent"

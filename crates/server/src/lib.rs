@@ -16,6 +16,7 @@ pub mod http_server;
 pub mod ingest;
 pub mod patients;
 pub mod portal;
+mod read_ahead;
 pub mod refusals;
 pub mod retrieve;
 pub mod shared;

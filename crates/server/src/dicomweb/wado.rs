@@ -7,7 +7,8 @@ use crate::Archive;
 use crate::app::AppState;
 use crate::auth::OrgAuth;
 use crate::error::ApiError;
-use crate::retrieve::{self, InstanceChunks};
+use crate::read_ahead::{OpenAhead, Opened};
+use crate::retrieve;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -130,17 +131,27 @@ pub async fn instances(
         return Ok(converted_instances(archive, auth, rows, base, ts));
     }
     // The first bytes are read before the answer starts: a store that does not answer gets a
-    // clean 503 (an altered blob its error and alert), not a 200 cut short.
-    let mut first = Some(first_chunk(&archive, &auth, &rows[0]).await?);
+    // clean 503 (an altered blob its error and alert), not a 200 cut short. The next instances
+    // are opened meanwhile, a few ahead of the one being sent.
+    let mut ahead = OpenAhead::start(archive.clone(), rows);
+    let (row, opening) = ahead.next_async().await.expect("a target has at least one instance");
+    let opened = opened(&archive, &auth, &row, opening).await?;
+    let mut first = Some((row, Ok(opened)));
     Ok(multipart::stream("application/dicom", None, move |w| {
-        for row in &rows {
-            let (mut chunks, mut pending) = match first.take() {
-                Some(opened) => opened,
-                None => (InstanceChunks::open(&archive, row).map_err(std::io::Error::other)?, None),
+        while let Some((row, opened)) = first.take().or_else(|| ahead.next_blocking()) {
+            let Opened { mut chunks, first: first_chunk } = match opened {
+                Ok(opened) => opened,
+                Err(e) => {
+                    if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
+                        alert_integrity(&archive, &auth, &row);
+                    }
+                    return Err(std::io::Error::other(e));
+                }
             };
-            if !w.part_header("application/dicom", Some(&instance_url(&base, row))) {
+            if !w.part_header("application/dicom", Some(&instance_url(&base, &row))) {
                 return Ok(());
             }
+            let mut pending = first_chunk;
             loop {
                 match pending.take().map_or_else(|| chunks.next_chunk(), |chunk| Ok(Some(chunk))) {
                     Ok(Some(chunk)) => {
@@ -151,7 +162,7 @@ pub async fn instances(
                     Ok(None) => break,
                     Err(e) => {
                         if matches!(e, cloudfilm_store::StoreError::Integrity) {
-                            alert_integrity(&archive, &auth, row);
+                            alert_integrity(&archive, &auth, &row);
                         }
                         return Err(std::io::Error::other(e));
                     }
@@ -163,20 +174,14 @@ pub async fn instances(
     }))
 }
 
-/// Opens an instance and reads its first chunk (on a blocking thread).
-async fn first_chunk(
+/// The first instance of an answer as it opened; an altered blob is recorded (durably, before
+/// the error answer) as a security alert.
+async fn opened(
     archive: &Arc<Archive>,
     auth: &OrgAuth,
     row: &InstanceRow,
-) -> Result<(InstanceChunks, Option<Vec<u8>>), ApiError> {
-    let (archive_for_read, row_for_read) = (archive.clone(), row.clone());
-    let opened = tokio::task::spawn_blocking(move || {
-        let mut chunks = InstanceChunks::open(&archive_for_read, &row_for_read)?;
-        let chunk = chunks.next_chunk()?;
-        Ok::<_, retrieve::RetrieveError>((chunks, chunk))
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
+    opened: Result<Opened, retrieve::RetrieveError>,
+) -> Result<Opened, ApiError> {
     if let Err(retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) = &opened {
         let event = integrity_event(auth, row);
         tracing::error!(request_id = ?event.request_id, "a stored instance failed its integrity check");
