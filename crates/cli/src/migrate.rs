@@ -48,7 +48,7 @@ pub async fn run(global: &Global, args: MigrateArgs) -> anyhow::Result<ExitCode>
     let sealer = Arc::new(Sealer::new(&ring)?);
     let signer = Arc::new(ArchiveSigner::new(&ring));
     let (from_blobs, _) = BlobsLocation::parse(&config.blobs_url())?.open(&config.data, ring.clone()).await?;
-    let (to_blobs, _) = BlobsLocation::parse(&args.to_blobs)?.open(&config.data, ring.clone()).await?;
+    let (to_blobs, _) = BlobsLocation::parse(&args.to_blobs)?.without_cache().open(&config.data, ring.clone()).await?;
     let place = cloudfilm_store::postgres::describe(&args.to_database);
     let heads_file = DataLayout::of(&config.data).audit_heads;
     let heads = HeadsOutside::for_index(&args.to_database, heads_file.clone(), to_blobs.store().clone());

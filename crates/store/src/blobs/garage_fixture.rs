@@ -62,6 +62,7 @@ impl Garage {
             credentials: Credentials::new(&self.settings["AWS_ACCESS_KEY_ID"], &self.settings["AWS_SECRET_ACCESS_KEY"]),
             spool: spool.to_owned(),
             grace,
+            cache: None,
         };
         let (store, _) = S3BlobStore::open(options).await.expect("the Garage store opens");
         Blobs::new(Arc::new(cloudfilm_crypto::KeyRing::generate()), Arc::new(store))

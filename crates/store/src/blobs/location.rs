@@ -1,6 +1,8 @@
 //! Where the blobs are, from `--blobs URL`: `file://PATH` or
 //! `s3://BUCKET?endpoint=http://127.0.0.1:3900&region=garage` (credentials from
 //! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, never from the URL), and opening it.
+//! `cache=SIZE` (default 1 GiB, `0` for none) bounds this node's copy of recent objects
+//! under `DATA/cache/` ([`super::cache`]).
 
 use super::{Blobs, LocalBlobStore, S3BlobStore};
 use cloudfilm_crypto::KeyRing;
@@ -15,6 +17,8 @@ pub enum BlobsLocation {
         /// `http(s)://host[:port]`; AWS's regional endpoint when absent.
         endpoint: Option<String>,
         region: Option<String>,
+        /// The bound of this node's cache in bytes (0: none).
+        cache: u64,
     },
 }
 
@@ -65,7 +69,7 @@ impl BlobsLocation {
                 "{bucket:?} is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
             ));
         }
-        let (mut endpoint, mut region) = (None, None);
+        let (mut endpoint, mut region, mut cache) = (None, None, super::cache::DEFAULT_CAPACITY);
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
                 "endpoint" => {
@@ -80,14 +84,30 @@ impl BlobsLocation {
                     endpoint = Some(value.to_owned());
                 }
                 "region" if !value.is_empty() => region = Some(value.into_owned()),
+                "cache" => {
+                    let Some(bytes) = super::cache::parse_size(&value) else {
+                        return invalid("cache= is a size such as 0, 512MiB or 4GiB".into());
+                    };
+                    cache = bytes;
+                }
                 other => {
                     let other: String =
                         other.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(32).collect();
-                    return invalid(format!("unknown S3 URL parameter {other:?} (endpoint, region)"));
+                    return invalid(format!("unknown S3 URL parameter {other:?} (endpoint, region, cache)"));
                 }
             }
         }
-        Ok(BlobsLocation::S3 { bucket: bucket.to_owned(), endpoint, region })
+        Ok(BlobsLocation::S3 { bucket: bucket.to_owned(), endpoint, region, cache })
+    }
+
+    /// The same store without a local cache (a one-off copy such as a migration).
+    pub fn without_cache(self) -> BlobsLocation {
+        match self {
+            BlobsLocation::S3 { bucket, endpoint, region, .. } => {
+                BlobsLocation::S3 { bucket, endpoint, region, cache: 0 }
+            }
+            file => file,
+        }
     }
 
     /// The location for messages: path, or bucket and endpoint (never a credential).
@@ -110,7 +130,7 @@ impl BlobsLocation {
                 let (store, alone) = LocalBlobStore::open(root).map_err(|e| unavailable(e.to_string()))?;
                 Ok((Blobs::new(ring, Arc::new(store)), alone))
             }
-            BlobsLocation::S3 { bucket, endpoint, region } => {
+            BlobsLocation::S3 { bucket, endpoint, region, cache } => {
                 let credentials = super::s3::Credentials::from_env().map_err(unavailable)?;
                 let options = super::s3::S3Options {
                     bucket: bucket.clone(),
@@ -119,6 +139,7 @@ impl BlobsLocation {
                     credentials,
                     spool: data.join("spool"),
                     grace: super::s3::DEFAULT_GRACE,
+                    cache: Some((data.join("cache"), *cache)),
                 };
                 let (store, alone) = S3BlobStore::open(options).await.map_err(unavailable)?;
                 Ok((Blobs::new(ring, Arc::new(store)), alone))
@@ -150,12 +171,17 @@ mod tests {
             BlobsLocation::S3 {
                 bucket: "films".into(),
                 endpoint: Some("http://127.0.0.1:3900".into()),
-                region: Some("garage".into())
+                region: Some("garage".into()),
+                cache: 1 << 30,
             }
         );
         assert_eq!(
-            BlobsLocation::parse("s3://films").unwrap(),
-            BlobsLocation::S3 { bucket: "films".into(), endpoint: None, region: None }
+            BlobsLocation::parse("s3://films?cache=0").unwrap(),
+            BlobsLocation::S3 { bucket: "films".into(), endpoint: None, region: None, cache: 0 }
+        );
+        assert_eq!(
+            BlobsLocation::parse("s3://films?region=x&cache=4GiB").unwrap().without_cache(),
+            BlobsLocation::S3 { bucket: "films".into(), endpoint: None, region: Some("x".into()), cache: 0 }
         );
     }
 
@@ -173,6 +199,7 @@ mod tests {
             ("s3://films?endpoint=127.0.0.1:3900", "http:// or https://"),
             ("s3://films?endpoint=http://u:p@h:1", "without credentials"),
             ("s3://films?secret_access_key=x", "unknown S3 URL parameter"),
+            ("s3://films?cache=lots", "cache= is a size"),
         ] {
             let message = BlobsLocation::parse(url).unwrap_err().to_string();
             assert!(message.contains(says), "{url}: {message}");

@@ -2,6 +2,7 @@
 //! value), in a local directory or an S3-compatible bucket ([`BlobStore`]), encrypted above
 //! the store by [`Blobs`] with the archive's key ring.
 
+mod cache;
 mod encrypted;
 pub mod local;
 mod location;

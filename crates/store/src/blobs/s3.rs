@@ -6,6 +6,7 @@
 //! Uniqueness comes from fresh random ids, never from a conditional PUT: Garage ignores
 //! `If-None-Match`, and a retried PUT whose first attempt landed would fail one.
 
+use super::cache::ReadCache;
 use super::s3_reader::RangeReader;
 use super::staging::valid_id;
 use super::store::audit_head_name;
@@ -76,6 +77,8 @@ pub struct S3Options {
     /// This node's spool directory (under its data directory).
     pub spool: PathBuf,
     pub grace: Duration,
+    /// This node's copy of recent objects ([`ReadCache`]): its directory and bound in bytes.
+    pub cache: Option<(PathBuf, u64)>,
 }
 
 #[derive(Clone)]
@@ -86,6 +89,7 @@ pub struct S3BlobStore {
     grace: Duration,
     /// Redacted from every message that leaves this module.
     key_id: String,
+    cache: Option<Arc<ReadCache>>,
 }
 
 impl S3BlobStore {
@@ -93,7 +97,7 @@ impl S3BlobStore {
     /// the spool alone (then what a crash left there is removed: objects it had PUT without a
     /// commit are unreferenced, and recovery deletes them from the bucket after the grace).
     pub async fn open(options: S3Options) -> std::result::Result<(S3BlobStore, bool), String> {
-        let S3Options { bucket, endpoint, region, credentials, spool, grace } = options;
+        let S3Options { bucket, endpoint, region, credentials, spool, grace, cache } = options;
         let retry =
             RetryConfig { backoff: BackoffConfig::default(), max_retries: 4, retry_timeout: Duration::from_secs(30) };
         let mut builder = AmazonS3Builder::new()
@@ -119,7 +123,14 @@ impl S3BlobStore {
                 let _ = staging.remove(&id);
             }
         }
-        let store = S3BlobStore { client: Arc::new(client), staging, describe, grace, key_id };
+        // Only a process alone with its data directory keeps copies (see `cache.rs`).
+        let cache = match cache {
+            Some((dir, bytes)) if alone && bytes > 0 => Some(Arc::new(
+                ReadCache::open(&dir, bytes).map_err(|e| format!("the cache directory {}: {e}", dir.display()))?,
+            )),
+            _ => None,
+        };
+        let store = S3BlobStore { client: Arc::new(client), staging, describe, grace, key_id, cache };
         store.probe().await.map_err(|e| match e {
             Probe::NoBucket => format!("the bucket {bucket:?} does not exist"),
             Probe::Failed(reason) => format!("not reachable: {reason}"),
@@ -195,7 +206,8 @@ impl S3BlobStore {
             .map_err(|_| StoreError::Io(std::io::Error::other("S3 reads need the archive's runtime")))?;
         let client: Arc<dyn ObjectStore> = self.client.clone();
         let this = self.clone();
-        RangeReader::open(runtime, client, S3BlobStore::key(id), Box::new(move |e| this.error(e)))
+        let keep = self.cache.clone().map(|cache| (cache, id.to_owned()));
+        RangeReader::open(runtime, client, S3BlobStore::key(id), Box::new(move |e| this.error(e)), keep)
     }
 }
 
@@ -274,6 +286,9 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn settle(&self, id: &str) -> Result<()> {
+        if valid_id(id) && self.cache.as_ref().is_some_and(|cache| cache.adopt(&self.staging.path(id), id)) {
+            return Ok(());
+        }
         self.staging.remove(id)
     }
 
@@ -281,7 +296,11 @@ impl BlobStore for S3BlobStore {
         if !valid_id(id) {
             return Err(StoreError::NotFound);
         }
-        if let Some(file) = self.staging.open_file(id)? {
+        let local = match self.staging.open_file(id)? {
+            Some(file) => Some(file),
+            None => self.cache.as_ref().and_then(|cache| cache.open_file(id)),
+        };
+        if let Some(file) = local {
             let range = range.clone();
             return tokio::task::spawn_blocking(move || super::local::read_file_range(file, range))
                 .await
@@ -315,11 +334,17 @@ impl BlobStore for S3BlobStore {
         if let Some(file) = self.staging.open_file(id)? {
             return Ok(Box::new(file));
         }
+        if let Some(file) = self.cache.as_ref().and_then(|cache| cache.open_file(id)) {
+            return Ok(Box::new(file));
+        }
         Ok(Box::new(self.reader(id)?))
     }
 
     async fn delete(&self, id: &str) -> Result<()> {
         self.staging.remove(id)?;
+        if let Some(cache) = &self.cache {
+            cache.remove(id);
+        }
         match self.client.delete(&S3BlobStore::key(id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(e)),

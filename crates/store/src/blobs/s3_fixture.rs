@@ -70,7 +70,23 @@ impl S3Server {
         name.to_owned()
     }
 
+    /// A store reading through to the bucket (no local cache).
     pub async fn store(&self, bucket: &str, spool: &std::path::Path, grace: Duration) -> (S3BlobStore, bool) {
+        self.store_with(bucket, spool, grace, None).await
+    }
+
+    /// A store with its local cache at `cache` (as `serve` has one, 1 GiB).
+    pub async fn store_cached(&self, bucket: &str, spool: &std::path::Path, cache: &std::path::Path) -> S3BlobStore {
+        self.store_with(bucket, spool, Duration::ZERO, Some((cache.to_owned(), 1 << 30))).await.0
+    }
+
+    async fn store_with(
+        &self,
+        bucket: &str,
+        spool: &std::path::Path,
+        grace: Duration,
+        cache: Option<(std::path::PathBuf, u64)>,
+    ) -> (S3BlobStore, bool) {
         let options = S3Options {
             bucket: bucket.to_owned(),
             endpoint: Some(self.endpoint.clone()),
@@ -78,6 +94,7 @@ impl S3Server {
             credentials: Credentials::new(KEY_ID, SECRET),
             spool: spool.to_owned(),
             grace,
+            cache,
         };
         S3BlobStore::open(options).await.expect("the S3 store opens")
     }

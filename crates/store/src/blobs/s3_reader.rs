@@ -4,10 +4,14 @@
 //! doubles while reading goes on in order, up to [`LARGEST`], so a frame of a large
 //! multi-frame object fetches about itself and a whole object streams in a few large GETs.
 //!
+//! An object read from its start to its end in order (a whole instance sent, a single frame
+//! rendered) is handed to this node's [`ReadCache`], when there is one.
+//!
 //! The GETs run on the archive's runtime through `Handle::block_on`: every caller is on a
 //! `spawn_blocking` thread (the readers of `retrieve.rs`, the inspect step of ingest), never on
 //! an async worker, where `block_on` would panic.
 
+use super::cache::ReadCache;
 use crate::error::{Result, StoreError};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore};
@@ -18,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const FIRST: u64 = 1 << 20;
 const SMALLEST: u64 = 1 << 20;
 const LARGEST: u64 = 4 << 20;
+/// Objects up to this size are kept in memory while they are read in order, for the cache.
+const KEEP_MAX: u64 = 64 << 20;
 
 type ErrorMap = Box<dyn Fn(object_store::Error) -> StoreError + Send>;
 
@@ -33,6 +39,10 @@ pub struct RangeReader {
     next_size: u64,
     /// Bytes fetched so far (shared, so that it can be read after the reader moved on).
     fetched: Arc<AtomicU64>,
+    /// Where a whole object read in order goes, and the windows read so far from its start
+    /// (dropped as soon as reading leaves the order).
+    keep: Option<(Arc<ReadCache>, String)>,
+    kept: Vec<bytes::Bytes>,
 }
 
 impl RangeReader {
@@ -42,6 +52,7 @@ impl RangeReader {
         client: Arc<dyn ObjectStore>,
         key: ObjectPath,
         map_error: ErrorMap,
+        keep: Option<(Arc<ReadCache>, String)>,
     ) -> Result<RangeReader> {
         let mut reader = RangeReader {
             runtime,
@@ -54,11 +65,35 @@ impl RangeReader {
             window: bytes::Bytes::new(),
             next_size: SMALLEST,
             fetched: Arc::new(AtomicU64::new(0)),
+            keep,
+            kept: Vec::new(),
         };
         let (bytes, len) = reader.get(0, FIRST)?;
         reader.window = bytes;
         reader.len = len;
+        if len > KEEP_MAX {
+            reader.keep = None;
+        }
+        reader.kept_window();
         Ok(reader)
+    }
+
+    /// The window just fetched continues what was kept: keep it, and hand the object to the
+    /// cache once it is whole.
+    fn kept_window(&mut self) {
+        let Some((cache, id)) = &self.keep else { return };
+        let kept: u64 = self.kept.iter().map(|b| b.len() as u64).sum();
+        if kept != self.window_start {
+            self.keep = None;
+            self.kept = Vec::new();
+            return;
+        }
+        self.kept.push(self.window.clone());
+        if kept + self.window.len() as u64 == self.len {
+            cache.insert(id, &self.kept);
+            self.keep = None;
+            self.kept = Vec::new();
+        }
     }
 
     /// The count of bytes fetched by this reader.
@@ -92,6 +127,7 @@ impl RangeReader {
         }
         self.window_start = self.position;
         self.window = bytes;
+        self.kept_window();
         Ok(())
     }
 }

@@ -152,6 +152,48 @@ async fn s3_large_objects_go_in_parts_and_read_in_windows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_node_reads_what_it_stored_or_read_whole_from_its_own_cache() {
+    let Some(server) = S3Server::start() else { return };
+    let bucket = server.bucket("cached");
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ring = Arc::new(cloudfilm_crypto::KeyRing::generate());
+    let node = |store: super::S3BlobStore| Blobs::new(ring.clone(), Arc::new(store));
+    let a = node(server.store_cached(&bucket, &a_dir.path().join("spool"), &a_dir.path().join("cache")).await);
+    let plain_dir = tempfile::tempdir().unwrap();
+    let (bucket_only, _) = server.store(&bucket, &plain_dir.path().join("spool"), Duration::ZERO).await;
+    let data = pattern(3 << 20, 9);
+    let (mut blob, sha) = write(&a, &data).await;
+    a.put(&mut [&mut blob]).await.unwrap();
+    let id = blob.keep();
+    a.settle(&id).await.unwrap();
+    let stored = bucket_only.read(&id, 0..(16 << 20)).await.unwrap().bytes;
+
+    // The bucket's copy goes: the node that stored it still reads its own; another cannot.
+    use super::BlobStore;
+    bucket_only.delete(&id).await.unwrap();
+    assert_eq!(read(&a, &id, &sha).await.unwrap(), data, "served from the writer's cache");
+    let b_cache = b_dir.path().join("cache");
+    let b = node(server.store_cached(&bucket, &b_dir.path().join("spool"), &b_cache).await);
+    assert!(matches!(read(&b, &id, &sha).await, Err(StoreError::NotFound)));
+
+    // Read whole once from the bucket, then from the reader's own copy.
+    std::fs::write(bucket_only.staging().path(&id), &stored).unwrap();
+    bucket_only.put(std::slice::from_ref(&id)).await.unwrap();
+    bucket_only.settle(&id).await.unwrap();
+    assert_eq!(read(&b, &id, &sha).await.unwrap(), data, "read from the bucket");
+    bucket_only.delete(&id).await.unwrap();
+    assert_eq!(read(&b, &id, &sha).await.unwrap(), data, "kept what it read whole");
+    assert!(b_cache.join(&id).exists());
+
+    // A restart empties the cache; a delete removes the copy.
+    drop(b);
+    let b = node(server.store_cached(&bucket, &b_dir.path().join("spool"), &b_cache).await);
+    assert!(matches!(read(&b, &id, &sha).await, Err(StoreError::NotFound)), "nothing kept over a restart");
+    a.store().delete(&id).await.unwrap();
+    assert!(matches!(read(&a, &id, &sha).await, Err(StoreError::NotFound)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_recovery_leaves_young_orphans_to_other_nodes() {
     let Some(server) = S3Server::start() else { return };
     let spool = tempfile::tempdir().unwrap();
@@ -176,6 +218,7 @@ async fn s3_a_missing_bucket_or_endpoint_is_a_clear_error() {
         credentials: super::s3::Credentials::new(super::s3_fixture::KEY_ID, super::s3_fixture::SECRET),
         spool: spool.path().join("spool"),
         grace: Duration::ZERO,
+        cache: None,
     };
     let missing = super::S3BlobStore::open(options("nosuchbucket", &server.endpoint)).await.err().unwrap();
     assert!(missing.contains("\"nosuchbucket\" does not exist"), "{missing}");
