@@ -13,7 +13,10 @@ run_bench.py (HTTP Basic: key id / key), then stops that process by its pid.
                     (postgres://127.0.0.1:5432, trust auth), blobs in the data directory
   postgres+garage   that, and the blobs in a bucket of a 3-node Garage cluster on loopback
                     (replication factor 3, consistent mode: tests/cluster/garage.py), its
-                    nodes' files under --work on the same disk
+                    nodes' files under --work on the same disk (--garage-nodes N for another
+                    count, replication factor min(3, N)); --blobs-cache SIZE sets the
+                    node's cache of the ciphertext it stored or read whole (`cache=` of the
+                    s3:// URL; default cloudfilm's own, 1 GiB; 0 for none: every read from Garage)
 
 The key ring stays in the data directory in every case. Scratch databases are named
 bench_cf_<random> and dropped (WITH (FORCE)) at the end, also on failure or SIGTERM; the
@@ -59,6 +62,9 @@ def main():
     ap.add_argument("--http-port", type=int, default=18642)
     ap.add_argument("--dimse-port", type=int, default=11642)
     ap.add_argument("--storage", default="embedded", choices=["embedded", "postgres", "postgres+garage"])
+    ap.add_argument("--garage-nodes", type=int, default=3,
+                    help="postgres+garage: Garage nodes on this machine (replication factor min(3, N))")
+    ap.add_argument("--blobs-cache", default=None, help="postgres+garage: the node cache's size (0: none)")
     ap.add_argument("--label", default=None, help="label in the report (default cloudfilm[ STORAGE])")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
@@ -88,7 +94,7 @@ def main():
             saved = os.environ.get("RUST_LOG")
             os.environ["RUST_LOG"] = "garage=warn"
             try:
-                cluster = GarageCluster(nodes=3, bucket=f"bench-{uuid.uuid4().hex[:12]}",
+                cluster = GarageCluster(nodes=a.garage_nodes, bucket=f"bench-{uuid.uuid4().hex[:12]}",
                                         root=os.path.join(work, "garage"), timeout=60)
                 cluster.start()
             finally:
@@ -98,12 +104,15 @@ def main():
                     os.environ["RUST_LOG"] = saved
             print(f"Garage: {len(cluster.nodes)} nodes up in {cluster.start_seconds:.1f} s, "
                   f"pids {[n.process.pid for n in cluster.nodes]}", file=sys.stderr)
-            env.update({"CLOUDFILM_BLOBS": f"s3://{cluster.bucket}?endpoint={cluster.endpoint}&region={cluster.region}",
+            cache = "" if a.blobs_cache is None else f"&cache={a.blobs_cache}"
+            env.update({"CLOUDFILM_BLOBS": f"s3://{cluster.bucket}?endpoint={cluster.endpoint}&region={cluster.region}{cache}",
                         "AWS_ACCESS_KEY_ID": cluster.access_key_id, "AWS_SECRET_ACCESS_KEY": cluster.secret_access_key})
             storage_dir = os.path.join(work, "garage")
             garage_version = subprocess.run([cluster.binary, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-            described = (f"index in PostgreSQL on 127.0.0.1, blobs in a 3-node Garage cluster on loopback "
-                         f"(replication factor 3, consistent; {garage_version.strip()})")
+            described = (f"index in PostgreSQL on 127.0.0.1, blobs in a {a.garage_nodes}-node Garage cluster on "
+                         f"loopback (replication factor {cluster.replication_factor}, consistent; "
+                         f"{garage_version.strip()}); node cache "
+                         f"{'1GiB (default)' if a.blobs_cache is None else a.blobs_cache}")
 
         def cli(*args):
             return subprocess.run([binary, "--data", data, *args], check=True, capture_output=True, text=True,
@@ -148,7 +157,7 @@ def main():
         if os.path.exists(a.out + ".json"):
             # What the figures were measured on; the database's size is the index's.
             res = json.load(open(a.out + ".json"))
-            res["configuration"] = {"storage": a.storage, "described": described}
+            res["configuration"] = {"storage": a.storage, "blobs_cache": a.blobs_cache, "described": described}
             if database:
                 res["postgres_database_bytes"] = int(psql_value(f"SELECT pg_database_size('{database}')") or 0)
             with open(a.out + ".json", "w") as f:

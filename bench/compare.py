@@ -20,7 +20,9 @@ Garage cluster on loopback, replication factor 3), both on the local PostgreSQL 
 (127.0.0.1:5432) in scratch databases the peers make and drop. Then the markdown also has the
 cluster pair against the targets of issue 14 (STOW-RS 4 clients >= 1.5x, QIDO-RS p99 at
 100 000 studies <= 0.1x and within 2x of its own value at 1 000, WADO-RS >= 3x) and the cost
-of the cluster configuration against cloudfilm's embedded default. --reuse keeps the limits,
+of the cluster configuration against cloudfilm's embedded default; with
+cloudfilm-postgres+garage-nocache (the same without the node cache, `cache=0`: every blob read
+is a GET from Garage; its blob phases only) a table of what that cache does. --reuse keeps the limits,
 the storescu ceiling and both Orthanc runs of a previous invocation.
 """
 import argparse, json, os, re, subprocess, sys, tempfile, time
@@ -84,9 +86,20 @@ CONFIGS = {
     "cloudfilm": ("cloudfilm_peer.py", "cloudfilm", [], "cloudfilm"),
     "cloudfilm-postgres+garage": ("cloudfilm_peer.py", "cloudfilm-postgres-garage", ["--storage", "postgres+garage"],
                                   "cloudfilm PG+Garage"),
+    "cloudfilm-postgres+garage-nocache": ("cloudfilm_peer.py", "cloudfilm-postgres-garage-nocache",
+                                          ["--storage", "postgres+garage", "--blobs-cache", "0"],
+                                          "cloudfilm PG+Garage without its node cache"),
+    "cloudfilm-postgres+garage-1node": ("cloudfilm_peer.py", "cloudfilm-postgres-garage-1node",
+                                        ["--storage", "postgres+garage", "--garage-nodes", "1"],
+                                        "cloudfilm PG+Garage on one Garage node"),
 }
 DEFAULT_CONFIGS = "orthanc,cloudfilm"
-CLUSTER = ("orthanc-postgresql", "cloudfilm-postgres+garage")
+CLUSTER = ("orthanc-postgresql", "cloudfilm-postgres+garage", "cloudfilm-postgres+garage-nocache",
+           "cloudfilm-postgres+garage-1node")
+# These variants of cloudfilm-postgres+garage differ in what reads or writes blobs only: the
+# index phases are not rerun.
+BLOB_VARIANTS = ("cloudfilm-postgres+garage-nocache", "cloudfilm-postgres+garage-1node")
+BLOB_PHASES = ("stow1", "stow4", "wado1", "wado4", "rendered")
 
 QIDO_KINDS = [("by_patient_id", "PatientID"), ("by_name_wildcard", "name wildcard"), ("by_date_range", "date range")]
 
@@ -227,6 +240,22 @@ def cost_table(embedded, cluster, oc, oc_pg, sizes):
     return L
 
 
+def variant_table(base, variant, oc_pg, names):
+    """The blob phases of cloudfilm PG+Garage and of one variant, Orthanc PG beside them when it ran."""
+    a, b = names
+    L = [f"| row | {a} | {b} | {b} / {a} | Orthanc PG | {b} / Orthanc PG |", "|---|---|---|---|---|---|"]
+    rows = {"STOW-RS 1 client (MB/s)", "STOW-RS 4 clients (MB/s)", "WADO-RS whole study 1 client (MB/s)",
+             "WADO-RS whole study 4 clients (MB/s)"}
+    for name, get in metrics([base, variant], []):
+        if name not in rows and not name.startswith("rendered"):
+            continue
+        c, n, o = get(base), get(variant), get(oc_pg) if oc_pg else None
+        ratio = (n / c) if (c and n) else None
+        vs = (n / o) if (n and o) else None
+        L.append(f"| {name} | {fmt(c)} | {fmt(n)} | {fmt(ratio, 2)} | {fmt(o)} | {fmt(vs, 2)} |")
+    return L
+
+
 def footer(results, limits, ceiling):
     disk = g(limits, "fio_seq_write_end_fsync", "MB_per_s")
     http = g(limits, "loopback_http", "curl_MB_per_s")
@@ -272,6 +301,17 @@ def report(results, limits, ceiling, sizes):
         L += cost_table(r("cloudfilm"), r("cloudfilm-postgres+garage"), r("orthanc"), r("orthanc-postgresql"), sizes)
         L += ["", "A ratio above 1 is more for throughput rows (MB/s, inst/s, studies/s) and slower for latency "
               "and memory rows (ms, MB)."]
+    if r("cloudfilm-postgres+garage") and r("cloudfilm-postgres+garage-nocache"):
+        L += ["" if L else None, "### What the node cache does: cloudfilm PG+Garage with its default cache "
+              "(`cache=1GiB`) and without (`cache=0`, every read a GET from Garage)", ""]
+        L += variant_table(r("cloudfilm-postgres+garage"), r("cloudfilm-postgres+garage-nocache"),
+                           r("orthanc-postgresql"), ("with cache", "without cache"))
+    if r("cloudfilm-postgres+garage") and r("cloudfilm-postgres+garage-1node"):
+        L += ["" if L else None, "### What replication costs on one machine: cloudfilm PG+Garage on 3 Garage nodes "
+              "(replication factor 3, every blob written three times to this disk by these two cores) and on one "
+              "(replication factor 1, as each node of a cluster on its own machines does its own share)", ""]
+        L += variant_table(r("cloudfilm-postgres+garage"), r("cloudfilm-postgres+garage-1node"),
+                           r("orthanc-postgresql"), ("3 nodes", "1 node"))
     if not L:
         L = ["(no pair of configurations to compare: the tables need cloudfilm with orthanc, "
              "cloudfilm-postgres+garage with orthanc-postgresql, or cloudfilm with cloudfilm-postgres+garage)"]
@@ -326,6 +366,9 @@ def main():
         script, base, peer_args, _ = CONFIGS[n]
         out = os.path.join(results_dir, f"{base}-{a.preset}")
         args = bench_args + (pg_bounds if n in CLUSTER else [])
+        if n in BLOB_VARIANTS:
+            phases = [p for p in a.phases.split(",") if p in BLOB_PHASES]
+            args = ["--qido-index-sizes", "0", "--phases", ",".join(phases)] + pg_bounds
         peer = [sys.executable, os.path.join(HERE, script)]
         if script == "orthanc_peer.py":
             if a.reuse and os.path.exists(out + ".json"):
@@ -342,7 +385,8 @@ def main():
         results[n] = json.load(open(out + ".json"))
     table = report(results, json.load(open(limits_out + ".json")), ceiling, [s for s in a.sizes.split(",") if s and s != "0"])
     short = {"orthanc": "orthanc", "cloudfilm": "cloudfilm", "orthanc-postgresql": "orthanc-pg",
-             "cloudfilm-postgres+garage": "cloudfilm-pg-garage"}
+             "cloudfilm-postgres+garage": "cloudfilm-pg-garage",
+             "cloudfilm-postgres+garage-nocache": "nocache", "cloudfilm-postgres+garage-1node": "1node"}
     suffix = "" if {"orthanc", "cloudfilm"} <= set(names) else "-" + "-".join(short[n] for n in names)
     path = os.path.join(results_dir, f"compare-{a.preset}{suffix}.md")
     open(path, "w").write(table)
