@@ -3,8 +3,9 @@
 The node reaches PostgreSQL and its 3-node Garage cluster through loopback forwarders the test
 cuts (new connections refused, open ones closed) and restores. While a store is gone, writes
 answer 503 with Retry-After (C-STORE 0xA700) and acknowledge nothing, `/healthz` names what is
-missing, reads the index alone can answer are served; once the store is back the node works
-again by itself, without a restart, and the audit chain verifies.
+missing, reads the index alone can answer are served, and so are the objects the node still
+holds in its own cache (what it stored or read itself); what another node stored is refused. Once
+the store is back the node works again by itself, without a restart, and the audit chain verifies.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -71,16 +73,19 @@ def node(tmp_path_factory):
         "AWS_SECRET_ACCESS_KEY": garage.secret_access_key,
         "CLOUDFILM_KEYS": str(root / "keyring.json"),
     }
-    server = Cloudfilm(root / "node" / "data", env={})
+    server, other = (Cloudfilm(root / name / "data", env={}) for name in ("node", "other"))
     try:
-        server.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        conftest.use_storage(server.data_dir, storage)
+        for n in (server, other):
+            n.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            conftest.use_storage(n.data_dir, storage)
         server.create_org("H1", "Hospital One")
         key = server.create_key("H1")
         server.add_ae("H1", SCU)
         server.start()
-        yield server, key, database, objects
+        other.start()
+        yield server, key, database, objects, other
     finally:
+        other.stop()
         server.stop()
         database.cut()
         objects.cut()
@@ -140,6 +145,16 @@ def works_again(node: Cloudfilm, key: str, study: Study) -> dict[str, bytes]:
         time.sleep(1)
 
 
+@contextmanager
+def outage(store: TcpProxy):
+    """The store is gone inside the block and back after it, even when an assertion failed."""
+    store.cut()
+    try:
+        yield
+    finally:
+        store.restore()
+
+
 def assert_refused(r: requests.Response) -> None:
     assert r.status_code == 503, (r.status_code, r.text[:300])
     assert int(r.headers["Retry-After"]) > 0
@@ -147,30 +162,34 @@ def assert_refused(r: requests.Response) -> None:
 
 
 def test_a_lost_object_store_refuses_writes_serves_the_index_and_recovers(node):
-    server, key, _, objects = node
+    server, key, _, objects, other = node
     study = Study()
     kept = {}
-    for _ in range(2):
+    for stower in (server, other):
         ds, data = study.instance()
-        assert server.stow(key, [data]).status_code == 200
+        assert stower.stow(key, [data]).status_code == 200
         kept[ds.SOPInstanceUID] = data
+    own, elsewhere = kept
 
-    objects.cut()
-    status, body = health(server)
-    assert status == 503 and body == {"database": "ok", "blobs": "unreachable"}, (status, body)
-    refused = []
-    ds, data = study.instance()
-    assert_refused(server.stow(key, [data]))
-    refused.append(ds.SOPInstanceUID)
-    ds, _ = study.instance()
-    assert c_store(server, ds) == OUT_OF_RESOURCES
-    refused.append(ds.SOPInstanceUID)
-    # What the index alone answers is served; what needs the objects is refused cleanly.
-    assert stored(server, key, study) == set(kept)
-    r = retrieve(server, key, study, next(iter(kept)))
-    assert r.status_code == 503, (r.status_code, r.text[:300])
+    with outage(objects):
+        status, body = health(server)
+        assert status == 503 and body == {"database": "ok", "blobs": "unreachable"}, (status, body)
+        refused = []
+        ds, data = study.instance()
+        assert_refused(server.stow(key, [data]))
+        refused.append(ds.SOPInstanceUID)
+        ds, _ = study.instance()
+        assert c_store(server, ds) == OUT_OF_RESOURCES
+        refused.append(ds.SOPInstanceUID)
+        # What the index alone answers is served, and what this node holds in its cache; what needs
+        # the object store is refused cleanly.
+        assert stored(server, key, study) == set(kept)
+        r = retrieve(server, key, study, own)
+        assert r.status_code == 200 and _same(r, kept[own]), (r.status_code, r.text[:300])
+        r = retrieve(server, key, study, elsewhere)
+        assert r.status_code == 503, (r.status_code, r.text[:300])
+        assert int(r.headers["Retry-After"]) > 0
 
-    objects.restore()
     kept.update(works_again(server, key, study))
     status, body = health(server)
     assert status == 200 and body == {"database": "ok", "blobs": "ok"}, (status, body)
@@ -194,7 +213,7 @@ def _same(r: requests.Response, data: bytes) -> bool:
 
 
 def test_a_lost_database_refuses_writes_and_the_node_recovers_by_itself(node):
-    server, key, database, _ = node
+    server, key, database, _, _ = node
     study = Study()
     ds, data = study.instance()
     assert server.stow(key, [data]).status_code == 200
@@ -202,25 +221,24 @@ def test_a_lost_database_refuses_writes_and_the_node_recovers_by_itself(node):
 
     held = associate(server)  # made while the database answers
     assert held.is_established
-    database.cut()
-    status, body = health(server)
-    assert status == 503 and body == {"database": "unreachable", "blobs": "ok"}, (status, body)
-    ds, data = study.instance()
-    assert_refused(server.stow(key, [data]))
-    refused = [ds.SOPInstanceUID]
-    ds, _ = study.instance()
-    try:
-        assert send(held, ds) == OUT_OF_RESOURCES, "the sender keeps the instance and retries"
-    finally:
-        held.release()
-    refused.append(ds.SOPInstanceUID)
-    # A new caller cannot be checked against the registered AE titles now: rejected, transiently.
-    rejected = associate(server)
-    assert rejected.is_rejected and not rejected.is_established
-    assert rejected.acceptor.primitive.result == 0x02, "rejected-transient: the caller may retry"
-    assert server.proc.poll() is None, "the node keeps running"
+    with outage(database):
+        status, body = health(server)
+        assert status == 503 and body == {"database": "unreachable", "blobs": "ok"}, (status, body)
+        ds, data = study.instance()
+        assert_refused(server.stow(key, [data]))
+        refused = [ds.SOPInstanceUID]
+        ds, _ = study.instance()
+        try:
+            assert send(held, ds) == OUT_OF_RESOURCES, "the sender keeps the instance and retries"
+        finally:
+            held.release()
+        refused.append(ds.SOPInstanceUID)
+        # A new caller cannot be checked against the registered AE titles now: rejected, transiently.
+        rejected = associate(server)
+        assert rejected.is_rejected and not rejected.is_established
+        assert rejected.acceptor.primitive.result == 0x02, "rejected-transient: the caller may retry"
+        assert server.proc.poll() is None, "the node keeps running"
 
-    database.restore()
     kept.update(works_again(server, key, study))
     status, body = health(server)
     assert status == 200 and body == {"database": "ok", "blobs": "ok"}, (status, body)
@@ -232,7 +250,8 @@ def test_a_lost_database_refuses_writes_and_the_node_recovers_by_itself(node):
 
 
 def test_the_audit_chain_verifies_after_the_outages(node):
-    server, _, _, _ = node
+    server, _, _, _, other = node
+    other.stop()
     server.stop()
     verify = server.cli("audit", "verify", check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
