@@ -60,7 +60,7 @@ use async_trait::async_trait;
 use cloudfilm_audit::SignedHead;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{ConnectOptions, Connection};
 use std::any::Any;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -71,10 +71,20 @@ pub struct PgRepository {
     sequencer: sequencer::Handle,
 }
 
-/// The connection options of a `postgres://` URL (no secret ever reaches a message).
+/// The connection options of a `postgres://` URL (no secret ever reaches a message), with
+/// the session settings every connection of cloudfilm's runs under, whatever the server's
+/// defaults:
+/// - `synchronous_commit = on`: nothing is acknowledged that is not durable (S1);
+/// - `plan_cache_mode = force_custom_plan`: every statement is planned for its own values and
+///   the tables' current size. A plan cached for a connection is fixed by the first runs of
+///   that connection (when the archive is new, a sequential scan of empty tables) and only an
+///   ANALYZE replaces it: where autovacuum is off or behind, each lookup of the ingest path
+///   would scan its whole table, and ingest slow down as the archive grows (measured: 300
+///   studies/s at 5 000 studies fell to 60 at 60 000).
 pub fn options(url: &str) -> Result<PgConnectOptions> {
     let mut options = PgConnectOptions::from_str(url)
         .map_err(|_| StoreError::Database("the PostgreSQL URL does not parse".into()))?
+        .options([("synchronous_commit", "on"), ("plan_cache_mode", "force_custom_plan")])
         .log_statements(tracing::log::LevelFilter::Trace);
     // Without a user in the URL, the operating system's user, as libpq does.
     if !url.split('?').next().unwrap_or("").contains('@')
@@ -121,13 +131,6 @@ impl PgRepository {
             .max_connections(16)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // Nothing is acknowledged that is not durable (S1), whatever the server's default.
-                    conn.execute("SET synchronous_commit = on").await?;
-                    Ok(())
-                })
-            })
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
