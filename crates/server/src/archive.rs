@@ -245,7 +245,7 @@ impl Archive {
 /// Settles the blobs the index references, deletes unreferenced ones older than the store's
 /// grace period (another node may be between its PUT and its commit).
 async fn recover_blobs(blobs: &Blobs, repo: &Index) -> anyhow::Result<()> {
-    let report = blobs.recover(|id| async move { repo.blob_referenced(&id).await }).await?;
+    let report = blobs.recover(|ids| async move { repo.blobs_referenced(&ids).await }).await?;
     if report.settled + report.deleted > 0 {
         tracing::warn!(
             settled = report.settled,

@@ -10,6 +10,7 @@ use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
 use cloudfilm_core::{AccountId, MemberId, OrgId};
 use cloudfilm_core::{AeTitle, OrgCode};
+use std::collections::HashSet;
 
 #[async_trait]
 pub trait ArchiveReads: Send + Sync {
@@ -22,8 +23,8 @@ pub trait ArchiveReads: Send + Sync {
 
     /// The SHA-256 of an instance already stored under this SOP Instance UID.
     async fn instance_digest(&self, org_id: OrgId, sop_uid: &str) -> Result<Option<String>>;
-    /// Whether any instance references this blob (crash recovery).
-    async fn blob_referenced(&self, blob_id: &str) -> Result<bool>;
+    /// Which of these blobs an instance references (crash recovery).
+    async fn blobs_referenced(&self, blob_ids: &[String]) -> Result<HashSet<String>>;
 
     /// QIDO-RS / C-FIND.
     async fn query(&self, org_id: OrgId, query: &Query) -> Result<Vec<ResultRow>>;

@@ -146,7 +146,15 @@ async fn instances_queries_and_isolation(engine: Engine) {
     let instances = demo_instances(h1.id, 0.1);
     let n = instances.len();
     let first = instances[0].clone();
+    let blob_ids: Vec<String> = instances.iter().map(|i| i.blob_id.clone()).collect();
     assert!(store(&f.repo, instances).await.iter().all(|o| *o == StoreOutcome::Stored));
+
+    // Recovery asks which objects of a listing page the index holds, in one query.
+    let mut page = blob_ids.clone();
+    page.push(cloudfilm_crypto::random::hex_id());
+    let held = f.repo.blobs_referenced(&page).await.unwrap();
+    assert_eq!(held, blob_ids.iter().cloned().collect(), "every stored blob, and not the stray one");
+    assert!(f.repo.blobs_referenced(&[]).await.unwrap().is_empty());
 
     // The same bytes again are a duplicate; other bytes under the same UID a conflict.
     assert_eq!(store(&f.repo, vec![first.clone()]).await, vec![StoreOutcome::Duplicate]);

@@ -8,10 +8,14 @@ use super::{BlobStore, Recovered};
 use crate::error::{Result, StoreError};
 use cloudfilm_crypto::blob::BlobSummary;
 use cloudfilm_crypto::{BlobReader, BlobWriter, KeyRing};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::sync::Arc;
+
+/// Objects of the store's listing checked against the index in one query by recovery.
+const RECOVERY_PAGE: usize = 500;
 
 #[derive(Clone)]
 pub struct Blobs {
@@ -103,31 +107,44 @@ impl Blobs {
     }
 
     /// Finishes crashed writes: referenced objects still staged are settled (the others are
-    /// simply in place); unreferenced ones older than
-    /// the store's grace period are deleted, younger ones left for a later pass.
+    /// simply in place); unreferenced ones older than the store's grace period are deleted,
+    /// younger ones left for a later pass. The listing is checked against the index a page
+    /// at a time (`referenced` answers which ids of a page the index holds), so a bucket of a
+    /// million objects costs a thousand index queries, not a million.
     pub async fn recover<F, Fut>(&self, referenced: F) -> Result<Recovered>
     where
-        F: Fn(String) -> Fut,
-        Fut: std::future::Future<Output = Result<bool>>,
+        F: Fn(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<HashSet<String>>>,
+    {
+        self.recover_in_pages(referenced, RECOVERY_PAGE).await
+    }
+
+    pub(crate) async fn recover_in_pages<F, Fut>(&self, referenced: F, page_size: usize) -> Result<Recovered>
+    where
+        F: Fn(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<HashSet<String>>>,
     {
         let grace = chrono::Duration::from_std(self.store.recovery_grace()).unwrap_or(chrono::Duration::MAX);
         let now = chrono::Utc::now();
         let mut report = Recovered::default();
-        let mut objects = self.store.list_for_recovery();
-        while let Some(object) = objects.next().await {
-            let object = object?;
-            if referenced(object.id.clone()).await? {
-                if self.store.staging().open_file(&object.id)?.is_some() {
-                    self.store.settle(&object.id).await?;
-                    report.settled += 1;
+        let mut pages = self.store.list_for_recovery().try_chunks(page_size);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| e.1)?;
+            let held = referenced(page.iter().map(|o| o.id.clone()).collect()).await?;
+            for object in page {
+                if held.contains(&object.id) {
+                    if self.store.staging().open_file(&object.id)?.is_some() {
+                        self.store.settle(&object.id).await?;
+                        report.settled += 1;
+                    } else {
+                        report.kept += 1;
+                    }
+                } else if grace.is_zero() || now.signed_duration_since(object.last_modified) >= grace {
+                    self.store.delete(&object.id).await?;
+                    report.deleted += 1;
                 } else {
-                    report.kept += 1;
+                    report.young += 1;
                 }
-            } else if grace.is_zero() || now.signed_duration_since(object.last_modified) >= grace {
-                self.store.delete(&object.id).await?;
-                report.deleted += 1;
-            } else {
-                report.young += 1;
             }
         }
         Ok(report)

@@ -247,10 +247,41 @@ mod tests {
         drop_me.finish().unwrap();
         let (keep_id, drop_id) = (keep.keep(), drop_me.keep());
         let referenced: HashSet<String> = [keep_id.clone()].into();
-        let report = blobs.recover(|id| std::future::ready(Ok(referenced.contains(&id)))).await.unwrap();
+        let report = blobs
+            .recover(|ids| std::future::ready(Ok(ids.into_iter().filter(|id| referenced.contains(id)).collect())))
+            .await
+            .unwrap();
         assert_eq!((report.settled, report.deleted), (1, 1));
         assert!(blobs.open_blob(&keep_id).is_ok());
         assert!(matches!(blobs.open_blob(&drop_id), Err(StoreError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn recovery_asks_the_index_a_page_of_the_listing_at_a_time() {
+        let (_dir, blobs) = store();
+        let mut ids = Vec::new();
+        for n in 0..5u8 {
+            let mut blob = blobs.create().unwrap();
+            blob.write(&[n]).unwrap();
+            blob.finish().unwrap();
+            ids.push(blob.keep());
+        }
+        let referenced: HashSet<String> = ids[..2].iter().cloned().collect();
+        let asked = std::sync::Mutex::new(Vec::new());
+        let report = blobs
+            .recover_in_pages(
+                |page| {
+                    asked.lock().unwrap().push(page.len());
+                    std::future::ready(Ok(page.into_iter().filter(|id| referenced.contains(id)).collect()))
+                },
+                2,
+            )
+            .await
+            .unwrap();
+        assert_eq!(*asked.lock().unwrap(), vec![2, 2, 1], "five objects, pages of two");
+        assert_eq!((report.settled, report.deleted), (2, 3));
+        assert!(ids[..2].iter().all(|id| blobs.open_blob(id).is_ok()));
+        assert!(ids[2..].iter().all(|id| matches!(blobs.open_blob(id), Err(StoreError::NotFound))));
     }
 
     #[test]

@@ -89,7 +89,10 @@ async fn story(blobs: Blobs) {
     blobs.put(&mut [&mut kept, &mut orphan]).await.unwrap();
     let (kept, orphan) = (kept.keep(), orphan.keep());
     let referenced: HashSet<String> = [kept.clone()].into();
-    let report = blobs.recover(|id| std::future::ready(Ok(referenced.contains(&id)))).await.unwrap();
+    let report = blobs
+        .recover(|ids| std::future::ready(Ok(ids.into_iter().filter(|id| referenced.contains(id)).collect())))
+        .await
+        .unwrap();
     assert_eq!(report, Recovered { settled: 1, kept: 0, deleted: 1, young: 0 });
     assert_eq!(read(&blobs, &kept, &kept_sha).await.unwrap(), pattern(200_000, 1));
     assert!(matches!(read(&blobs, &orphan, &orphan_sha).await, Err(StoreError::NotFound)));
@@ -202,7 +205,7 @@ async fn s3_recovery_leaves_young_orphans_to_other_nodes() {
     blobs.put(&mut [&mut blob]).await.unwrap();
     let id = blob.keep();
     blobs.settle(&id).await.unwrap();
-    let report = blobs.recover(|_| std::future::ready(Ok(false))).await.unwrap();
+    let report = blobs.recover(|_| std::future::ready(Ok(Default::default()))).await.unwrap();
     assert_eq!(report, Recovered { settled: 0, kept: 0, deleted: 0, young: 1 });
     assert!(read(&blobs, &id, &sha).await.is_ok());
 }

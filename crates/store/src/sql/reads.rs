@@ -1,7 +1,7 @@
 //! The reads of every area (`crate::reads`) in SQL, the same text for every backend; compiled
 //! once per backend with its types. Readers use their own pool, never the writer's connection.
 
-use super::{Pool, patient_reads, query, rows, sharing_reads, signed_heads};
+use super::{Db, Pool, patient_reads, query, rows, sharing_reads, signed_heads};
 use crate::error::{Result, StoreError};
 use crate::model::*;
 use crate::patients::*;
@@ -14,7 +14,8 @@ use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
 use cloudfilm_core::{AccountId, MemberId, OrgId};
 use cloudfilm_core::{AeTitle, OrgCode};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 const AE_BY_TITLE: &str = "SELECT a.ae_title, a.host, a.port, o.id, o.code, o.name, o.cloud_film_enabled, \
@@ -81,12 +82,17 @@ impl ArchiveReads for Readers {
             .await?)
     }
 
-    async fn blob_referenced(&self, blob_id: &str) -> Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM instances WHERE blob_id = $1")
-            .bind(blob_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(found.is_some())
+    async fn blobs_referenced(&self, blob_ids: &[String]) -> Result<HashSet<String>> {
+        if blob_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut qb = QueryBuilder::<Db>::new("SELECT blob_id FROM instances WHERE blob_id IN (");
+        let mut ids = qb.separated(", ");
+        for id in blob_ids {
+            ids.push_bind(id.clone());
+        }
+        qb.push(")");
+        Ok(qb.build_query_scalar::<String>().fetch_all(&self.pool).await?.into_iter().collect())
     }
 
     async fn query(&self, org_id: OrgId, query: &Query) -> Result<Vec<ResultRow>> {
