@@ -60,17 +60,34 @@ async function storageFor(name) {
   if (STORAGE.endsWith('+garage')) {
     garage ??= await startGarage();
     const bucket = `cf-${name.toLowerCase().replace(/[^a-z0-9]/g, '')}-${Math.random().toString(16).slice(2, 10)}`;
-    const admin = async (p, body) => {
-      const r = await fetch(`${garage.GARAGE_ADMIN_ENDPOINTS.split(' ')[0]}${p}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${garage.GARAGE_ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
-      });
-      if (!r.ok) throw new Error(`Garage admin ${p}: ${r.status} ${await r.text()}`);
-      return r.json();
+    // A request the admin API refused or dropped at the connection is sent again (a node
+    // under load has been seen to reset one); any other failure ends the setup, with its cause.
+    const admin = async (p, body, method = 'POST') => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const r = await fetch(`${garage.GARAGE_ADMIN_ENDPOINTS.split(' ')[0]}${p}`, {
+            method,
+            headers: { authorization: `Bearer ${garage.GARAGE_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            signal: AbortSignal.timeout(30_000),
+          });
+          if (!r.ok) throw Object.assign(new Error(`Garage admin ${p}: ${r.status} ${await r.text()}`), { status: r.status });
+          return r.json();
+        } catch (e) {
+          const code = e.cause?.code;
+          if (attempt >= 3 || !['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET'].includes(code)) {
+            throw e.cause ? new Error(`Garage admin ${p}: ${e.message} (${code ?? e.cause})`) : e;
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
     };
-    const made = await admin('/v2/CreateBucket', { globalAlias: bucket });
+    // Created once, even when a first try reached Garage before its connection broke.
+    const createBucket = () => admin('/v2/CreateBucket', { globalAlias: bucket }).catch((e) => {
+      if (e.status !== 409) throw e;
+      return admin(`/v2/GetBucketInfo?globalAlias=${bucket}`, undefined, 'GET');
+    });
+    const made = await createBucket();
     await admin('/v2/AllowBucketKey', {
       bucketId: made.id,
       accessKeyId: garage.AWS_ACCESS_KEY_ID,
