@@ -23,7 +23,7 @@ pub mod uid;
 
 pub use ae::AeTitle;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{AccountId, MemberId, OrgId};
+pub use ids::{AccountId, MemberId, OrgId, StudyPk};
 pub use org::{OrgCode, OrgSwitches};
 pub use phone::PhoneNumber;
 pub use resident_id::ResidentId;

@@ -13,7 +13,7 @@ use crate::tx::Tx;
 use chrono::{DateTime, Utc};
 use cloudfilm_audit::AuditEvent;
 use cloudfilm_core::download::DownloadVerdict;
-use cloudfilm_core::{AccountId, MemberId, OrgId};
+use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -243,7 +243,7 @@ impl Index {
     pub async fn mark_matched(
         &self,
         member_id: MemberId,
-        study_pk: i64,
+        study_pk: StudyPk,
         now: DateTime<Utc>,
         audit: Vec<AuditEvent>,
     ) -> Result<()> {
@@ -307,7 +307,7 @@ impl Index {
     /// A hospital attached report text to one of its studies.
     pub async fn add_report(
         &self,
-        study_pk: i64,
+        study_pk: StudyPk,
         body: String,
         now: DateTime<Utc>,
         audit: Vec<AuditEvent>,

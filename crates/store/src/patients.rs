@@ -7,7 +7,7 @@ use cloudfilm_core::consent::ConsentState;
 use cloudfilm_core::member::{ConsentTimes, Relation};
 use cloudfilm_core::otp::{OtpPolicy, OtpPurpose};
 use cloudfilm_core::session::SessionTimes;
-use cloudfilm_core::{AccountId, MemberId, OrgId};
+use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 
 /// Where a request came from, for the audit entries the repository writes itself.
 #[derive(Debug, Clone, Default)]
@@ -220,7 +220,7 @@ pub struct HolderRecord {
 /// An exam as a patient sees it in a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExamRow {
-    pub study_pk: i64,
+    pub study_pk: StudyPk,
     pub exam_id: String,
     pub org_id: OrgId,
     pub org_name: String,
@@ -240,7 +240,7 @@ pub struct ExamRow {
 /// A study a manual match may name: only studies whose resident ID token is the member's.
 #[derive(Debug, Clone)]
 pub struct MatchCandidate {
-    pub study_pk: i64,
+    pub study_pk: StudyPk,
     pub accession_number: Option<String>,
     pub study_date: Option<String>,
     pub org_name: String,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
-use cloudfilm_core::{AccountId, MemberId, OrgId};
+use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 use cloudfilm_core::{AeTitle, OrgCode};
 use std::collections::HashSet;
 
@@ -71,10 +71,15 @@ pub trait PatientReads: Send + Sync {
     async fn exam_members_ignoring_consent(&self, account_id: &AccountId, exam_id: &str) -> Result<Vec<MemberId>>;
     /// Studies (of organizations whose service is on) whose record carries this resident ID token.
     async fn match_candidates(&self, id_token: &[u8]) -> Result<Vec<MatchCandidate>>;
-    async fn exam_series(&self, study_pk: i64) -> Result<Vec<SeriesSummary>>;
-    async fn reports(&self, study_pk: i64) -> Result<Vec<ReportRecord>>;
+    async fn exam_series(&self, study_pk: StudyPk) -> Result<Vec<SeriesSummary>>;
+    async fn reports(&self, study_pk: StudyPk) -> Result<Vec<ReportRecord>>;
     /// An organization's studies by Study Instance UID and/or accession number (at most 2).
-    async fn org_studies(&self, org_id: OrgId, study_uid: Option<&str>, accession: Option<&str>) -> Result<Vec<i64>>;
+    async fn org_studies(
+        &self,
+        org_id: OrgId,
+        study_uid: Option<&str>,
+        accession: Option<&str>,
+    ) -> Result<Vec<StudyPk>>;
     /// Events counted in a rate-limit bucket after `since`.
     async fn count_events(&self, bucket: &[u8], since: DateTime<Utc>) -> Result<u32>;
 
@@ -86,7 +91,7 @@ pub trait PatientReads: Send + Sync {
 pub trait SharingReads: Send + Sync {
     async fn share_by_token(&self, token_hash: &[u8]) -> Result<Option<ShareRow>>;
     /// The account's shares of one study, newest first.
-    async fn shares(&self, account_id: &AccountId, study_pk: i64) -> Result<Vec<ShareRow>>;
+    async fn shares(&self, account_id: &AccountId, study_pk: StudyPk) -> Result<Vec<ShareRow>>;
     /// A share-scoped session and its share.
     async fn share_session(&self, token_hash: &[u8]) -> Result<Option<ShareSessionRow>>;
     async fn download_by_token(&self, token_hash: &[u8]) -> Result<Option<DownloadRow>>;

@@ -6,7 +6,7 @@ use crate::patients::AuditContext;
 use chrono::{DateTime, Utc};
 use cloudfilm_core::download::DownloadPolicy;
 use cloudfilm_core::share::{SharePolicy, ShareRecord, UnlockVerdict};
-use cloudfilm_core::{AccountId, MemberId};
+use cloudfilm_core::{AccountId, MemberId, StudyPk};
 
 /// The data category of a download package, for the transfer log.
 pub const DOWNLOAD_CATEGORY: &str = "original DICOM instances of one exam, with DICOMDIR and signed manifest";
@@ -26,7 +26,7 @@ pub struct NewShare {
     pub token_hash: Vec<u8>,
     pub account_id: AccountId,
     pub member_id: MemberId,
-    pub study_pk: i64,
+    pub study_pk: StudyPk,
     pub password_hash: String,
     pub deidentified: bool,
     pub notify_owner: bool,
@@ -40,7 +40,7 @@ pub struct NewDownload {
     pub token_hash: Vec<u8>,
     pub account_id: AccountId,
     pub member_id: MemberId,
-    pub study_pk: i64,
+    pub study_pk: StudyPk,
     pub code_hash: Vec<u8>,
 }
 
@@ -121,7 +121,7 @@ pub struct ShareRow {
     pub id: String,
     pub account_id: AccountId,
     pub member_id: MemberId,
-    pub study_pk: i64,
+    pub study_pk: StudyPk,
     pub exam_id: String,
     pub password_hash: String,
     pub deidentified: bool,
@@ -143,7 +143,7 @@ pub struct DownloadRow {
     pub id: String,
     pub account_id: AccountId,
     pub member_id: MemberId,
-    pub study_pk: i64,
+    pub study_pk: StudyPk,
     pub exam_id: String,
     pub created_at: DateTime<Utc>,
     pub wrong_codes: u32,

@@ -14,7 +14,7 @@ use crate::sealed::SealedPatient;
 use crate::sharing::{Access, DownloadRow, NewDownload, NewShare, ShareRow, Transfer};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cloudfilm_core::{AccountId, MemberId, OrgId};
+use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 
 /// The latest one-time code of a phone (or of a member) and purpose.
@@ -63,17 +63,23 @@ pub trait ArchiveTx: Send {
 
     /// The SHA-256 of the instance stored under this SOP Instance UID.
     async fn instance_digest(&mut self, org_id: OrgId, sop_uid: &str) -> Result<Option<String>>;
-    async fn study_pk(&mut self, org_id: OrgId, study_uid: &str) -> Result<Option<i64>>;
-    async fn insert_study(&mut self, new: &NewInstance, sealed: &SealedPatient, exam_id: &str, at: &str)
-    -> Result<i64>;
-    async fn insert_study_token(&mut self, kind: i64, token: &[u8], new: &NewInstance, study_pk: i64) -> Result<()>;
-    async fn series_pk(&mut self, study_pk: i64, series_uid: &str) -> Result<Option<i64>>;
-    async fn insert_series(&mut self, study_pk: i64, new: &NewInstance) -> Result<i64>;
-    async fn insert_instance(&mut self, new: &NewInstance, study_pk: i64, series_pk: i64, at: &str) -> Result<()>;
+    async fn study_pk(&mut self, org_id: OrgId, study_uid: &str) -> Result<Option<StudyPk>>;
+    async fn insert_study(
+        &mut self,
+        new: &NewInstance,
+        sealed: &SealedPatient,
+        exam_id: &str,
+        at: &str,
+    ) -> Result<StudyPk>;
+    async fn insert_study_token(&mut self, kind: i64, token: &[u8], new: &NewInstance, study_pk: StudyPk)
+    -> Result<()>;
+    async fn series_pk(&mut self, study_pk: StudyPk, series_uid: &str) -> Result<Option<i64>>;
+    async fn insert_series(&mut self, study_pk: StudyPk, new: &NewInstance) -> Result<i64>;
+    async fn insert_instance(&mut self, new: &NewInstance, study_pk: StudyPk, series_pk: i64, at: &str) -> Result<()>;
     /// One more instance in the series and the study (and one more series when it is new).
-    async fn count_instance(&mut self, study_pk: i64, series_pk: i64, new_series: bool) -> Result<()>;
-    async fn study_modalities(&mut self, study_pk: i64) -> Result<String>;
-    async fn set_study_modalities(&mut self, study_pk: i64, modalities: &str) -> Result<()>;
+    async fn count_instance(&mut self, study_pk: StudyPk, series_pk: i64, new_series: bool) -> Result<()>;
+    async fn study_modalities(&mut self, study_pk: StudyPk) -> Result<String>;
+    async fn set_study_modalities(&mut self, study_pk: StudyPk, modalities: &str) -> Result<()>;
 }
 
 #[async_trait]
@@ -134,7 +140,7 @@ pub trait PatientTx: Send {
         at: DateTime<Utc>,
     ) -> Result<()>;
     async fn delete_member(&mut self, account_id: &AccountId, member_id: &MemberId) -> Result<bool>;
-    async fn mark_matched(&mut self, member_id: &MemberId, study_pk: i64, at: DateTime<Utc>) -> Result<()>;
+    async fn mark_matched(&mut self, member_id: &MemberId, study_pk: StudyPk, at: DateTime<Utc>) -> Result<()>;
     async fn stamp_consent_request(
         &mut self,
         account_id: &AccountId,
@@ -157,7 +163,7 @@ pub trait PatientTx: Send {
         at: DateTime<Utc>,
     ) -> Result<bool>;
     async fn insert_data_request(&mut self, request: &DataRequest, sealed_detail: &[u8]) -> Result<()>;
-    async fn insert_report(&mut self, study_pk: i64, sealed_body: &[u8], at: DateTime<Utc>) -> Result<()>;
+    async fn insert_report(&mut self, study_pk: StudyPk, sealed_body: &[u8], at: DateTime<Utc>) -> Result<()>;
 }
 
 #[async_trait]
@@ -188,7 +194,7 @@ pub trait SharingTx: Send {
         at: DateTime<Utc>,
     ) -> Result<()>;
     /// The name and code of the organization a study came from.
-    async fn study_org(&mut self, study_pk: i64) -> Result<Option<(String, String)>>;
+    async fn study_org(&mut self, study_pk: StudyPk) -> Result<Option<(String, String)>>;
     async fn insert_access(&mut self, line: &Access) -> Result<()>;
     async fn insert_transfer(&mut self, line: &Transfer) -> Result<()>;
 }

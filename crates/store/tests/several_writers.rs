@@ -7,7 +7,7 @@ use cloudfilm_audit::verify_log;
 use cloudfilm_core::download::{DownloadPolicy, DownloadVerdict};
 use cloudfilm_core::otp::{OtpPolicy, OtpPurpose};
 use cloudfilm_core::share::{SharePolicy, UnlockVerdict};
-use cloudfilm_core::{AccountId, MemberId, OrgCode, OrgSwitches};
+use cloudfilm_core::{AccountId, MemberId, OrgCode, OrgSwitches, StudyPk};
 use cloudfilm_crypto::KeyRing;
 use cloudfilm_crypto::signing::ArchiveSigner;
 use cloudfilm_store::patients::*;
@@ -102,7 +102,7 @@ async fn issue(node: &Index, phone: &str, code: &str) {
 }
 
 /// An account (logged in with a code), one of its members and a study of an organization.
-async fn patient_with_study(c: &Cluster) -> (AccountId, MemberId, i64) {
+async fn patient_with_study(c: &Cluster) -> (AccountId, MemberId, StudyPk) {
     issue(&c.nodes[0], "13900000001", "111111").await;
     let CodeOutcome::Accepted { account_id, .. } = c.nodes[1].login(login("13900000001", "111111", 999)).await.unwrap()
     else {

@@ -9,6 +9,7 @@ use crate::sharing::*;
 use crate::tx::Tx;
 use chrono::Duration;
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
+use cloudfilm_core::StudyPk;
 use cloudfilm_core::download::{DownloadLink, DownloadVerdict};
 use cloudfilm_core::share::UnlockVerdict;
 use cloudfilm_crypto::blind::constant_time_eq;
@@ -148,7 +149,7 @@ fn unlock_result(verdict: &UnlockVerdict) -> String {
 }
 
 /// The organization a study came from, as the transfer's sender.
-async fn sender_of(tx: &mut dyn Tx, study_pk: i64) -> Result<String> {
+async fn sender_of(tx: &mut dyn Tx, study_pk: StudyPk) -> Result<String> {
     let (name, code) = tx.study_org(study_pk).await?.unwrap_or_default();
     Ok(Transfer::sender(&name, &code))
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::{parse_stamp, stamp};
 use cloudfilm_core::member::{ConsentTimes, Relation};
 use cloudfilm_core::session::SessionTimes;
-use cloudfilm_core::{AccountId, MemberId, OrgId};
+use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 use sqlx::Row;
 
 fn time(r: &DbRow, column: &str) -> Result<DateTime<Utc>> {
@@ -265,7 +265,7 @@ pub async fn match_candidates(pool: &Pool, sealer: &Sealer, id_token: &[u8]) -> 
         .collect()
 }
 
-pub async fn exam_series(pool: &Pool, study_pk: i64) -> Result<Vec<SeriesSummary>> {
+pub async fn exam_series(pool: &Pool, study_pk: StudyPk) -> Result<Vec<SeriesSummary>> {
     let rows = sqlx::query(
         "SELECT series_uid, modality, series_number, series_description, body_part, num_instances FROM series \
          WHERE study_pk = $1 ORDER BY series_number IS NULL, series_number, pk",
@@ -287,7 +287,7 @@ pub async fn exam_series(pool: &Pool, study_pk: i64) -> Result<Vec<SeriesSummary
         .collect()
 }
 
-pub async fn reports(pool: &Pool, sealer: &Sealer, study_pk: i64) -> Result<Vec<ReportRecord>> {
+pub async fn reports(pool: &Pool, sealer: &Sealer, study_pk: StudyPk) -> Result<Vec<ReportRecord>> {
     let rows = sqlx::query("SELECT body, created_at FROM reports WHERE study_pk = $1 ORDER BY id")
         .bind(study_pk)
         .fetch_all(pool)
@@ -308,7 +308,7 @@ pub async fn org_studies(
     org_id: OrgId,
     study_uid: Option<&str>,
     accession_number: Option<&str>,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<StudyPk>> {
     Ok(sqlx::query_scalar(
         "SELECT pk FROM studies WHERE org_id = $1 AND ($2 IS NULL OR study_uid = $2) \
          AND ($3 IS NULL OR accession_number = $3) AND ($2 IS NOT NULL OR $3 IS NOT NULL) ORDER BY pk LIMIT 2",

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudfilm_audit::{SignedHead, StoredEntry};
 use cloudfilm_core::query::Query;
-use cloudfilm_core::{AccountId, MemberId, OrgId};
+use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 use cloudfilm_core::{AeTitle, OrgCode};
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashSet;
@@ -179,15 +179,20 @@ impl PatientReads for Readers {
         patient_reads::match_candidates(&self.pool, &self.sealer, id_token).await
     }
 
-    async fn exam_series(&self, study_pk: i64) -> Result<Vec<SeriesSummary>> {
+    async fn exam_series(&self, study_pk: StudyPk) -> Result<Vec<SeriesSummary>> {
         patient_reads::exam_series(&self.pool, study_pk).await
     }
 
-    async fn reports(&self, study_pk: i64) -> Result<Vec<ReportRecord>> {
+    async fn reports(&self, study_pk: StudyPk) -> Result<Vec<ReportRecord>> {
         patient_reads::reports(&self.pool, &self.sealer, study_pk).await
     }
 
-    async fn org_studies(&self, org_id: OrgId, study_uid: Option<&str>, accession: Option<&str>) -> Result<Vec<i64>> {
+    async fn org_studies(
+        &self,
+        org_id: OrgId,
+        study_uid: Option<&str>,
+        accession: Option<&str>,
+    ) -> Result<Vec<StudyPk>> {
         patient_reads::org_studies(&self.pool, org_id, study_uid, accession).await
     }
 
@@ -206,7 +211,7 @@ impl SharingReads for Readers {
         sharing_reads::share_by_token(&self.pool, token_hash).await
     }
 
-    async fn shares(&self, account_id: &AccountId, study_pk: i64) -> Result<Vec<ShareRow>> {
+    async fn shares(&self, account_id: &AccountId, study_pk: StudyPk) -> Result<Vec<ShareRow>> {
         sharing_reads::shares(&self.pool, account_id, study_pk).await
     }
 

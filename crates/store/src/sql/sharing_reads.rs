@@ -6,6 +6,7 @@ use crate::error::{Result, StoreError};
 use crate::sharing::*;
 use chrono::{DateTime, Utc};
 use cloudfilm_core::AccountId;
+use cloudfilm_core::StudyPk;
 use cloudfilm_core::clock::parse_stamp;
 use cloudfilm_core::share::ShareRecord;
 use sqlx::Row;
@@ -62,7 +63,7 @@ pub async fn share_by_token(pool: &Pool, token_hash: &[u8]) -> Result<Option<Sha
 }
 
 /// The account's shares of one study, newest first.
-pub async fn shares(pool: &Pool, account_id: &AccountId, study_pk: i64) -> Result<Vec<ShareRow>> {
+pub async fn shares(pool: &Pool, account_id: &AccountId, study_pk: StudyPk) -> Result<Vec<ShareRow>> {
     let rows = sqlx::query(concat!(
         share_select!(),
         " WHERE sh.account_id = $1 AND sh.study_pk = $2 ORDER BY sh.created_at DESC, sh.rowid DESC"

@@ -11,7 +11,7 @@ use crate::tx::{ArchiveTx, CodeRow, PatientTx, SharingTx};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudfilm_core::clock::{parse_stamp, stamp};
-use cloudfilm_core::{AccountId, MemberId, OrgId};
+use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 use cloudfilm_core::{AeTitle, OrgCode, OrgSwitches};
 use sqlx::Row;
 
@@ -131,7 +131,7 @@ impl ArchiveTx for SqlTx<'_> {
             .await?)
     }
 
-    async fn study_pk(&mut self, org_id: OrgId, study_uid: &str) -> Result<Option<i64>> {
+    async fn study_pk(&mut self, org_id: OrgId, study_uid: &str) -> Result<Option<StudyPk>> {
         Ok(sqlx::query_scalar("SELECT pk FROM studies WHERE org_id = $1 AND study_uid = $2")
             .bind(org_id)
             .bind(study_uid)
@@ -145,7 +145,7 @@ impl ArchiveTx for SqlTx<'_> {
         sealed: &SealedPatient,
         exam_id: &str,
         at: &str,
-    ) -> Result<i64> {
+    ) -> Result<StudyPk> {
         let info = &new.info;
         Ok(sqlx::query_scalar(
             "INSERT INTO studies (org_id, study_uid, study_date, study_time, accession_number, study_description, \
@@ -174,7 +174,13 @@ impl ArchiveTx for SqlTx<'_> {
         .await?)
     }
 
-    async fn insert_study_token(&mut self, kind: i64, token: &[u8], new: &NewInstance, study_pk: i64) -> Result<()> {
+    async fn insert_study_token(
+        &mut self,
+        kind: i64,
+        token: &[u8],
+        new: &NewInstance,
+        study_pk: StudyPk,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO study_tokens (kind, token, org_id, study_date, study_time, study_pk) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -190,7 +196,7 @@ impl ArchiveTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn series_pk(&mut self, study_pk: i64, series_uid: &str) -> Result<Option<i64>> {
+    async fn series_pk(&mut self, study_pk: StudyPk, series_uid: &str) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT pk FROM series WHERE study_pk = $1 AND series_uid = $2")
             .bind(study_pk)
             .bind(series_uid)
@@ -198,7 +204,7 @@ impl ArchiveTx for SqlTx<'_> {
             .await?)
     }
 
-    async fn insert_series(&mut self, study_pk: i64, new: &NewInstance) -> Result<i64> {
+    async fn insert_series(&mut self, study_pk: StudyPk, new: &NewInstance) -> Result<i64> {
         let s = &new.info.series;
         Ok(sqlx::query_scalar(
             "INSERT INTO series (study_pk, series_uid, modality, series_number, series_description, body_part, \
@@ -216,7 +222,7 @@ impl ArchiveTx for SqlTx<'_> {
         .await?)
     }
 
-    async fn insert_instance(&mut self, new: &NewInstance, study_pk: i64, series_pk: i64, at: &str) -> Result<()> {
+    async fn insert_instance(&mut self, new: &NewInstance, study_pk: StudyPk, series_pk: i64, at: &str) -> Result<()> {
         let info = &new.info;
         let layout = info.layout.clone().unwrap_or(cloudfilm_core::instance::PixelLayout::None);
         sqlx::query(
@@ -247,7 +253,7 @@ impl ArchiveTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn count_instance(&mut self, study_pk: i64, series_pk: i64, new_series: bool) -> Result<()> {
+    async fn count_instance(&mut self, study_pk: StudyPk, series_pk: i64, new_series: bool) -> Result<()> {
         sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE pk = $1")
             .bind(series_pk)
             .execute(&mut *self.conn)
@@ -260,14 +266,14 @@ impl ArchiveTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn study_modalities(&mut self, study_pk: i64) -> Result<String> {
+    async fn study_modalities(&mut self, study_pk: StudyPk) -> Result<String> {
         Ok(sqlx::query_scalar("SELECT modalities FROM studies WHERE pk = $1")
             .bind(study_pk)
             .fetch_one(&mut *self.conn)
             .await?)
     }
 
-    async fn set_study_modalities(&mut self, study_pk: i64, modalities: &str) -> Result<()> {
+    async fn set_study_modalities(&mut self, study_pk: StudyPk, modalities: &str) -> Result<()> {
         sqlx::query("UPDATE studies SET modalities = $1 WHERE pk = $2")
             .bind(modalities)
             .bind(study_pk)
@@ -510,7 +516,7 @@ impl PatientTx for SqlTx<'_> {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn mark_matched(&mut self, member_id: &MemberId, study_pk: i64, at: DateTime<Utc>) -> Result<()> {
+    async fn mark_matched(&mut self, member_id: &MemberId, study_pk: StudyPk, at: DateTime<Utc>) -> Result<()> {
         sqlx::query(
             "UPDATE members SET matched_at = coalesce(matched_at, $1), \
              matched_study_pk = coalesce(matched_study_pk, $2) WHERE id = $3",
@@ -598,7 +604,7 @@ impl PatientTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn insert_report(&mut self, study_pk: i64, sealed_body: &[u8], at: DateTime<Utc>) -> Result<()> {
+    async fn insert_report(&mut self, study_pk: StudyPk, sealed_body: &[u8], at: DateTime<Utc>) -> Result<()> {
         sqlx::query("INSERT INTO reports (study_pk, body, created_at) VALUES ($1, $2, $3)")
             .bind(study_pk)
             .bind(sealed_body)
@@ -745,7 +751,7 @@ impl SharingTx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn study_org(&mut self, study_pk: i64) -> Result<Option<(String, String)>> {
+    async fn study_org(&mut self, study_pk: StudyPk) -> Result<Option<(String, String)>> {
         Ok(sqlx::query_as(
             "SELECT o.name, o.code FROM studies s JOIN organizations o ON o.id = s.org_id WHERE s.pk = $1",
         )
