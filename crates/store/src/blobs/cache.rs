@@ -8,12 +8,11 @@
 //! nothing outlives the process's own bookkeeping. A process that shares its data directory
 //! with another (a command run beside `serve`) uses no cache.
 
-use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The default bound of the cache (`cache=` in the `s3://` URL).
 pub const DEFAULT_CAPACITY: u64 = 1 << 30;
@@ -79,24 +78,16 @@ impl ReadCache {
         true
     }
 
-    /// Keeps a copy of `id` made of `parts` (a whole object read from the bucket).
-    pub fn insert(&self, id: &str, parts: &[Bytes]) {
-        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    /// Starts a copy of `id`, `len` bytes long, written part by part as the object is read from
+    /// the bucket (on disk, not in memory); `None` when it would not be kept. The copy counts
+    /// once its last byte is written; one dropped before that leaves nothing.
+    pub fn begin(self: &Arc<Self>, id: &str, len: u64) -> Option<CacheFill> {
         if len > self.capacity || self.state.lock().expect("cache").entries.contains_key(id) {
-            return;
+            return None;
         }
         let temporary = self.dir.join(format!("{id}.part-{:016x}", rand_suffix()));
-        let written = File::create(&temporary).and_then(|mut file| {
-            for part in parts {
-                file.write_all(part)?;
-            }
-            Ok(())
-        });
-        if written.and_then(|()| fs::rename(&temporary, self.path(id))).is_err() {
-            let _ = fs::remove_file(&temporary);
-            return;
-        }
-        self.admitted(id, len);
+        let file = File::create(&temporary).ok()?;
+        Some(CacheFill { cache: self.clone(), id: id.to_owned(), temporary, file: Some(file), len, written: 0 })
     }
 
     fn admitted(&self, id: &str, len: u64) {
@@ -148,6 +139,43 @@ impl ReadCache {
     }
 }
 
+/// A copy being written ([`ReadCache::begin`]).
+pub struct CacheFill {
+    cache: Arc<ReadCache>,
+    id: String,
+    temporary: PathBuf,
+    file: Option<File>,
+    len: u64,
+    written: u64,
+}
+
+impl CacheFill {
+    /// Appends the next part; the last one admits the copy. `false` once the copy is given up
+    /// (a write failed, or more bytes came than announced): the rest is not needed.
+    pub fn append(&mut self, part: &[u8]) -> bool {
+        let Some(file) = self.file.as_mut() else { return false };
+        self.written += part.len() as u64;
+        if self.written > self.len || file.write_all(part).is_err() {
+            self.file = None;
+            return false;
+        }
+        if self.written == self.len {
+            self.file = None;
+            if fs::rename(&self.temporary, self.cache.path(&self.id)).is_ok() {
+                self.cache.admitted(&self.id, self.len);
+            }
+        }
+        true
+    }
+}
+
+impl Drop for CacheFill {
+    fn drop(&mut self) {
+        // Gone already when the copy was admitted.
+        let _ = fs::remove_file(&self.temporary);
+    }
+}
+
 /// A suffix that keeps two writers of one id apart (the id itself is already random).
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,24 +207,56 @@ mod tests {
         format!("{n:032x}")
     }
 
+    fn insert(cache: &Arc<ReadCache>, id: &str, parts: &[&[u8]]) {
+        let len = parts.iter().map(|p| p.len() as u64).sum();
+        if let Some(mut fill) = cache.begin(id, len) {
+            assert!(parts.iter().all(|part| fill.append(part)));
+        }
+    }
+
     #[test]
     fn keeps_the_most_recently_used_within_its_bound() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ReadCache::open(&dir.path().join("cache"), 10).unwrap();
-        cache.insert(&id(1), &[Bytes::from_static(b"aaaa")]);
-        cache.insert(&id(2), &[Bytes::from_static(b"bb"), Bytes::from_static(b"bb")]);
+        let cache = Arc::new(ReadCache::open(&dir.path().join("cache"), 10).unwrap());
+        insert(&cache, &id(1), &[b"aaaa"]);
+        insert(&cache, &id(2), &[b"bb", b"bb"]);
         assert!(cache.open_file(&id(1)).is_some(), "1 is now the most recent");
-        cache.insert(&id(3), &[Bytes::from_static(b"cccc")]);
+        insert(&cache, &id(3), &[b"cccc"]);
         assert!(cache.open_file(&id(2)).is_none(), "the least recently used went");
         assert_eq!(std::io::read_to_string(cache.open_file(&id(1)).unwrap()).unwrap(), "aaaa");
         assert_eq!(std::io::read_to_string(cache.open_file(&id(3)).unwrap()).unwrap(), "cccc");
         assert_eq!(cache.held(), 8);
         assert!(!dir.path().join("cache").join(id(2)).exists(), "its file is gone too");
-        cache.insert(&id(4), &[Bytes::from(vec![0u8; 11])]);
+        insert(&cache, &id(4), &[&[0u8; 11]]);
         assert!(cache.open_file(&id(4)).is_none(), "larger than the whole cache: not kept");
         cache.remove(&id(1));
         assert!(cache.open_file(&id(1)).is_none());
         assert_eq!(cache.held(), 4);
+    }
+
+    #[test]
+    fn a_copy_counts_once_whole_and_a_copy_left_halfway_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(ReadCache::open(&dir.path().join("cache"), 1 << 20).unwrap());
+        let mut fill = cache.begin(&id(1), 6).unwrap();
+        assert!(fill.append(b"abc"));
+        assert!(cache.open_file(&id(1)).is_none(), "not before its last byte");
+        assert!(fill.append(b"def"));
+        drop(fill);
+        assert_eq!(std::io::read_to_string(cache.open_file(&id(1)).unwrap()).unwrap(), "abcdef");
+        assert!(cache.begin(&id(1), 6).is_none(), "held already");
+
+        let mut fill = cache.begin(&id(2), 6).unwrap();
+        assert!(fill.append(b"abc"));
+        drop(fill);
+        assert!(cache.open_file(&id(2)).is_none());
+        let mut fill = cache.begin(&id(3), 2).unwrap();
+        assert!(!fill.append(b"abc"), "more than announced");
+        drop(fill);
+        assert!(cache.open_file(&id(3)).is_none());
+        let files: Vec<_> = fs::read_dir(dir.path().join("cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files, vec![std::ffi::OsString::from(id(1))], "no part file stays");
+        assert_eq!(cache.held(), 6);
     }
 
     #[test]

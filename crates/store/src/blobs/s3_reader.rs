@@ -5,13 +5,14 @@
 //! multi-frame object fetches about itself and a whole object streams in a few large GETs.
 //!
 //! An object read from its start to its end in order (a whole instance sent, a single frame
-//! rendered) is handed to this node's [`ReadCache`], when there is one.
+//! rendered) is written to this node's [`ReadCache`] as its windows arrive, when there is one
+//! (on disk: a reader holds no more than its current window in memory).
 //!
 //! The GETs run on the archive's runtime through `Handle::block_on`: every caller is on a
 //! `spawn_blocking` thread (the readers of `retrieve.rs`, the inspect step of ingest), never on
 //! an async worker, where `block_on` would panic.
 
-use super::cache::ReadCache;
+use super::cache::{CacheFill, ReadCache};
 use crate::error::{Result, StoreError};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore};
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const FIRST: u64 = 1 << 20;
 const SMALLEST: u64 = 1 << 20;
 const LARGEST: u64 = 4 << 20;
-/// Objects up to this size are kept in memory while they are read in order, for the cache.
+/// Objects up to this size are copied to the cache while they are read in order.
 const KEEP_MAX: u64 = 64 << 20;
 
 type ErrorMap = Box<dyn Fn(object_store::Error) -> StoreError + Send>;
@@ -39,10 +40,10 @@ pub struct RangeReader {
     next_size: u64,
     /// Bytes fetched so far (shared, so that it can be read after the reader moved on).
     fetched: Arc<AtomicU64>,
-    /// Where a whole object read in order goes, and the windows read so far from its start
-    /// (dropped as soon as reading leaves the order).
-    keep: Option<(Arc<ReadCache>, String)>,
-    kept: Vec<bytes::Bytes>,
+    /// The cache's copy being written while the object is read in order from its start
+    /// (given up as soon as reading leaves the order), and how far it goes.
+    copy: Option<CacheFill>,
+    copied: u64,
 }
 
 impl RangeReader {
@@ -65,34 +66,30 @@ impl RangeReader {
             window: bytes::Bytes::new(),
             next_size: SMALLEST,
             fetched: Arc::new(AtomicU64::new(0)),
-            keep,
-            kept: Vec::new(),
+            copy: None,
+            copied: 0,
         };
         let (bytes, len) = reader.get(0, FIRST)?;
         reader.window = bytes;
         reader.len = len;
-        if len > KEEP_MAX {
-            reader.keep = None;
+        if len <= KEEP_MAX {
+            reader.copy = keep.and_then(|(cache, id)| cache.begin(&id, len));
         }
-        reader.kept_window();
+        reader.copy_window();
         Ok(reader)
     }
 
-    /// The window just fetched continues what was kept: keep it, and hand the object to the
-    /// cache once it is whole.
-    fn kept_window(&mut self) {
-        let Some((cache, id)) = &self.keep else { return };
-        let kept: u64 = self.kept.iter().map(|b| b.len() as u64).sum();
-        if kept != self.window_start {
-            self.keep = None;
-            self.kept = Vec::new();
+    /// The window just fetched continues the cache's copy: append it (the last one completes
+    /// the copy); any other window ends the copy.
+    fn copy_window(&mut self) {
+        let Some(copy) = self.copy.as_mut() else { return };
+        if self.copied != self.window_start || !copy.append(&self.window) {
+            self.copy = None;
             return;
         }
-        self.kept.push(self.window.clone());
-        if kept + self.window.len() as u64 == self.len {
-            cache.insert(id, &self.kept);
-            self.keep = None;
-            self.kept = Vec::new();
+        self.copied += self.window.len() as u64;
+        if self.copied == self.len {
+            self.copy = None;
         }
     }
 
@@ -127,7 +124,7 @@ impl RangeReader {
         }
         self.window_start = self.position;
         self.window = bytes;
-        self.kept_window();
+        self.copy_window();
         Ok(())
     }
 }
