@@ -15,7 +15,7 @@ async fn show(conn: &mut PgConnection, setting: &str) -> String {
 }
 
 #[tokio::test]
-async fn commits_are_durable_whatever_the_database_default() {
+async fn durable_commits_and_fresh_plans_win_over_the_database_defaults() {
     let db = ScratchDatabase::create().await;
     let mut admin = connect(&db).await;
     admin
