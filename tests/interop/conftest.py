@@ -35,6 +35,7 @@ HTTP_TIMEOUT = 120  # seconds for one HTTP request (a few malformed samples take
 
 LISTENING = re.compile(r"^cloudfilm listening on (http://127\.0\.0\.1:(\d+))\s*$")
 DIMSE_LISTENING = re.compile(r"^DIMSE: AE (\S+) at 127\.0\.0\.1:(\d+)\s*$")
+METRICS_LISTENING = re.compile(r"^Metrics: (http://127\.0\.0\.1:\d+/metrics)\s*$")
 BANNER_LINE_TIMEOUT = 10  # seconds for each further banner line after the first
 
 
@@ -184,6 +185,8 @@ class Cloudfilm:
         # From the banner's `DIMSE: AE <title> at 127.0.0.1:<port>` line (None if not printed).
         self.dimse_ae: str | None = None
         self.dimse_port: int | None = None
+        # From the banner's `Metrics: http://127.0.0.1:<port>/metrics` line (with --metrics).
+        self.metrics_url: str | None = None
         self.exit_code: int | None = None
         self._stderr = None
 
@@ -256,6 +259,9 @@ class Cloudfilm:
                 break
             if line is None:
                 break
+            metrics = METRICS_LISTENING.match(line)
+            if metrics:
+                self.metrics_url = metrics.group(1)
             dimse = DIMSE_LISTENING.match(line)
             if dimse:
                 self.dimse_ae, self.dimse_port = dimse.group(1), int(dimse.group(2))

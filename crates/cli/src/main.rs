@@ -44,6 +44,27 @@ pub struct Global {
     /// A TOML configuration file (see `cloudfilm config`).
     #[arg(long, global = true, env = "CLOUDFILM_CONFIG")]
     config: Option<PathBuf>,
+    /// How the log on standard error is written: `text` for people, `json` (one object a
+    /// line, with the request id of what is being served) for log collectors.
+    #[arg(long, global = true, env = "CLOUDFILM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The log on standard error (level from `CLOUDFILM_LOG`); never personal data in either form.
+fn init_log(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDFILM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,object_store=warn"));
+    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => log.init(),
+        LogFormat::Json => log.json().with_current_span(true).with_span_list(false).init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -103,14 +124,8 @@ pub fn cli_actor() -> String {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CLOUDFILM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,object_store=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_log(cli.global.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {

@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Address of the DIMSE listener (overrides `dimse.listen`).
     #[arg(long)]
     dimse: Option<String>,
+    /// Address of a separate listener with Prometheus metrics at `/metrics` (off unless given;
+    /// keep it on loopback or a private network; overrides `http.metrics_listen`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Text message provider: `file:PATH` or `webhook:URL`; `log` (kind and masked phone
     /// only) and `none` [default] deliver no codes (overrides `patients.sms`).
     #[arg(long)]
@@ -33,6 +37,9 @@ pub struct DemoArgs {
     /// Address of the DIMSE listener.
     #[arg(long)]
     dimse: Option<String>,
+    /// Address of a separate listener with Prometheus metrics at `/metrics` (off unless given).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Text message provider: `log`, `file:PATH` or `webhook:URL` [file:DATA/sms-outbox.jsonl].
     #[arg(long)]
     sms: Option<String>,
@@ -59,6 +66,7 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [http] write_timeout_secs     seconds a response may wait for the client        [60]
   [http] max_connections        HTTP connections at once (open-file limit too)    [1024]
   [http] max_connections_per_address  from one client address                     [128]
+  [http] metrics_listen         Prometheus listener (GET /metrics; also --metrics)  [off]
   [dimse] enabled               run the DIMSE listener                            [true]
   [dimse] listen                DIMSE listen address (also --dimse)               [127.0.0.1:11112]
   [dimse] ae_title              the archive's AE title                            [CLOUDFILM]
@@ -105,7 +113,10 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
 
 /// Binds HTTP (and DIMSE when enabled), prints where, serves until a signal, then stops
 /// both, lets associations in progress finish, and closes the archive (last signed head).
-async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str, Option<&str>)) -> anyhow::Result<ExitCode> {
+async fn run_server(
+    archive: Arc<Archive>,
+    banner: impl FnOnce(&str, Option<&str>, Option<&str>),
+) -> anyhow::Result<ExitCode> {
     let listen = archive.config.http.listen.clone();
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -115,6 +126,14 @@ async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str, Option<&str
     } else {
         None
     };
+    let metrics = match archive.config.http.metrics_listen.as_str() {
+        "" => None,
+        addr => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+    };
     let url = format!("http://{}", listener.local_addr()?);
     let dimse_addr = dimse
         .as_ref()
@@ -122,11 +141,25 @@ async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&str, Option<&str
         .transpose()?
         .map(|a| format!("AE {} at {a}", archive.config.dimse.ae_title));
     let signal = shutdown_signal()?;
-    banner(&url, dimse_addr.as_deref());
+    let metrics_url = match metrics {
+        Some(listener) => {
+            let url = format!("http://{}/metrics", listener.local_addr()?);
+            tokio::spawn(cloudfilm_server::metrics::serve(
+                archive.clone(),
+                listener,
+                cloudfilm_server::metrics::install()?,
+            ));
+            Some(url)
+        }
+        None => None,
+    };
+    banner(&url, dimse_addr.as_deref(), metrics_url.as_deref());
     std::io::stdout().flush()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = archive.clone();
     tokio::spawn(async move {
         signal.await;
+        stopping.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = stop.send(true);
     });
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -152,14 +185,20 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     if let Some(dimse) = args.dimse {
         config.dimse.listen = dimse;
     }
+    if let Some(metrics) = args.metrics {
+        config.http.metrics_listen = metrics;
+    }
     if let Some(sms) = args.sms {
         config.patients.sms = sms;
     }
     let archive = Arc::new(Archive::open(config).await?);
     let sign_in = sign_in_notice(&archive);
-    run_server(archive, |url, dimse| {
+    run_server(archive, |url, dimse, metrics| {
         println!("cloudfilm listening on {url}");
         println!("DICOMweb: {url}/dicom-web");
+        if let Some(metrics) = metrics {
+            println!("Metrics: {metrics}");
+        }
         if let Some(dimse) = dimse {
             println!("DIMSE: {dimse}");
         }
@@ -193,6 +232,9 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(dimse) = args.dimse {
         config.dimse.listen = dimse;
     }
+    if let Some(metrics) = args.metrics {
+        config.http.metrics_listen = metrics;
+    }
     let outbox = config.data.join("sms-outbox.jsonl");
     config.patients.sms = args.sms.unwrap_or_else(|| format!("file:{}", outbox.display()));
     let sms = config.patients.sms.clone();
@@ -219,10 +261,13 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         stored += results.iter().filter(|r| r.disposition == ingest::Disposition::Stored).count();
     }
     let patient = cloudfilm_dicom::synth::demo_patient();
-    run_server(archive, |url, dimse| {
+    run_server(archive, |url, dimse, metrics| {
         println!("cloudfilm demo is running");
         println!("URL:                {url}/");
         println!("DICOMweb:           {url}/dicom-web");
+        if let Some(metrics) = metrics {
+            println!("Metrics:            {metrics}");
+        }
         if let Some(dimse) = dimse {
             println!("DIMSE:              {dimse} (calling AE {DEMO_SCU} is registered)");
         }

@@ -8,6 +8,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use tracing::Instrument;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -41,9 +42,17 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
                 crate::health::healthz(state.archive)
             }),
         )
+        .route(
+            "/readyz",
+            axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| {
+                crate::health::readyz(state.archive)
+            }),
+        )
         .route(SIGNING_KEY_PATH, axum::routing::get(signing_key))
         .layer(middleware::from_fn_with_state(state.clone(), crate::body_pace::limit))
         .layer(middleware::from_fn_with_state(state.clone(), context_and_headers))
+        // A layer of the router wraps each route, so it sees the route's template.
+        .layer(middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 
@@ -77,7 +86,8 @@ pub fn site_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Gives the request an id and a client address, logs it without its query string (which
-/// can hold patient names), and sets the security headers of every response (S17).
+/// can hold patient names) and without a path no route knows, and sets the security headers
+/// of every response (S17).
 async fn context_and_headers(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: Request,
@@ -88,9 +98,15 @@ async fn context_and_headers(
         request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
     request.extensions_mut().insert(RequestContext { request_id: request_id.clone(), client_ip });
     let method = request.method().clone();
-    let path = redacted(request.uri().path());
+    // A path no route knows is whatever a client sent: it is not written down.
+    let path = match request.extensions().get::<axum::extract::MatchedPath>() {
+        Some(_) => redacted(request.uri().path()),
+        None => "[no route]".to_owned(),
+    };
     let started = std::time::Instant::now();
-    let mut response = next.run(request).await;
+    // Everything logged while the request is served carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = next.run(request).instrument(span).await;
     tracing::info!(
         request_id = %request_id,
         %method,

@@ -32,6 +32,8 @@ pub struct Archive {
     pub sms: Arc<dyn SmsSender>,
     /// Refusals of clients without a credential, counted per address and window.
     pub refusals: std::sync::Mutex<cloudfilm_core::refusals::RefusalLedger>,
+    /// Set when the server starts to stop: `/readyz` answers 503 from then on.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Where things live inside the data directory (the key ring and the blobs by default only:
@@ -109,6 +111,7 @@ impl Archive {
             clock,
             sms,
             refusals: crate::refusals::ledger(),
+            stopping: Default::default(),
             render_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_renders.max(1)),
             config,
             repo: Index::new(backend, sealer.clone()),

@@ -111,6 +111,8 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// HTTP connections at once from one client address.
     pub max_connections_per_address: usize,
+    /// Address of the Prometheus listener (`GET /metrics`); empty: no metrics (also `--metrics`).
+    pub metrics_listen: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -160,6 +162,7 @@ impl Default for HttpConfig {
             write_timeout_secs: 60,
             max_connections: 1024,
             max_connections_per_address: 128,
+            metrics_listen: String::new(),
         }
     }
 }

@@ -270,9 +270,11 @@ pub async fn commit(
             sha256: c.summary.sha256.clone(),
         })
         .collect();
+    let interface = context.interface.clone();
     let outcomes = archive.repo.store_instances(instances, context).await?;
 
     let mut to_publish = Vec::new();
+    let mut stored_bytes = 0;
     for ((index, candidate), outcome) in batch.into_iter().zip(outcomes) {
         let disposition = match outcome {
             StoreOutcome::Stored => Disposition::Stored,
@@ -287,6 +289,7 @@ pub async fn commit(
         // A blob not kept (a duplicate, a conflict) is removed as its handle drops: its staged
         // file at once, a copy the store holds in the background, so the answer does not wait.
         if disposition == Disposition::Stored {
+            stored_bytes += candidate.summary.plaintext_len;
             to_publish.push(candidate.blob.keep());
         }
     }
@@ -297,7 +300,16 @@ pub async fn commit(
             tracing::warn!(error = %e, "a stored blob stays staged until the next start");
         }
     }
-    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
+    let results: Vec<IngestResult> = results.into_iter().map(|r| r.expect("every item has a result")).collect();
+    let count = |wanted: fn(&Disposition) -> bool| results.iter().filter(|r| wanted(&r.disposition)).count() as u64;
+    crate::metrics::ingested(
+        &interface,
+        count(|d| *d == Disposition::Stored),
+        count(|d| *d == Disposition::Duplicate),
+        count(|d| matches!(d, Disposition::Failed { .. })),
+        stored_bytes,
+    );
+    Ok(results)
 }
 
 fn describe(info: &InstanceInfo, disposition: Disposition) -> IngestResult {

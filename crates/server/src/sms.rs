@@ -46,6 +46,18 @@ impl SmsKind {
             SmsKind::LinkNotice => "family link notice",
         }
     }
+
+    /// The kind as a metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SmsKind::LoginCode => "login_code",
+            SmsKind::StepUpCode => "step_up_code",
+            SmsKind::DownloadCode => "download_code",
+            SmsKind::MemberConsentCode => "member_consent_code",
+            SmsKind::ShareOpened => "share_opened",
+            SmsKind::LinkNotice => "link_notice",
+        }
+    }
 }
 
 #[async_trait]
@@ -64,16 +76,41 @@ pub trait SmsSender: Send + Sync {
     }
 }
 
-/// Builds the provider a spec names; `secret` signs webhook bodies.
+/// Builds the provider a spec names (each message counted in the metrics); `secret` signs
+/// webhook bodies.
 pub fn provider(spec: &str, secret: Vec<u8>) -> Result<Arc<dyn SmsSender>, SmsError> {
+    Ok(Arc::new(Counted(named_provider(spec, secret)?)))
+}
+
+/// A provider whose messages are counted, sent or failed, by kind.
+struct Counted(Box<dyn SmsSender>);
+
+#[async_trait]
+impl SmsSender for Counted {
+    async fn send(&self, to: &PhoneNumber, kind: SmsKind, text: &str) -> Result<(), SmsError> {
+        let result = self.0.send(to, kind, text).await;
+        crate::metrics::sms(kind, result.is_ok());
+        result
+    }
+
+    fn configured(&self) -> bool {
+        self.0.configured()
+    }
+
+    fn delivers(&self) -> bool {
+        self.0.delivers()
+    }
+}
+
+fn named_provider(spec: &str, secret: Vec<u8>) -> Result<Box<dyn SmsSender>, SmsError> {
     if spec.is_empty() || spec == "none" {
-        return Ok(Arc::new(NoSms));
+        return Ok(Box::new(NoSms));
     }
     if spec == "log" {
-        return Ok(Arc::new(LogSms));
+        return Ok(Box::new(LogSms));
     }
     if let Some(path) = spec.strip_prefix("file:").filter(|p| !p.is_empty()) {
-        return Ok(Arc::new(FileSms { path: PathBuf::from(path), lock: Mutex::new(()) }));
+        return Ok(Box::new(FileSms { path: PathBuf::from(path), lock: Mutex::new(()) }));
     }
     if let Some(url) = spec.strip_prefix("webhook:") {
         if !url.starts_with("http://") {
@@ -83,7 +120,7 @@ pub fn provider(spec: &str, secret: Vec<u8>) -> Result<Arc<dyn SmsSender>, SmsEr
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| SmsError::Provider(e.to_string()))?;
-        return Ok(Arc::new(WebhookSms { url: url.to_owned(), secret, client }));
+        return Ok(Box::new(WebhookSms { url: url.to_owned(), secret, client }));
     }
     Err(SmsError::Spec(spec.to_owned()))
 }

@@ -16,6 +16,17 @@ pub struct Done {
     pub audit: Vec<AuditEvent>,
 }
 
+/// The connection pool and the write queue as they stand (what operators watch).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolState {
+    /// Connections open.
+    pub size: u32,
+    /// Of those, connections not in use.
+    pub idle: u32,
+    /// Transactions waiting for the single writer (SQLite; none where every connection writes).
+    pub writer_queue: Option<usize>,
+}
+
 /// A piece of work for one transaction.
 pub type Work = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<Done>> + Send>;
 
@@ -37,6 +48,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn check(&self) -> Result<()>;
+
+    /// The connection pool and the write queue as they stand.
+    fn pool_state(&self) -> PoolState;
 
     /// Signs a last head and stops.
     async fn close(&self);

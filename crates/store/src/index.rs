@@ -75,6 +75,11 @@ impl Index {
         self.backend.check().await
     }
 
+    /// The connection pool and the write queue as they stand.
+    pub fn pool_state(&self) -> crate::backend::PoolState {
+        self.backend.pool_state()
+    }
+
     /// Signs a last head and stops the backend.
     pub async fn close(&self) {
         self.backend.close().await

@@ -44,6 +44,15 @@ pub trait AuditReads: Send + Sync {
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>>;
     /// The signed heads the database keeps (a copy of the heads file's, S26).
     async fn kept_audit_heads(&self) -> Result<Vec<SignedHead>>;
+    /// How long the chain is and its newest signed head.
+    async fn audit_state(&self) -> Result<AuditState>;
+}
+
+/// The audit chain's length and newest signed head (what operators watch).
+#[derive(Debug, Clone)]
+pub struct AuditState {
+    pub entries: u64,
+    pub newest_head: Option<SignedHead>,
 }
 
 #[async_trait]

@@ -513,6 +513,7 @@ pub async fn render_frame(
     let _permit = archive.render_permits.acquire().await.map_err(|_| ApiError::internal())?;
     let archive = archive.clone();
     let format = options.format;
+    let started = std::time::Instant::now();
     let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
         let (header, source) = retrieve::frame(&archive, &row, number).inspect_err(|e| {
             if matches!(e, retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) {
@@ -536,8 +537,9 @@ pub async fn render_frame(
         })
     })
     .await
-    .map_err(|_| ApiError::internal())??;
-    let mut response = (StatusCode::OK, image).into_response();
+    .map_err(|_| ApiError::internal())?;
+    crate::metrics::rendered(image.is_ok(), started.elapsed());
+    let mut response = (StatusCode::OK, image?).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.media_type()));
     Ok(response)
 }

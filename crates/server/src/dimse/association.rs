@@ -239,7 +239,9 @@ impl Association {
         match command.field {
             field::C_ECHO_RQ => {
                 let rsp = Command::response_to(&command, field::C_ECHO_RSP, status::SUCCESS);
-                self.send(context, &rsp, None).await
+                let sent = self.send(context, &rsp, None).await;
+                crate::metrics::dimse_operation("C-ECHO", sent.is_ok());
+                sent
             }
             field::C_STORE_RQ => {
                 // The command's SOP class must be the context's (PS3.7 §9.3.1.1).
@@ -256,6 +258,9 @@ impl Association {
                 };
                 let rsp = Command::response_to(&command, field::C_STORE_RSP, status);
                 let sent = self.send(context, &rsp, None).await;
+                // Success, or a warning (0xB000..): the instance is stored.
+                let stored = status == status::SUCCESS || status & 0xF000 == 0xB000;
+                crate::metrics::dimse_operation("C-STORE", stored && sent.is_ok());
                 tracing::debug!(request_id = %self.request_id, status, answered = sent.is_ok(), "C-STORE");
                 sent
             }
@@ -264,7 +269,12 @@ impl Association {
                     Some(Sink::Identifier(bytes)) => bytes,
                     _ => Vec::new(),
                 };
-                match (command.field, ctx.role) {
+                let operation = match command.field {
+                    field::C_FIND_RQ => "C-FIND",
+                    field::C_GET_RQ => "C-GET",
+                    _ => "C-MOVE",
+                };
+                let done = match (command.field, ctx.role) {
                     (field::C_FIND_RQ, SopClassRole::Find(model)) => {
                         find::run(self, context, &ctx, model, &command, &identifier).await
                     }
@@ -279,7 +289,15 @@ impl Association {
                         let rsp = Command::response_to(&command, rsp_field, status::SOP_CLASS_NOT_SUPPORTED);
                         self.send(context, &rsp, None).await
                     }
-                }
+                };
+                let supported = matches!(
+                    (command.field, ctx.role),
+                    (field::C_FIND_RQ, SopClassRole::Find(_))
+                        | (field::C_GET_RQ, SopClassRole::Get(_))
+                        | (field::C_MOVE_RQ, SopClassRole::Move(_))
+                );
+                crate::metrics::dimse_operation(operation, supported && done.is_ok());
+                done
             }
             // A cancel that arrives when nothing is pending has nothing to stop.
             field::C_CANCEL_RQ => Ok(()),

@@ -70,6 +70,7 @@ async fn handle(archive: Arc<Archive>, socket: TcpStream, peer: SocketAddr, perm
     };
     let Ok(permit) = permits.try_acquire_owned() else {
         tracing::warn!(peer = %peer.ip(), "association refused: the limit of concurrent associations is reached");
+        crate::metrics::association("busy");
         let _ = stream.send(&negotiation::busy()).await;
         return stream.close().await;
     };
@@ -78,11 +79,13 @@ async fn handle(archive: Arc<Archive>, socket: TcpStream, peer: SocketAddr, perm
         .unwrap_or_else(|_| "invalid".into());
     match negotiation::accept(&mut stream, &archive, request, peer.ip()).await {
         Ok(negotiated) => {
+            crate::metrics::association("accepted");
             stream.set_max_incoming(config.max_pdu_length);
             Association::new(stream, archive.clone(), negotiated, peer.ip()).run().await;
         }
         Err(refused) => {
             tracing::warn!(peer = %peer.ip(), reason = %refused, "association rejected");
+            crate::metrics::association("rejected");
             let event = AuditEvent::new(
                 Action::SecurityAlert,
                 format!("ae:{calling}"),

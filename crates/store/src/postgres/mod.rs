@@ -51,7 +51,7 @@ mod dialect {
     pub const FROM_TOKENS_THEN_STUDIES: &str = " FROM study_tokens t JOIN studies s ON s.pk = t.study_pk";
 }
 
-use crate::backend::{Backend, Work};
+use crate::backend::{Backend, PoolState, Work};
 use crate::error::{Result, StoreError};
 use crate::heads::HeadsOutside;
 use crate::reads::Reads;
@@ -218,6 +218,11 @@ impl Backend for PgRepository {
     async fn check(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.readers.pool).await.map_err(unavailable)?;
         Ok(())
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let pool = &self.readers.pool;
+        PoolState { size: pool.size(), idle: pool.num_idle() as u32, writer_queue: None }
     }
 
     async fn close(&self) {

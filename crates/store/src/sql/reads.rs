@@ -5,7 +5,7 @@ use super::{Db, Pool, patient_reads, query, rows, sharing_reads, signed_heads};
 use crate::error::{Result, StoreError};
 use crate::model::*;
 use crate::patients::*;
-use crate::reads::{ArchiveReads, AuditReads, PatientReads, SharingReads};
+use crate::reads::{ArchiveReads, AuditReads, AuditState, PatientReads, SharingReads};
 use crate::sealed::Sealer;
 use crate::sharing::*;
 use async_trait::async_trait;
@@ -133,6 +133,12 @@ impl AuditReads for Readers {
 
     async fn kept_audit_heads(&self) -> Result<Vec<SignedHead>> {
         signed_heads::kept_heads(&self.pool).await
+    }
+
+    async fn audit_state(&self) -> Result<AuditState> {
+        let entries: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log").fetch_one(&self.pool).await?;
+        Ok(AuditState { entries: entries as u64, newest_head: signed_heads::newest_head(&self.pool).await? })
     }
 }
 

@@ -110,3 +110,10 @@ pub(super) async fn kept_heads<'e>(db: impl sqlx::Executor<'e, Database = Db>) -
     let rows: Vec<String> = sqlx::query_scalar("SELECT head FROM audit_heads ORDER BY tree_size").fetch_all(db).await?;
     rows.iter().map(|r| serde_json::from_str(r).map_err(|_| StoreError::Integrity)).collect()
 }
+
+/// The newest head the database keeps.
+pub(super) async fn newest_head<'e>(db: impl sqlx::Executor<'e, Database = Db>) -> Result<Option<SignedHead>> {
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT head FROM audit_heads ORDER BY tree_size DESC LIMIT 1").fetch_optional(db).await?;
+    row.map(|r| serde_json::from_str(&r).map_err(|_| StoreError::Integrity)).transpose()
+}

@@ -47,7 +47,7 @@ mod dialect {
     pub const FROM_TOKENS_THEN_STUDIES: &str = " FROM study_tokens t CROSS JOIN studies s ON s.pk = t.study_pk";
 }
 
-use crate::backend::{Backend, Work};
+use crate::backend::{Backend, PoolState, Work};
 use crate::error::{Result, StoreError};
 use crate::heads::HeadsOutside;
 use crate::reads::Reads;
@@ -171,6 +171,12 @@ impl Backend for SqliteRepository {
     async fn check(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.readers.pool).await?;
         Ok(())
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let pool = &self.readers.pool;
+        let writer_queue = Some(self.tx.max_capacity() - self.tx.capacity());
+        PoolState { size: pool.size(), idle: pool.num_idle() as u32, writer_queue }
     }
 
     async fn close(&self) {
