@@ -126,6 +126,7 @@ pub fn cli_actor() -> String {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_log(cli.global.log_format);
+    cloudfilm_store::tls::install_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {

@@ -95,7 +95,8 @@ fn a_package_verifies_and_any_change_fails() {
 fn the_archive_publishes_its_signing_key() {
     let key_of = |data: &Path| {
         let server = Server::start(data, &[]);
-        let response = reqwest::blocking::get(format!("{}/.well-known/cloudfilm-signing-key", server.url)).unwrap();
+        let response =
+            common::client().get(format!("{}/.well-known/cloudfilm-signing-key", server.url)).send().unwrap();
         assert_eq!(response.status(), 200);
         let key = response.text().unwrap().trim().to_owned();
         server.stop();

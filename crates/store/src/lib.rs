@@ -22,6 +22,7 @@ pub mod sealed;
 pub mod service;
 pub mod sharing;
 pub mod sqlite;
+pub mod tls;
 pub mod tx;
 
 pub use blobs::{BlobStore, Blobs, BlobsLocation, LocalBlobStore, S3BlobStore};

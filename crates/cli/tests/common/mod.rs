@@ -136,6 +136,7 @@ pub fn new_key(data: &Path, code: &str, allow: &[&str]) -> String {
 }
 
 pub fn client() -> reqwest::blocking::Client {
+    cloudfilm_store::tls::install_provider();
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().expect("a client")
 }
 

@@ -98,6 +98,7 @@ impl S3BlobStore {
     /// commit are unreferenced, and recovery deletes them from the bucket after the grace).
     pub async fn open(options: S3Options) -> std::result::Result<(S3BlobStore, bool), String> {
         let S3Options { bucket, endpoint, region, credentials, spool, grace, cache } = options;
+        crate::tls::install_provider();
         let retry =
             RetryConfig { backoff: BackoffConfig::default(), max_retries: 4, retry_timeout: Duration::from_secs(30) };
         let mut builder = AmazonS3Builder::new()
