@@ -56,14 +56,21 @@ enum LogFormat {
     Json,
 }
 
-/// The log on standard error (level from `CLOUDFILM_LOG`); never personal data in either form.
+/// The log on standard error, never personal data in either form. `CLOUDFILM_LOG` sets the
+/// levels (`info,cloudfilm_server=debug`: a level, then targets with theirs).
 fn init_log(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDFILM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,object_store=warn"));
-    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use tracing_subscriber::prelude::*;
+    const DEFAULT: &str = "info,sqlx=warn,object_store=warn";
+    let levels: tracing_subscriber::filter::Targets = std::env::var("CLOUDFILM_LOG")
+        .ok()
+        .and_then(|spec| spec.parse().ok())
+        .unwrap_or_else(|| DEFAULT.parse().expect("the default levels parse"));
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => log.init(),
-        LogFormat::Json => log.json().with_current_span(true).with_span_list(false).init(),
+        LogFormat::Text => tracing_subscriber::registry().with(log.with_filter(levels)).init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(log.json().with_current_span(true).with_span_list(false).with_filter(levels))
+            .init(),
     }
 }
 
