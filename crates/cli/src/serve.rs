@@ -60,6 +60,7 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [http] listen                 HTTP listen address (also --http)                 [127.0.0.1:8080]
   [http] public_url             base URL for RetrieveURL values; from Host when empty
   [http] cors_origins           origins whose pages may call DICOMweb (CORS)      [none]
+  [http] cors_credentials       ... with the user's credentials                   [true]
   [http] header_timeout_secs    seconds for a request's headers; idle keep-alive  [30]
   [http] body_grace_secs        seconds any request body may take ...             [30]
   [http] body_min_bytes_per_sec ... plus one second per this many bytes received  [1024]

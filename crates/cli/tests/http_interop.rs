@@ -151,6 +151,25 @@ fn a_viewer_on_a_configured_origin_may_call_dicomweb_and_no_one_else() {
 }
 
 #[test]
+fn credentials_are_allowed_only_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = org_with_key(dir.path(), "H1");
+    let server = Server::start(
+        dir.path(),
+        &[("CLOUDFILM_HTTP__CORS_ORIGINS", VIEWER), ("CLOUDFILM_HTTP__CORS_CREDENTIALS", "false")],
+    );
+    let response = preflight(&server, "/dicom-web/studies", VIEWER, "GET");
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(header(&response, "access-control-allow-origin"), VIEWER);
+    assert!(response.headers().get("access-control-allow-credentials").is_none());
+    let response = studies_from(&server, &key, VIEWER);
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "access-control-allow-origin"), VIEWER);
+    assert!(response.headers().get("access-control-allow-credentials").is_none());
+    server.stop();
+}
+
+#[test]
 fn an_origin_that_cannot_work_stops_the_server_at_start() {
     let dir = tempfile::tempdir().unwrap();
     org_with_key(dir.path(), "H1");

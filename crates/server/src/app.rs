@@ -28,7 +28,9 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
     let state = AppState { archive, port };
     let mut dicomweb = crate::dicomweb::routes();
     // Validated when the configuration loaded; an origin that fails here gets no CORS.
-    if let Ok(Some(cors)) = crate::cors::Cors::new(&state.archive.config.http.cors_origins) {
+    if let Ok(Some(cors)) =
+        crate::cors::Cors::new(&state.archive.config.http.cors_origins, state.archive.config.http.cors_credentials)
+    {
         dicomweb = dicomweb.layer(middleware::from_fn_with_state(cors, crate::cors::gate));
     }
     Router::new()

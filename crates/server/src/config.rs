@@ -98,6 +98,9 @@ pub struct HttpConfig {
     /// browser (CORS, credentials included). Empty: no CORS headers at all. Environment:
     /// comma-separated.
     pub cors_origins: Vec<String>,
+    /// Whether those origins' pages may send the user's credentials (HTTP authentication,
+    /// cookies) with their calls (`Access-Control-Allow-Credentials`).
+    pub cors_credentials: bool,
     /// Seconds a connection may take to send a request's headers, counted from when it opens
     /// or its previous response ended: also how long an idle keep-alive connection stays.
     pub header_timeout_secs: u64,
@@ -156,6 +159,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
             cors_origins: Vec::new(),
+            cors_credentials: true,
             header_timeout_secs: 30,
             body_grace_secs: 30,
             body_min_bytes_per_sec: 1024,
@@ -224,7 +228,8 @@ impl Config {
 
     /// Refuses values that deserialize but cannot work (a CORS origin with a path or `*`).
     fn checked(self) -> Result<Config, config::ConfigError> {
-        crate::cors::Cors::new(&self.http.cors_origins).map_err(|e| config::ConfigError::Message(e.to_string()))?;
+        crate::cors::Cors::new(&self.http.cors_origins, self.http.cors_credentials)
+            .map_err(|e| config::ConfigError::Message(e.to_string()))?;
         self.check_blobs().map_err(|e| config::ConfigError::Message(e.to_string()))?;
         Ok(self)
     }

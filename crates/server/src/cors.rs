@@ -1,6 +1,7 @@
 //! CORS for DICOMweb (`[http] cors_origins`): a viewer served from a configured origin (the
 //! usual OHIF deployment) may call `/dicom-web` from the browser. Only exact, configured
-//! origins get `Access-Control-*` headers (credentials included); every other request is
+//! origins get `Access-Control-*` headers (credentials allowed unless `cors_credentials` is
+//! off); every other request is
 //! answered exactly as without CORS, so nothing is open by default. The patient API and the
 //! pages are never under CORS: their session cookie is `SameSite=Strict` and stays same-origin.
 
@@ -34,8 +35,9 @@ fn is_origin(value: &str) -> bool {
 }
 
 impl Cors {
-    /// `None` when no origin is configured: no CORS at all.
-    pub fn new(origins: &[String]) -> Result<Option<Cors>, BadOrigin> {
+    /// `None` when no origin is configured: no CORS at all. `credentials`: whether the
+    /// browser may send the user's credentials (HTTP authentication, cookies) with them.
+    pub fn new(origins: &[String], credentials: bool) -> Result<Option<Cors>, BadOrigin> {
         if origins.is_empty() {
             return Ok(None);
         }
@@ -54,7 +56,7 @@ impl Cors {
                 header::WWW_AUTHENTICATE,
                 HeaderName::from_static("x-request-id"),
             ])
-            .allow_credentials(true)
+            .allow_credentials(credentials)
             .max_age(Duration::from_secs(600));
         Ok(Some(Cors { origins, layer }))
     }
@@ -84,8 +86,10 @@ mod tests {
 
     #[test]
     fn only_plain_origins_are_configurable() {
-        assert!(Cors::new(&[]).unwrap().is_none());
-        assert!(Cors::new(&["https://viewer.example.org".into(), "http://127.0.0.1:3000".into()]).unwrap().is_some());
+        assert!(Cors::new(&[], true).unwrap().is_none());
+        assert!(
+            Cors::new(&["https://viewer.example.org".into(), "http://127.0.0.1:3000".into()], true).unwrap().is_some()
+        );
         for bad in [
             "*",
             "viewer.example.org",
@@ -94,7 +98,7 @@ mod tests {
             "ftp://a.b",
             "https://",
         ] {
-            assert!(Cors::new(&[bad.to_owned()]).is_err(), "{bad}");
+            assert!(Cors::new(&[bad.to_owned()], true).is_err(), "{bad}");
         }
     }
 }
