@@ -2,6 +2,7 @@
 //! and series, rendered images and PDF reports. An exam is reachable only through a matched
 //! member of the account, while its organization's service is on; any other id gets 404.
 
+use super::PathParams;
 use super::holding::{consent_required, ensure_open, member_consent, record_read};
 use super::members::own_member;
 use super::session::{Patient, Signed};
@@ -279,7 +280,7 @@ pub(crate) async fn rendered(
 pub async fn image(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path((exam_id, series_no, image_no)): Path<(String, usize, usize)>,
+    PathParams((exam_id, series_no, image_no)): PathParams<(String, usize, usize)>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -22,7 +22,7 @@ use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_store::sealed::TokenKind;
 
-pub use json::Body;
+pub use json::{Body, PathParams};
 pub use session::{Patient, Signed, cookie};
 
 /// Largest JSON body the patient API reads.

@@ -8,9 +8,10 @@ use super::{audit_context, link_hash};
 use crate::Archive;
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
+use crate::patients::PathParams;
 use crate::patients::exams::{exam_body, frame_param, image_row, pdf_report, rendered};
 use crate::retrieve;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -132,7 +133,7 @@ pub async fn report_pdf(State(state): State<AppState>, viewer: ShareViewer) -> R
 pub async fn image(
     State(state): State<AppState>,
     viewer: ShareViewer,
-    Path((series_no, image_no)): Path<(usize, usize)>,
+    PathParams((series_no, image_no)): PathParams<(usize, usize)>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -154,7 +155,7 @@ pub async fn image(
 pub async fn deidentified_instance(
     State(state): State<AppState>,
     viewer: ShareViewer,
-    Path((series_no, image_no)): Path<(usize, usize)>,
+    PathParams((series_no, image_no)): PathParams<(usize, usize)>,
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
     if !viewer.share.deidentified {
