@@ -35,6 +35,7 @@ import hypothesis.strategies as st
 import pytest
 import requests
 import schemathesis
+from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -183,12 +184,23 @@ def transport() -> requests.Session:
 
 
 @pytest.fixture(scope="module")
-def api_schema(api):
+def document(api) -> dict:
+    """The document as the server serves it, without logging in."""
     r = session_for(None).get(api.url + "/api/v1/openapi.json", timeout=HTTP_TIMEOUT)
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/json", r.status_code
-    assert r.json()["openapi"].startswith("3.1."), r.json()["openapi"]
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def api_schema(api, document):
     config = SchemathesisConfig.from_str(f'base-url = "{api.url}"\n' + CONFIG)
-    return schemathesis.openapi.from_dict(r.json(), config=config)
+    return schemathesis.openapi.from_dict(document, config=config)
+
+
+def test_the_document_is_valid_openapi_3_1(document):
+    assert document["openapi"].startswith("3.1."), document["openapi"]
+    errors = [e.message for e in OpenAPIV31SpecValidator(document).iter_errors()]
+    assert not errors, errors
 
 
 def test_every_documented_operation_answers_as_documented(api, api_schema, transport):
