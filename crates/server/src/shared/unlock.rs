@@ -67,8 +67,8 @@ pub struct Opened {
             content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 422, description = "`password_too_long`",
             content((ErrorBody = "application/json"), (String = "text/html"))),
-        (status = 429, description = "`share_locked` (too many wrong passwords for this share), or rate_limited: \
-            too many failures from this address", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, description = "`share_locked` (too many wrong passwords for this share) or `rate_limited` (\
+            too many failures from this address)", content((ErrorBody = "application/json"), (String = "text/html"))),
     ))]
 pub async fn unlock(
     State(state): State<AppState>,
