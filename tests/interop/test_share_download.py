@@ -348,8 +348,8 @@ class Outbox:
                 raise AssertionError(f"no text message to {to} within {SMS_TIMEOUT}s: {self.messages()[after:]}")
             time.sleep(0.05)
 
-    def wait_code(self, after: int) -> str:
-        text = self.wait_new(after)["text"]
+    def wait_code(self, after: int, to: str = PHONE) -> str:
+        text = self.wait_new(after, to)["text"]
         match = re.search(r"(?<!\d)\d{6}(?!\d)", text)
         assert match, f"no 6-digit code in the message {text!r}"
         return match.group(0)
@@ -383,7 +383,7 @@ class PatientClient:
         mark = self.outbox.mark()
         r = self.post("/api/v1/auth/otp", {"phone": self.phone})
         assert r.status_code == 202, f"asking for a login code: {r.status_code} {r.text}"
-        code = self.outbox.wait_code(mark)
+        code = self.outbox.wait_code(mark, self.phone)
         r = self.post("/api/v1/auth/login", {"phone": self.phone, "code": code})
         assert r.status_code == 200, f"login: {r.status_code} {r.text}"
         assert self.http.cookies.get("cf_session") and self.http.cookies.get("cf_csrf"), "login set no session cookies"
@@ -397,7 +397,7 @@ class PatientClient:
         mark = self.outbox.mark()
         r = self.post("/api/v1/auth/step-up/otp")
         assert r.status_code == 202, f"asking for a step-up code: {r.status_code} {r.text}"
-        r = self.post("/api/v1/auth/step-up", {"code": self.outbox.wait_code(mark)})
+        r = self.post("/api/v1/auth/step-up", {"code": self.outbox.wait_code(mark, self.phone)})
         assert r.status_code == 200, f"step-up: {r.status_code} {r.text}"
         self.stepped_up_at = time.monotonic()
 
@@ -430,7 +430,7 @@ class PatientClient:
         assert r.status_code == 201, f"creating a download link: {r.status_code} {r.text}"
         body = r.json()
         assert {"id", "url", "expires_at"} <= set(body), body
-        return link_token(body["url"], "/d/", self.server), self.outbox.wait_code(mark)
+        return link_token(body["url"], "/d/", self.server), self.outbox.wait_code(mark, self.phone)
 
     def create_share(self, exam: str, deidentified: bool, notify: bool = False, hours: int = 24) -> dict:
         r = self.post(

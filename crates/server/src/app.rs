@@ -36,6 +36,7 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
     Router::new()
         .nest("/dicom-web", dicomweb)
         .nest("/api/v1", crate::patients::routes().merge(crate::shared::api_routes()))
+        .route(crate::openapi::PATH, axum::routing::get(crate::openapi::serve))
         .merge(crate::shared::page_routes())
         .merge(crate::portal::routes())
         .route(

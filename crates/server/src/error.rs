@@ -4,6 +4,23 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudfilm_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code, e.g. `not_found`, `rate_limited`.
+    #[schema(value_type = String, example = "not_found")]
+    pub code: &'static str,
+    /// Human text without personal data.
+    pub message: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -114,7 +131,7 @@ impl From<crate::retrieve::RetrieveError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());

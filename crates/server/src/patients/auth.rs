@@ -7,6 +7,8 @@ use super::{code_hash, keyed, phone_token};
 use crate::Archive;
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::{RATE_LIMITED, SMS_UNAVAILABLE};
 use crate::sms::SmsKind;
 use axum::Extension;
 use axum::extract::State;
@@ -16,24 +18,54 @@ use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_store::patients::{AuditContext, CodeOutcome, IssueCode, Login, StepUp};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
+    /// A mainland mobile number (spaces, hyphens, `+86`/`0086` allowed).
+    #[schema(example = "13800138000")]
     phone: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(example = "13800138000")]
     phone: String,
+    /// The 6-digit code sent to the phone.
+    #[schema(example = "123456")]
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct StepUpRequest {
+    /// The 6-digit code sent to the account's phone.
+    #[schema(example = "123456")]
     code: String,
 }
+
+/// A one-time code went out.
+#[derive(Serialize, ToSchema)]
+pub struct CodeSent {
+    /// Seconds the code stays valid.
+    pub expires_in: i64,
+    /// Seconds before another code may be asked for.
+    pub resend_after: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoggedIn {
+    pub account: super::account::AccountView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SteppedUp {
+    /// Minutes the step-up lasts.
+    pub stepped_up_for_minutes: i64,
+}
+
+/// Wrong, expired or used-up codes (and the limits on them), as login and step-up answer.
+const CODE_REFUSED: &str = "`invalid_code`, `code_expired` or `code_exhausted`: the code is refused";
 
 fn parse_phone(raw: &str) -> Result<PhoneNumber, ApiError> {
     PhoneNumber::parse(raw).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone", e.to_string()))
@@ -87,11 +119,19 @@ async fn issue_and_send(
         OtpPurpose::MemberConsent => SmsKind::MemberConsentCode,
     };
     super::send_text(archive, phone, kind, &text).await?;
-    let body = json!({ "expires_in": policy.ttl_secs, "resend_after": policy.resend_secs });
+    let body = CodeSent { expires_in: policy.ttl_secs, resend_after: policy.resend_secs };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
 /// `POST /api/v1/auth/otp {"phone"}` → 202; a code goes out by text message.
+#[utoipa::path(post, path = "/api/v1/auth/otp",
+    operation_id = "send_login_code", tag = "auth", request_body = CodeRequest,
+    responses(
+        (status = 202, description = "A code went out (the same answer for every valid phone)", body = CodeSent),
+        (status = 422, description = "`invalid_phone`: not a mainland mobile number", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+        (status = 503, description = SMS_UNAVAILABLE, body = ErrorBody),
+    ))]
 pub async fn send_code(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
@@ -115,6 +155,14 @@ fn code_refused(outcome: CodeOutcome) -> ApiError {
 }
 
 /// `POST /api/v1/auth/login {"phone", "code"}` → 200 with the account and a new session.
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in (the account is made at the first login)", body = LoggedIn,
+            headers(("Set-Cookie" = String, description = "`cf_session` (HttpOnly) and `cf_csrf` (readable)"))),
+        (status = 401, description = CODE_REFUSED, body = ErrorBody),
+        (status = 422, description = "`invalid_phone` or `invalid_code`", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
@@ -137,9 +185,9 @@ pub async fn login(
     };
     let outcome = archive.repo.login(op).await?;
     let CodeOutcome::Accepted { account_id, created } = outcome else { return Err(code_refused(outcome)) };
-    let mut body = super::account::account_json(archive, &account_id).await?;
-    body["new_account"] = json!(created);
-    let mut response = (StatusCode::OK, axum::Json(json!({ "account": body }))).into_response();
+    let mut account = super::account::account_view(archive, &account_id).await?;
+    account.new_account = Some(created);
+    let mut response = (StatusCode::OK, axum::Json(LoggedIn { account })).into_response();
     for cookie in session_cookies(archive, &fresh) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -147,6 +195,9 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/logout` → 204; the session is revoked server-side.
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses((status = 204, description = "Logged out; the cookies are cleared")))]
 pub async fn logout(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
     let archive = &state.archive;
     let event = signed.event(Action::Logout, "patient-portal", Outcome::Success).with_detail("logout");
@@ -164,12 +215,29 @@ async fn account_phone(archive: &Archive, signed: &Signed) -> Result<PhoneNumber
 }
 
 /// `POST /api/v1/auth/step-up/otp` → 202; a code goes to the account's phone.
+#[utoipa::path(post, path = "/api/v1/auth/step-up/otp", operation_id = "send_step_up_code", tag = "auth",
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 202, description = "A code went to the account's phone", body = CodeSent),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+        (status = 503, description = SMS_UNAVAILABLE, body = ErrorBody),
+    ))]
 pub async fn send_step_up_code(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
     let phone = account_phone(&state.archive, &signed).await?;
     issue_and_send(&state.archive, &phone, OtpPurpose::StepUp, &signed.context).await
 }
 
-/// `POST /api/v1/auth/step-up {"code"}` → 204 with a new, stepped-up session (S12, S13).
+/// `POST /api/v1/auth/step-up {"code"}` → 200 with a new, stepped-up session (S12, S13).
+#[utoipa::path(post, path = "/api/v1/auth/step-up",
+    operation_id = "step_up", tag = "auth", request_body = StepUpRequest,
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "Stepped up: a new session", body = SteppedUp,
+            headers(("Set-Cookie" = String, description = "new `cf_session` and `cf_csrf`"))),
+        (status = 401, description = CODE_REFUSED, body = ErrorBody),
+        (status = 422, description = "`invalid_code`: not a code", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+    ))]
 pub async fn step_up(
     State(state): State<AppState>,
     signed: Signed,
@@ -195,7 +263,7 @@ pub async fn step_up(
         return Err(code_refused(outcome));
     }
     let minutes = archive.config.patients.session.step_up_minutes;
-    let mut response = (StatusCode::OK, axum::Json(json!({ "stepped_up_for_minutes": minutes }))).into_response();
+    let mut response = (StatusCode::OK, axum::Json(SteppedUp { stepped_up_for_minutes: minutes })).into_response();
     for cookie in session_cookies(archive, &fresh) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }

@@ -2,6 +2,7 @@
 //! and series, rendered images and PDF reports. An exam is reachable only through a matched
 //! member of the account, while its organization's service is on; any other id gets 404.
 
+use super::PathParams;
 use super::holding::{consent_required, ensure_open, member_consent, record_read};
 use super::members::own_member;
 use super::session::{Patient, Signed};
@@ -9,6 +10,11 @@ use crate::Archive;
 use crate::app::AppState;
 use crate::dicomweb::wado;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::{
+    Binary, CANNOT_RENDER_406, CANNOT_RENDER_422, ExamPath, FRAME_TOO_LARGE, INVALID_RENDERING, ImagePath,
+    MEMBER_CONSENT_REQUIRED, MemberPath, NO_REPORT, NO_SUCH_IMAGE, NOT_FOUND, RenderQuery,
+};
 use crate::retrieve;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,8 +25,9 @@ use cloudfilm_core::clock::stamp;
 use cloudfilm_core::instance::{InstanceRow, PixelLayout};
 use cloudfilm_dicom::report;
 use cloudfilm_store::patients::{ExamRow, SeriesSummary};
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// `YYYYMMDD` → `YYYY-MM-DD`; anything else as stored.
 fn display_date(date: &Option<String>) -> Option<String> {
@@ -36,23 +43,50 @@ fn image_modalities(modalities: &str) -> String {
     modalities.split('\\').filter(|m| !m.is_empty() && !documents.contains(m)).collect::<Vec<_>>().join("/")
 }
 
-fn exam_json(exam: &ExamRow) -> Value {
-    json!({
-        "id": exam.exam_id,
-        "organization": exam.org_name,
-        "modality": image_modalities(&exam.modalities),
-        "date": display_date(&exam.date),
-        "description": exam.description,
-        "accession_number": exam.accession_number,
-    })
+/// An exam as a member's list shows it.
+#[derive(Serialize, ToSchema)]
+pub struct ExamSummary {
+    pub id: String,
+    /// The organization's name.
+    pub organization: String,
+    /// The image modalities, e.g. `CT/MR`.
+    pub modality: String,
+    /// `YYYY-MM-DD` (as stored when it is not a DICOM date).
+    pub date: Option<String>,
+    pub description: Option<String>,
+    pub accession_number: Option<String>,
+}
+
+fn exam_summary(exam: &ExamRow) -> ExamSummary {
+    ExamSummary {
+        id: exam.exam_id.clone(),
+        organization: exam.org_name.clone(),
+        modality: image_modalities(&exam.modalities),
+        date: display_date(&exam.date),
+        description: exam.description.clone(),
+        accession_number: exam.accession_number.clone(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExamList {
+    /// Newest first.
+    pub exams: Vec<ExamSummary>,
 }
 
 /// `GET /api/v1/members/{id}/exams`.
+#[utoipa::path(get, path = "/api/v1/members/{id}/exams", operation_id = "list_exams", tag = "exams", params(MemberPath),
+    security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "The member's exams, newest first", body = ExamList),
+        (status = 403, description = MEMBER_CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Patient(signed): Patient,
     Path(member_id): Path<MemberId>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<ExamList>, ApiError> {
     let archive = &state.archive;
     let member = own_member(archive, &signed.account_id, &member_id).await?;
     ensure_open(&member, archive.clock.now().date_naive())?;
@@ -62,7 +96,7 @@ pub async fn list(
         .with_detail(format!("exam list viewed ({} exams)", exams.len()));
     let what = format!("viewed your exam list ({} exams)", exams.len());
     record_read(archive, &signed, &member_id, event, &what, "your exams".into()).await?;
-    Ok(axum::Json(json!({ "exams": exams.iter().map(exam_json).collect::<Vec<_>>() })))
+    Ok(axum::Json(ExamList { exams: exams.iter().map(exam_summary).collect() }))
 }
 
 /// The exam with this id as one of the account's members sees it, with that member's id; 403
@@ -166,73 +200,153 @@ async fn default_windows(
     .map_err(|_| ApiError::internal())
 }
 
-/// An exam's detail: what it is, its image series and, when `with_report`, its report.
-/// A de-identified view (`identified` false) leaves out the date, the descriptions and the
-/// organization, as the PS3.15 basic profile does.
-pub(crate) async fn exam_body(
+/// A window a viewer may start from.
+#[derive(Serialize, ToSchema)]
+pub struct Window {
+    pub center: f64,
+    pub width: f64,
+}
+
+/// An image series of an exam.
+#[derive(Serialize, ToSchema)]
+pub struct SeriesView {
+    /// 1-based, as image URLs name the series.
+    pub id: String,
+    pub modality: Option<String>,
+    pub number: Option<i64>,
+    /// Images in the series.
+    pub images: usize,
+    /// Frames of each image.
+    pub frames: Vec<u32>,
+    /// The window the first image proposes.
+    pub window: Option<Window>,
+    /// Identified views only (absent from a de-identified share).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Identified views only (absent from a de-identified share).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub body_part: Option<Option<String>>,
+}
+
+/// The report of an exam.
+#[derive(Serialize, ToSchema)]
+pub struct ReportView {
+    /// Text or a PDF exists.
+    pub available: bool,
+    pub text: Option<String>,
+    /// The PDF report's URL.
+    pub pdf: Option<String>,
+}
+
+/// An exam's detail as the patient, or the recipient of a share of the original, sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ExamDetail {
+    #[serde(flatten)]
+    pub exam: ExamSummary,
+    pub time: Option<String>,
+    pub report: ReportView,
+    pub series: Vec<SeriesView>,
+}
+
+/// The image series of an exam (from its instances `rows`); a de-identified view (`identified`
+/// false) leaves out the descriptions, as the PS3.15 basic profile does.
+async fn series_views(
     archive: &std::sync::Arc<Archive>,
-    exam: &ExamRow,
+    rows: &[InstanceRow],
+    summaries: &[SeriesSummary],
     identified: bool,
-    report_pdf_url: &str,
-) -> Result<Value, ApiError> {
-    let (rows, summaries) = contents(archive, exam).await?;
-    let series = image_series(&rows, &summaries);
+) -> Result<Vec<SeriesView>, ApiError> {
+    let series = image_series(rows, summaries);
     let windows = default_windows(archive, &series).await?;
-    let series_json: Vec<Value> = series
+    Ok(series
         .iter()
         .zip(windows)
         .enumerate()
         .map(|(i, (images, window))| {
             let summary = summaries.iter().find(|s| s.series_uid == images[0].series_uid);
-            let mut entry = json!({
-                "id": (i + 1).to_string(),
-                "modality": summary.and_then(|s| s.modality.clone()),
-                "number": summary.and_then(|s| s.number),
-                "images": images.len(),
-                "frames": images.iter().map(|r| r.attrs.frames.max(1)).collect::<Vec<_>>(),
-                "window": window.map(|(center, width)| json!({ "center": center, "width": width })),
-            });
-            if identified {
-                entry["description"] = json!(summary.and_then(|s| s.description.clone()));
-                entry["body_part"] = json!(summary.and_then(|s| s.body_part.clone()));
+            SeriesView {
+                id: (i + 1).to_string(),
+                modality: summary.and_then(|s| s.modality.clone()),
+                number: summary.and_then(|s| s.number),
+                images: images.len(),
+                frames: images.iter().map(|r| r.attrs.frames.max(1)).collect(),
+                window: window.map(|(center, width)| Window { center, width }),
+                description: identified.then(|| summary.and_then(|s| s.description.clone())),
+                body_part: identified.then(|| summary.and_then(|s| s.body_part.clone())),
             }
-            entry
         })
-        .collect();
-    let mut body = if identified {
-        let (texts, has_pdf) = report_of(archive, exam, &rows).await?;
-        let mut body = exam_json(exam);
-        body["time"] = json!(exam.time);
-        body["report"] = json!({
-            "available": !texts.is_empty() || has_pdf,
-            "text": (!texts.is_empty()).then(|| texts.join("\n\n")),
-            "pdf": has_pdf.then(|| report_pdf_url.to_owned()),
-        });
-        body
-    } else {
-        json!({ "modality": image_modalities(&exam.modalities), "report": { "available": false } })
+        .collect())
+}
+
+/// An exam's detail: what it is, its image series and its report.
+pub(crate) async fn exam_detail(
+    archive: &std::sync::Arc<Archive>,
+    exam: &ExamRow,
+    report_pdf_url: &str,
+) -> Result<ExamDetail, ApiError> {
+    let (rows, summaries) = contents(archive, exam).await?;
+    let series = series_views(archive, &rows, &summaries, true).await?;
+    let (texts, has_pdf) = report_of(archive, exam, &rows).await?;
+    let report = ReportView {
+        available: !texts.is_empty() || has_pdf,
+        text: (!texts.is_empty()).then(|| texts.join("\n\n")),
+        pdf: has_pdf.then(|| report_pdf_url.to_owned()),
     };
-    body["series"] = json!(series_json);
-    Ok(body)
+    Ok(ExamDetail { exam: exam_summary(exam), time: exam.time.clone(), report, series })
+}
+
+/// A de-identified view of an exam: its modalities and image series, without the date, the
+/// descriptions and the organization.
+pub(crate) async fn deidentified_series(
+    archive: &std::sync::Arc<Archive>,
+    exam: &ExamRow,
+) -> Result<(String, Vec<SeriesView>), ApiError> {
+    let (rows, summaries) = contents(archive, exam).await?;
+    Ok((image_modalities(&exam.modalities), series_views(archive, &rows, &summaries, false).await?))
+}
+
+/// An exam as the patient sees it.
+#[derive(Serialize, ToSchema)]
+pub struct PatientExam {
+    #[serde(flatten)]
+    pub detail: ExamDetail,
+    /// The member through whom the exam is seen.
+    #[schema(value_type = String)]
+    pub member_id: MemberId,
+    /// The organization offers downloads of the original DICOM.
+    pub download_allowed: bool,
+    #[schema(format = DateTime)]
+    pub viewed_at: String,
 }
 
 /// `GET /api/v1/exams/{id}`: the exam with its report and image series.
+#[utoipa::path(get, path = "/api/v1/exams/{id}", operation_id = "exam_detail", tag = "exams", params(ExamPath),
+    security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "The exam with its report and image series", body = PatientExam),
+        (status = 403, description = MEMBER_CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn detail(
     State(state): State<AppState>,
     Patient(signed): Patient,
     Path(exam_id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<PatientExam>, ApiError> {
     let archive = &state.archive;
     let (member_id, exam) = visible_exam(archive, &signed, &exam_id).await?;
-    let mut body = exam_body(archive, &exam, true, &format!("/api/v1/exams/{exam_id}/report.pdf")).await?;
+    let detail = exam_detail(archive, &exam, &format!("/api/v1/exams/{exam_id}/report.pdf")).await?;
     let event = signed
         .event(Action::PatientRecord, format!("exam:{exam_id}"), Outcome::Success)
         .with_detail(format!("exam viewed through member:{member_id}"));
     record_read(archive, &signed, &member_id, event, "viewed the exam", format!("exam {exam_id}")).await?;
-    body["member_id"] = json!(member_id);
-    body["download_allowed"] = json!(exam.download_enabled);
-    body["viewed_at"] = json!(stamp(archive.clock.now()));
-    Ok(axum::Json(body))
+    Ok(axum::Json(PatientExam {
+        detail,
+        member_id,
+        download_allowed: exam.download_enabled,
+        viewed_at: stamp(archive.clock.now()),
+    }))
 }
 
 /// Image `image_no` of series `series_no` (both 1-based, as the detail lists them).
@@ -276,10 +390,21 @@ pub(crate) async fn rendered(
 }
 
 /// `GET /api/v1/exams/{id}/series/{series}/images/{n}[?window=center,width][&frame=k]`.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/series/{series}/images/{n}", operation_id = "exam_image", tag = "exams",
+    params(ImagePath, RenderQuery), security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "The frame rendered", content((Binary = "image/jpeg"), (Binary = "image/png"))),
+        (status = 400, description = INVALID_RENDERING, body = ErrorBody),
+        (status = 403, description = MEMBER_CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NO_SUCH_IMAGE, body = ErrorBody),
+        (status = 406, description = CANNOT_RENDER_406, body = ErrorBody),
+        (status = 413, description = FRAME_TOO_LARGE, body = ErrorBody),
+        (status = 422, description = CANNOT_RENDER_422, body = ErrorBody),
+    ))]
 pub async fn image(
     State(state): State<AppState>,
     Patient(signed): Patient,
-    Path((exam_id, series_no, image_no)): Path<(String, usize, usize)>,
+    PathParams((exam_id, series_no, image_no)): PathParams<(String, usize, usize)>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -300,6 +425,14 @@ pub async fn image(
 }
 
 /// `GET /api/v1/exams/{id}/report.pdf`: the hospital's PDF report.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/report.pdf",
+    operation_id = "exam_report_pdf", tag = "exams", params(ExamPath),
+    security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "The hospital's PDF report, inline", content((Binary = "application/pdf"))),
+        (status = 403, description = MEMBER_CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NO_REPORT, body = ErrorBody),
+    ))]
 pub async fn report_pdf(
     State(state): State<AppState>,
     Patient(signed): Patient,

@@ -8,11 +8,13 @@
 use super::auth::{audit_context, presented_code};
 use super::json::Body;
 use super::keyed;
-use super::members::{member_json, own_member};
+use super::members::{MemberView, member_view, own_member};
 use super::session::{Patient, Signed};
 use crate::Archive;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::{CONSENT_REQUIRED, HoldingPath, MemberPath, NOT_FOUND, RATE_LIMITED, SMS_UNAVAILABLE};
 use crate::sms::SmsKind;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,8 +32,8 @@ use cloudfilm_store::patients::{
     CodeOutcome, ConfirmMemberConsent, HolderRecord, MemberRecord, RequestMemberConsent, SetHolding,
 };
 use cloudfilm_store::sharing::Access;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Consent codes sent to one phone in a day, whoever asks (on top of the limits of every code).
 const CONSENT_SENDS_PER_PHONE_DAY: u32 = 5;
@@ -158,9 +160,36 @@ fn holder_actor(member_id: &MemberId, relation: &str) -> String {
     format!("another account holding you as {relation} (holding {member_id})")
 }
 
+/// A member's consent code went out.
+#[derive(Serialize, ToSchema)]
+pub struct ConsentCodeSent {
+    /// Seconds the code stays valid.
+    pub expires_in: i64,
+    /// Seconds before another code may be asked for.
+    pub resend_after: i64,
+    /// Where it went: `hospital_record_phone`.
+    #[schema(value_type = String)]
+    pub sent_to: &'static str,
+}
+
+/// Why a member cannot be asked for a consent (`ensure_askable`).
+const NOT_ASKABLE: &str = "`consent_not_needed`, `consent_given` or `match_first`";
+
 /// `POST /api/v1/members/{id}/consent-request` → 202; a code goes to the phone on the hospital's
 /// record for this adult. 409 `no_phone_on_record` when no record carries a mobile number
 /// (their approval from their own account remains).
+#[utoipa::path(post, path = "/api/v1/members/{id}/consent-request",
+    operation_id = "request_member_consent", tag = "members", params(MemberPath),
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 202, description = "A code went to the phone on the hospital's record", body = ConsentCodeSent),
+        (status = 403, description = CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+        (status = 409, description = "`no_phone_on_record`, or not askable: `consent_not_needed`, \
+            `consent_given` or `match_first`", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+        (status = 503, description = SMS_UNAVAILABLE, body = ErrorBody),
+    ))]
 pub async fn request(
     State(state): State<AppState>,
     Patient(signed): Patient,
@@ -232,7 +261,11 @@ pub async fn request(
          valid {minutes} minutes."
     );
     super::send_text(archive, &phone, SmsKind::MemberConsentCode, &text).await?;
-    let body = json!({ "expires_in": policy.ttl_secs, "resend_after": policy.resend_secs, "sent_to": "hospital_record_phone" });
+    let body = ConsentCodeSent {
+        expires_in: policy.ttl_secs,
+        resend_after: policy.resend_secs,
+        sent_to: "hospital_record_phone",
+    };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
@@ -255,8 +288,10 @@ async fn notify_adult(archive: &Archive, adult_account: &AccountId, holder_accou
     let _ = super::send_text(archive, &phone, SmsKind::LinkNotice, &text).await;
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ConsentCode {
+    /// The code the adult was sent.
+    #[schema(example = "123456")]
     code: String,
 }
 
@@ -271,6 +306,17 @@ fn code_refused(outcome: CodeOutcome) -> ApiError {
 }
 
 /// `POST /api/v1/members/{id}/consent {"code"}` → 200 with the member, whose exams open now.
+#[utoipa::path(post, path = "/api/v1/members/{id}/consent",
+    operation_id = "confirm_member_consent", tag = "members", params(MemberPath),
+    request_body = ConsentCode, security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "The adult consented: their exams open", body = MemberView),
+        (status = 403, description = CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+        (status = 409, description = NOT_ASKABLE, body = ErrorBody),
+        (status = 422, description = "`invalid_code`, `code_expired` or `code_exhausted`", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+    ))]
 pub async fn confirm(
     State(state): State<AppState>,
     Patient(signed): Patient,
@@ -320,26 +366,62 @@ pub async fn confirm(
         notify_adult(archive, &adult, &signed.account_id).await;
     }
     let member = own_member(archive, &signed.account_id, &member_id).await?;
-    Ok((StatusCode::OK, axum::Json(member_json(&member, now.date_naive()))).into_response())
+    Ok((StatusCode::OK, axum::Json(member_view(&member, now.date_naive()))).into_response())
 }
 
-fn holder_json(h: &HolderRecord) -> Value {
-    json!({
-        "id": h.member_id,
-        "relation": h.relation.as_str(),
-        "holder_phone": mask_phone(&h.account_phone),
-        "added_at": stamp(h.created_at),
-        "consent": holding_state(&h.consent).as_str(),
-        "consent_via": h.consent_via,
-        "requested_at": h.consent.requested_at.map(stamp),
-        "consented_at": h.consent.consented_at.map(stamp),
-        "ended_at": h.consent.ended_at.map(stamp),
-    })
+/// An account that holds this account's holder, and where the holding's consent stands.
+#[derive(Serialize, ToSchema)]
+pub struct HolderView {
+    /// The holding's id.
+    #[schema(value_type = String)]
+    pub id: MemberId,
+    /// How the holder relates to this person: `child`, `parent`, `spouse` or `other`.
+    #[schema(value_type = String)]
+    pub relation: &'static str,
+    /// The holding account's phone, masked.
+    pub holder_phone: String,
+    #[schema(format = DateTime)]
+    pub added_at: String,
+    /// `required`, `requested`, `given` or `ended`.
+    #[schema(value_type = String)]
+    pub consent: &'static str,
+    /// How the consent was given (`code`, `account`).
+    pub consent_via: Option<String>,
+    #[schema(format = DateTime)]
+    pub requested_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub consented_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub ended_at: Option<String>,
+}
+
+fn holder_view(h: &HolderRecord) -> HolderView {
+    HolderView {
+        id: h.member_id.clone(),
+        relation: h.relation.as_str(),
+        holder_phone: mask_phone(&h.account_phone),
+        added_at: stamp(h.created_at),
+        consent: holding_state(&h.consent).as_str(),
+        consent_via: h.consent_via.clone(),
+        requested_at: h.consent.requested_at.map(stamp),
+        consented_at: h.consent.consented_at.map(stamp),
+        ended_at: h.consent.ended_at.map(stamp),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HolderList {
+    /// This account's "self" member is matched (only then can others be seen holding it).
+    pub self_verified: bool,
+    pub holders: Vec<HolderView>,
 }
 
 /// `GET /api/v1/me/holders`: the accounts that hold this account's holder (found through the
 /// matched "self" member), with where each holding's consent stands.
-pub async fn list(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/me/holders",
+    operation_id = "list_holders", tag = "members", security(("patient_session" = [])),
+    responses((status = 200, description = "Who holds this account's holder", body = HolderList)))]
+pub async fn list(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<HolderList>, ApiError> {
     let archive = &state.archive;
     let members = archive.repo.members(&signed.account_id).await?;
     let verified =
@@ -349,7 +431,7 @@ pub async fn list(State(state): State<AppState>, signed: Signed) -> Result<axum:
         .event(Action::Query, format!("account:{}", signed.account_id), Outcome::Success)
         .with_detail(format!("holders listed ({})", holders.len()));
     archive.repo.audit(vec![event]).await?;
-    Ok(axum::Json(json!({ "self_verified": verified, "holders": holders.iter().map(holder_json).collect::<Vec<_>>() })))
+    Ok(axum::Json(HolderList { self_verified: verified, holders: holders.iter().map(holder_view).collect() }))
 }
 
 /// Approves (`grant`) or ends one holding of this account's holder.
@@ -409,17 +491,32 @@ async fn set_holding(
 }
 
 /// `POST /api/v1/me/holders/{id}/approve` → 200 with the holding: the adult's own yes.
+#[utoipa::path(post, path = "/api/v1/me/holders/{id}/approve",
+    operation_id = "approve_holding", tag = "members", params(HoldingPath),
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "Approved: the holder sees this person's exams", body = HolderView),
+        (status = 403, description = CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn approve(
     State(state): State<AppState>,
     Patient(signed): Patient,
     Path(holding_id): Path<MemberId>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<HolderView>, ApiError> {
     let holder = set_holding(&state.archive, &signed, &holding_id, true).await?;
-    Ok(axum::Json(holder_json(&holder)))
+    Ok(axum::Json(holder_view(&holder)))
 }
 
 /// `DELETE /api/v1/me/holders/{id}` → 204: the holding ends at once (its exams, shares and
 /// links close); ending needs a session, not the consent to processing.
+#[utoipa::path(delete, path = "/api/v1/me/holders/{id}",
+    operation_id = "end_holding", tag = "members", params(HoldingPath),
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Ended, at once"),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn end(
     State(state): State<AppState>,
     signed: Signed,

@@ -2,8 +2,9 @@
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 pub struct Body<T>(pub T);
@@ -35,6 +36,25 @@ where
                 "the body lacks a required field or has a field of the wrong type",
             )),
             Err(_) => Err(ApiError::bad_request("invalid_json", "the body is not valid JSON")),
+        }
+    }
+}
+
+/// Path parameters whose rejection answers in the API's error shape: a path whose numbers do
+/// not parse (`/images/x`, or too large) names no resource, 404.
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParams(value)),
+            Err(_) => Err(ApiError::not_found()),
         }
     }
 }

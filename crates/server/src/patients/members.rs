@@ -8,6 +8,8 @@ use super::session::{Patient, Signed};
 use crate::Archive;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::{CONSENT_REQUIRED, MemberPath, NOT_FOUND, RATE_LIMITED};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,28 +24,63 @@ use cloudfilm_core::resident_id::Sex;
 use cloudfilm_core::{AccountId, MemberId};
 use cloudfilm_store::patients::{MemberConflict, MemberRecord, NewMember};
 use cloudfilm_store::sealed::TokenKind;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
 }
 
 /// A member as responses show it: name and ID number masked.
-pub fn member_json(member: &MemberRecord, today: chrono::NaiveDate) -> Value {
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    #[schema(value_type = String)]
+    pub id: MemberId,
+    /// Masked: `张*`, `张*丰`.
+    pub name: String,
+    /// Masked: the first 4 and the last 4 characters shown.
+    pub id_number: String,
+    /// `self`, `child`, `parent`, `spouse` or `other`.
+    #[schema(value_type = String)]
+    pub relation: &'static str,
+    /// The ID number is valid.
+    pub verified: bool,
+    /// A manual match succeeded once: exams are matched automatically.
+    pub matched: bool,
+    #[schema(format = DateTime)]
+    pub matched_at: Option<String>,
+    pub age: Option<u32>,
+    /// `male` or `female`, from the ID number.
+    #[schema(value_type = Option<String>)]
+    pub sex: Option<&'static str>,
+    /// The member's own consent to being held: `not_needed`, `required`, `requested`, `given` or
+    /// `ended`.
+    #[schema(value_type = String)]
+    pub consent: &'static str,
+}
+
+pub fn member_view(member: &MemberRecord, today: chrono::NaiveDate) -> MemberView {
     let resident = ResidentId::parse(&member.id_number, today).ok();
-    json!({
-        "id": member.id,
-        "name": mask_name(&member.name),
-        "id_number": mask_id_number(&member.id_number),
-        "relation": member.relation.as_str(),
-        "verified": resident.is_some(),
-        "matched": member.matched_at.is_some(),
-        "matched_at": member.matched_at.map(stamp),
-        "age": resident.as_ref().map(|r| r.age_on(today)),
-        "sex": resident.as_ref().map(|r| match r.sex() { Sex::Male => "male", Sex::Female => "female" }),
-        "consent": super::holding::member_consent(member, today).as_str(),
-    })
+    MemberView {
+        id: member.id.clone(),
+        name: mask_name(&member.name),
+        id_number: mask_id_number(&member.id_number),
+        relation: member.relation.as_str(),
+        verified: resident.is_some(),
+        matched: member.matched_at.is_some(),
+        matched_at: member.matched_at.map(stamp),
+        age: resident.as_ref().map(|r| r.age_on(today)),
+        sex: resident.as_ref().map(|r| match r.sex() {
+            Sex::Male => "male",
+            Sex::Female => "female",
+        }),
+        consent: super::holding::member_consent(member, today).as_str(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<MemberView>,
 }
 
 /// The account's member with this id, or the 404 every other id gets (S15).
@@ -56,16 +93,27 @@ pub async fn own_member(
 }
 
 /// `GET /api/v1/members`.
-pub async fn list(State(state): State<AppState>, Patient(signed): Patient) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/members",
+    operation_id = "list_members", tag = "members", security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "The account's members, masked", body = MemberList),
+        (status = 403, description = CONSENT_REQUIRED, body = ErrorBody),
+    ))]
+pub async fn list(State(state): State<AppState>, Patient(signed): Patient) -> Result<axum::Json<MemberList>, ApiError> {
     let today = state.archive.clock.now().date_naive();
     let members = state.archive.repo.members(&signed.account_id).await?;
-    Ok(axum::Json(json!({ "members": members.iter().map(|m| member_json(m, today)).collect::<Vec<_>>() })))
+    Ok(axum::Json(MemberList { members: members.iter().map(|m| member_view(m, today)).collect() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewMemberRequest {
+    #[schema(example = "张三")]
     name: String,
+    /// A resident ID number (GB 11643).
+    #[schema(example = "11010519491231002X")]
     id_number: String,
+    /// `self`, `child`, `parent`, `spouse` or `other`.
+    #[schema(example = "self")]
     relation: String,
 }
 
@@ -80,6 +128,16 @@ fn rule_error(e: MemberRuleError) -> ApiError {
 }
 
 /// `POST /api/v1/members {"name", "id_number", "relation"}` → 201 with the member (masked).
+#[utoipa::path(post, path = "/api/v1/members",
+    operation_id = "add_member", tag = "members", request_body = NewMemberRequest,
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 201, description = "Added (masked)", body = MemberView),
+        (status = 403, description = CONSENT_REQUIRED, body = ErrorBody),
+        (status = 409, description = "`duplicate_member`, `self_exists` or `self_elsewhere`", body = ErrorBody),
+        (status = 422, description = "`invalid_name`, `invalid_relation`, `invalid_id_number`, \
+            `minor_needs_guardian` or `self_first`", body = ErrorBody),
+    ))]
 pub async fn add(
     State(state): State<AppState>,
     Patient(signed): Patient,
@@ -127,10 +185,17 @@ pub async fn add(
         });
     }
     let added = own_member(archive, &signed.account_id, &member_id).await?;
-    Ok((StatusCode::CREATED, axum::Json(member_json(&added, today))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(member_view(&added, today))).into_response())
 }
 
 /// `DELETE /api/v1/members/{id}` → 204.
+#[utoipa::path(delete, path = "/api/v1/members/{id}",
+    operation_id = "remove_member", tag = "members", params(MemberPath),
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn remove(
     State(state): State<AppState>,
     signed: Signed,
@@ -147,12 +212,30 @@ pub async fn remove(
     }
 }
 
+/// A member's name and ID number unmasked.
+#[derive(Serialize, ToSchema)]
+pub struct RevealedMember {
+    #[schema(value_type = String)]
+    pub id: MemberId,
+    pub name: String,
+    pub id_number: String,
+}
+
 /// `GET /api/v1/members/{id}/id-number`: the unmasked name and number, after a step-up.
+#[utoipa::path(get, path = "/api/v1/members/{id}/id-number",
+    operation_id = "reveal_id_number", tag = "members", params(MemberPath),
+    security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "Unmasked (recorded in the audit chain)", body = RevealedMember),
+        (status = 403, description = "`step_up_required` (a fresh one-time code first) or `consent_required`",
+            body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn reveal_id_number(
     State(state): State<AppState>,
     Patient(signed): Patient,
     Path(member_id): Path<MemberId>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<RevealedMember>, ApiError> {
     let archive = &state.archive;
     let member = own_member(archive, &signed.account_id, &member_id).await?;
     if !signed.stepped_up {
@@ -162,18 +245,46 @@ pub async fn reveal_id_number(
         .event(Action::PatientRecord, format!("member:{member_id}"), Outcome::Success)
         .with_detail("unmasked ID number shown after step-up");
     archive.repo.audit(vec![event]).await?;
-    Ok(axum::Json(json!({ "id": member.id, "name": member.name, "id_number": member.id_number })))
+    Ok(axum::Json(RevealedMember { id: member.id, name: member.name, id_number: member.id_number }))
 }
 
-#[derive(Deserialize)]
+/// What the patient knows of one of the member's exams (at least one).
+#[derive(Deserialize, ToSchema)]
 pub struct MatchRequest {
+    #[schema(example = "ACC-1")]
     accession_number: Option<String>,
+    /// `YYYY-MM-DD` (or `YYYYMMDD`).
+    #[schema(example = "2026-01-05")]
     exam_date: Option<String>,
+    /// The organization's name or code.
     organization: Option<String>,
+}
+
+/// A manual match's result.
+#[derive(Serialize, ToSchema)]
+pub struct MatchResult {
+    /// The member's exams now visible (empty while an adult's own consent is missing).
+    pub matched: Vec<String>,
+    /// The member's consent when it still keeps the exams closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub consent: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_required: Option<bool>,
 }
 
 /// `POST /api/v1/members/{id}/match` → 200 `{"matched": [exam ids]}`, or the same 404 whatever
 /// did not agree; every attempt counts toward hourly limits per account and per address.
+#[utoipa::path(post, path = "/api/v1/members/{id}/match",
+    operation_id = "match_member", tag = "members", params(MemberPath),
+    request_body = MatchRequest, security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "The hospital's record agrees", body = MatchResult),
+        (status = 403, description = CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = "`no_match` (nothing agrees) or `not_found`", body = ErrorBody),
+        (status = 422, description = "`invalid_match`: name the exam by at least one valid field", body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+    ))]
 pub async fn manual_match(
     State(state): State<AppState>,
     Patient(signed): Patient,
@@ -226,10 +337,10 @@ pub async fn manual_match(
     let consent = super::holding::member_consent(&member, now.date_naive());
     if !consent.opens_exams() {
         // The record agreed; the adult's own yes is still needed before anything is shown.
-        let body = json!({ "matched": [], "consent": consent.as_str(), "consent_required": true });
+        let body = MatchResult { matched: Vec::new(), consent: Some(consent.as_str()), consent_required: Some(true) };
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
     let exams = archive.repo.visible_exams(&signed.account_id, Some(&member_id), None).await?;
-    let ids: Vec<&str> = exams.iter().map(|e| e.exam_id.as_str()).collect();
-    Ok((StatusCode::OK, axum::Json(json!({ "matched": ids }))).into_response())
+    let matched = exams.into_iter().map(|e| e.exam_id).collect();
+    Ok((StatusCode::OK, axum::Json(MatchResult { matched, consent: None, consent_required: None })).into_response())
 }

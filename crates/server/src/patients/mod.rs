@@ -2,14 +2,14 @@
 //! protection, consent, family members with real-name rules, manual and automatic matching,
 //! exams with reports and rendered images. Every response masks personal values (S20).
 
-mod account;
-mod auth;
+pub(crate) mod account;
+pub(crate) mod auth;
 pub(crate) mod exams;
 pub(crate) mod holding;
 mod json;
-mod members;
-mod reports;
-mod rights;
+pub(crate) mod members;
+pub(crate) mod reports;
+pub(crate) mod rights;
 mod session;
 pub(crate) mod sharing;
 
@@ -22,7 +22,7 @@ use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_store::sealed::TokenKind;
 
-pub use json::Body;
+pub use json::{Body, PathParams};
 pub use session::{Patient, Signed, cookie};
 
 /// Largest JSON body the patient API reads.

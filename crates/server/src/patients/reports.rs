@@ -6,22 +6,39 @@ use super::json::Body;
 use crate::app::AppState;
 use crate::auth::OrgAuth;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::Uid;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 /// Longest report text accepted (characters).
 const MAX_REPORT_CHARS: usize = 32 * 1024;
 
-#[derive(Deserialize)]
+/// Report text for one of the organization's studies, named by `study_uid` or
+/// `accession_number`.
+#[derive(Deserialize, ToSchema)]
 pub struct ReportRequest {
+    #[schema(example = "1.2.826.0.1.3680043.8.498.1")]
     study_uid: Option<String>,
+    #[schema(example = "ACC-1")]
     accession_number: Option<String>,
+    /// At most 32768 characters.
     text: String,
 }
 
+/// `POST /api/v1/reports` (organization credential) → 201.
+#[utoipa::path(post, path = "/api/v1/reports",
+    operation_id = "attach_report", tag = "hospital", request_body = ReportRequest,
+    security(("org_key" = []), ("org_key_basic" = [])),
+    responses(
+        (status = 201, description = "Attached"),
+        (status = 404, description = "`not_found`: no such study of this organization", body = ErrorBody),
+        (status = 409, description = "`ambiguous_study`: name it by `study_uid`", body = ErrorBody),
+        (status = 422, description = "`invalid_report` or `invalid_uid`", body = ErrorBody),
+    ))]
 pub async fn attach(
     State(state): State<AppState>,
     auth: OrgAuth,

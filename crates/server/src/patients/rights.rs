@@ -7,6 +7,8 @@ use super::json::Body;
 use super::session::{Signed, step_up_required};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::Binary;
 use crate::shared::package::{self, Contents, Purpose};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,21 +17,57 @@ use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::rights::RequestKind;
 use cloudfilm_store::patients::DataRequest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewRequest {
+    /// `access`, `copy`, `correction`, `deletion`, `withdraw_consent` or `access_log`.
+    #[schema(example = "correction")]
     kind: String,
+    /// At most 2000 characters.
     #[serde(default)]
     detail: String,
 }
 
-fn request_json(r: &DataRequest) -> Value {
-    json!({ "id": r.id, "kind": r.kind, "status": r.status, "created_at": stamp(r.created_at), "due_date": r.due_date.to_string() })
+/// A data-subject request with its status and due date.
+#[derive(Serialize, ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    pub kind: String,
+    /// `open`, `in_progress`, `done` or `refused`.
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// On the working-day calendar.
+    #[schema(format = Date)]
+    pub due_date: String,
+}
+
+fn request_view(r: &DataRequest) -> RequestView {
+    RequestView {
+        id: r.id.clone(),
+        kind: r.kind.clone(),
+        status: r.status.clone(),
+        created_at: stamp(r.created_at),
+        due_date: r.due_date.to_string(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestList {
+    pub requests: Vec<RequestView>,
 }
 
 /// `POST /api/v1/me/requests {"kind", "detail"}` → 201 with the due date.
+#[utoipa::path(post, path = "/api/v1/me/requests",
+    operation_id = "file_request", tag = "rights", request_body = NewRequest,
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 201, description = "Filed, with its due date", body = RequestView),
+        (status = 422, description = "`invalid_kind` or `detail_too_long`", body = ErrorBody),
+    ))]
 pub async fn file_request(
     State(state): State<AppState>,
     signed: Signed,
@@ -53,21 +91,31 @@ pub async fn file_request(
         due_date: archive.config.patients.calendar.due_date(kind, now.date_naive()),
         status: "open".into(),
     };
-    let json = request_json(&request);
+    let view = request_view(&request);
     let event = signed
         .event(Action::PatientRecord, format!("request:{}", request.id), Outcome::Success)
         .with_detail(format!("data-subject request filed: {}", kind.as_str()));
     archive.repo.file_request(request, vec![event]).await?;
-    Ok((StatusCode::CREATED, axum::Json(json)).into_response())
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
 /// `GET /api/v1/me/requests`: the account's requests with status and due date.
-pub async fn list_requests(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/me/requests",
+    operation_id = "list_requests", tag = "rights", security(("patient_session" = [])),
+    responses((status = 200, description = "The account's requests", body = RequestList)))]
+pub async fn list_requests(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<RequestList>, ApiError> {
     let requests = state.archive.repo.data_requests(&signed.account_id).await?;
-    Ok(axum::Json(json!({ "requests": requests.iter().map(request_json).collect::<Vec<_>>() })))
+    Ok(axum::Json(RequestList { requests: requests.iter().map(request_view).collect() }))
 }
 
 /// `GET /api/v1/me/export`: the account's data as a zip (after a step-up).
+#[utoipa::path(get, path = "/api/v1/me/export",
+    operation_id = "export", tag = "rights", security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "The account's data (JSON, and the original DICOM of every exam it may \
+            see) as a signed zip, streamed", content((Binary = "application/zip"))),
+        (status = 403, description = "`step_up_required`: a fresh one-time code first", body = ErrorBody),
+    ))]
 pub async fn export(State(state): State<AppState>, signed: Signed) -> Result<Response, ApiError> {
     let archive = &state.archive;
     if !signed.stepped_up {
@@ -132,7 +180,7 @@ pub async fn export(State(state): State<AppState>, signed: Signed) -> Result<Res
         ),
         json_file(
             "requests.json",
-            json!(repo.data_requests(&signed.account_id).await?.iter().map(request_json).collect::<Vec<_>>()),
+            json!(repo.data_requests(&signed.account_id).await?.iter().map(request_view).collect::<Vec<_>>()),
         ),
     ];
     let event = signed.event(Action::Export, format!("account:{}", signed.account_id), Outcome::Success);

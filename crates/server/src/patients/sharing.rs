@@ -9,6 +9,8 @@ use super::session::{Patient, Signed};
 use crate::Archive;
 use crate::app::{AppState, site_url};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::{ExamPath, MEMBER_CONSENT_REQUIRED, NOT_FOUND, RATE_LIMITED, SMS_UNAVAILABLE, SharePath};
 use crate::shared::{download_code_hash, link_hash};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,14 +20,19 @@ use cloudfilm_audit::{Action, Outcome};
 use cloudfilm_core::PhoneNumber;
 use cloudfilm_core::clock::stamp;
 use cloudfilm_core::masking::mask_phone;
+use cloudfilm_core::share::ShareState;
 use cloudfilm_store::sharing::{NewDownload, NewShare};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShareRequest {
+    /// Hours the share stays open (1 to 720 by default).
+    #[schema(example = 24)]
     valid_hours: i64,
+    /// What the recipient must enter.
+    #[schema(example = "tulip-river-42")]
     password: String,
     /// Share a copy de-identified by the PS3.15 basic profile instead of the original.
     #[serde(default)]
@@ -39,7 +46,31 @@ fn yes() -> bool {
     true
 }
 
+/// A new share: its link is shown once.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedShare {
+    pub id: String,
+    /// The link as a QR code (SVG).
+    pub qr_svg: Option<String>,
+    /// The link (`/s/{token}`); it is not kept.
+    pub url: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub deidentified: bool,
+    pub notify: bool,
+}
+
 /// `POST /api/v1/exams/{id}/shares` → 201 `{"id", "url", "expires_at", ...}`.
+#[utoipa::path(post, path = "/api/v1/exams/{id}/shares",
+    operation_id = "create_share", tag = "sharing", params(ExamPath),
+    request_body = ShareRequest, security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 201, description = "Shared", body = CreatedShare),
+        (status = 403, description = MEMBER_CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+        (status = 422, description = "`invalid_validity`, `password_too_short` or `password_too_long` \
+            (the share policy's limits)", body = ErrorBody),
+    ))]
 pub async fn create_share(
     State(state): State<AppState>,
     Patient(signed): Patient,
@@ -82,51 +113,91 @@ pub async fn create_share(
         ));
     archive.repo.create_share(share, now, vec![event]).await?;
     let url = format!("{}/s/{token}", site_url(&state, &headers));
-    let body = json!({
-        "id": id,
-        "qr_svg": qr_svg(&url),
-        "url": url,
-        "expires_at": stamp(expires_at),
-        "deidentified": request.deidentified,
-        "notify": request.notify,
-    });
+    let body = CreatedShare {
+        id,
+        qr_svg: qr_svg(&url),
+        url,
+        expires_at: stamp(expires_at),
+        deidentified: request.deidentified,
+        notify: request.notify,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+/// A share as its owner sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ShareView {
+    pub id: String,
+    /// `active`, `locked`, `expired` or `revoked`.
+    #[schema(value_type = String)]
+    pub state: ShareState,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+    /// Until when wrong passwords keep it locked.
+    #[schema(format = DateTime)]
+    pub locked_until: Option<String>,
+    pub views: i64,
+    #[schema(format = DateTime)]
+    pub first_opened_at: Option<String>,
+    pub deidentified: bool,
+    pub notify: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShareList {
+    /// Newest first.
+    pub shares: Vec<ShareView>,
+}
+
 /// `GET /api/v1/exams/{id}/shares`: the account's shares of this exam, newest first.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/shares", operation_id = "list_shares", tag = "sharing", params(ExamPath),
+    security(("patient_session" = [])),
+    responses(
+        (status = 200, description = "The account's shares of this exam", body = ShareList),
+        (status = 403, description = MEMBER_CONSENT_REQUIRED, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn list_shares(
     State(state): State<AppState>,
     Patient(signed): Patient,
     Path(exam_id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<ShareList>, ApiError> {
     let archive = &state.archive;
     let (_, exam) = visible_exam(archive, &signed, &exam_id).await?;
     let now = archive.clock.now();
     let policy = &archive.config.patients.share;
-    let shares: Vec<Value> = archive
+    let shares = archive
         .repo
         .shares(&signed.account_id, exam.study_pk)
         .await?
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "state": policy.state(&s.record, now),
-                "created_at": stamp(s.record.created_at),
-                "expires_at": stamp(s.record.expires_at),
-                "revoked_at": s.record.revoked_at.map(stamp),
-                "locked_until": s.record.locked_until.filter(|t| *t > now).map(stamp),
-                "views": s.views,
-                "first_opened_at": s.first_opened_at.map(stamp),
-                "deidentified": s.deidentified,
-                "notify": s.notify_owner,
-            })
+        .map(|s| ShareView {
+            id: s.id.clone(),
+            state: policy.state(&s.record, now),
+            created_at: stamp(s.record.created_at),
+            expires_at: stamp(s.record.expires_at),
+            revoked_at: s.record.revoked_at.map(stamp),
+            locked_until: s.record.locked_until.filter(|t| *t > now).map(stamp),
+            views: s.views,
+            first_opened_at: s.first_opened_at.map(stamp),
+            deidentified: s.deidentified,
+            notify: s.notify_owner,
         })
         .collect();
-    Ok(axum::Json(json!({ "shares": shares })))
+    Ok(axum::Json(ShareList { shares }))
 }
 
 /// `DELETE /api/v1/shares/{id}` → 204; the share and the sessions it opened end at once.
+#[utoipa::path(delete, path = "/api/v1/shares/{id}", operation_id = "revoke_share", tag = "sharing", params(SharePath),
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Revoked, at once"),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+    ))]
 pub async fn revoke_share(
     State(state): State<AppState>,
     signed: Signed,
@@ -144,6 +215,19 @@ pub async fn revoke_share(
 
 /// `POST /api/v1/exams/{id}/downloads` → 201 `{"id", "url", "expires_at"}`; the security code
 /// goes to the account's phone. 403 `download_disabled` where the organization disallows it.
+#[utoipa::path(post, path = "/api/v1/exams/{id}/downloads",
+    operation_id = "create_download", tag = "sharing", params(ExamPath),
+    security(("patient_session" = [], "csrf_token" = [])),
+    responses(
+        (status = 201, description = "A download link; the security code went to the account's phone",
+            body = CreatedDownload),
+        (status = 403, description = "`download_disabled` (the organization does not offer downloads), \
+            `step_up_required` (a fresh one-time code first), `member_consent_required` or `consent_required`",
+            body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+        (status = 429, description = RATE_LIMITED, body = ErrorBody),
+        (status = 503, description = SMS_UNAVAILABLE, body = ErrorBody),
+    ))]
 pub async fn create_download(
     State(state): State<AppState>,
     Patient(signed): Patient,
@@ -187,13 +271,25 @@ pub async fn create_download(
         "【cloudfilm】下载安全码 {code}，{minutes} 分钟内有效，请勿告诉他人。Your cloudfilm download security code is {code}, valid for {minutes} minutes. Do not share it."
     );
     super::send_text(archive, &phone, crate::sms::SmsKind::DownloadCode, &text).await?;
-    let body = json!({
-        "id": id,
-        "url": format!("{}/d/{token}", site_url(&state, &headers)),
-        "expires_at": stamp(policy.expires_at(now)),
-        "code_sent_to": mask_phone(phone.as_str()),
-    });
+    let body = CreatedDownload {
+        id,
+        url: format!("{}/d/{token}", site_url(&state, &headers)),
+        expires_at: stamp(policy.expires_at(now)),
+        code_sent_to: mask_phone(phone.as_str()),
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// A new download link: shown once.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedDownload {
+    pub id: String,
+    /// The link (`/d/{token}`); it is not kept.
+    pub url: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// The phone the security code went to, masked.
+    pub code_sent_to: String,
 }
 
 /// The link as a QR code (SVG), for the owner to show a phone; made once, as the link
@@ -215,35 +311,86 @@ pub fn download_disabled() -> ApiError {
     )
 }
 
+/// A transfer of the account's data to someone else.
+#[derive(Serialize, ToSchema)]
+pub struct TransferView {
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub sender: String,
+    pub receiver: String,
+    /// The data category.
+    pub category: String,
+    pub result: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransferList {
+    /// Newest first.
+    pub transfers: Vec<TransferView>,
+}
+
 /// `GET /api/v1/me/transfers`: every transfer of this account's data to someone else
 /// (sender, receiver, data category, result, time), newest first.
-pub async fn transfers(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/me/transfers",
+    operation_id = "transfers", tag = "account", security(("patient_session" = [])),
+    responses((status = 200, description = "The transfer log", body = TransferList)))]
+pub async fn transfers(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<TransferList>, ApiError> {
     let archive = &state.archive;
-    let entries: Vec<Value> = archive
+    let transfers = archive
         .repo
         .transfers(&signed.account_id, 500)
         .await?
         .iter()
-        .map(|t| {
-            json!({ "at": stamp(t.at), "sender": t.sender, "receiver": t.receiver, "category": t.category, "result": t.result })
+        .map(|t| TransferView {
+            at: stamp(t.at),
+            sender: t.sender.clone(),
+            receiver: t.receiver.clone(),
+            category: t.category.clone(),
+            result: t.result.clone(),
         })
         .collect();
     let event = signed.event(Action::AuditLogUsed, "transfer-log", Outcome::Success);
     archive.repo.audit(vec![event]).await?;
-    Ok(axum::Json(json!({ "transfers": entries })))
+    Ok(axum::Json(TransferList { transfers }))
+}
+
+/// One access to the account's data.
+#[derive(Serialize, ToSchema)]
+pub struct AccessView {
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub who: String,
+    pub what: String,
+    pub object: String,
+    pub client_ip: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessLog {
+    /// Newest first.
+    pub entries: Vec<AccessView>,
 }
 
 /// `GET /api/v1/me/access-log`: who opened this account's data, newest first.
-pub async fn access_log(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/me/access-log",
+    operation_id = "access_log", tag = "account", security(("patient_session" = [])),
+    responses((status = 200, description = "Who opened this account's data", body = AccessLog)))]
+pub async fn access_log(State(state): State<AppState>, signed: Signed) -> Result<axum::Json<AccessLog>, ApiError> {
     let archive = &state.archive;
-    let entries: Vec<Value> = archive
+    let entries = archive
         .repo
         .access_log(&signed.account_id, 500)
         .await?
         .iter()
-        .map(|a| json!({ "at": stamp(a.at), "who": a.actor, "what": a.action, "object": a.object, "client_ip": a.client_ip }))
+        .map(|a| AccessView {
+            at: stamp(a.at),
+            who: a.actor.clone(),
+            what: a.action.clone(),
+            object: a.object.clone(),
+            client_ip: a.client_ip.clone(),
+        })
         .collect();
     let event = signed.event(Action::AuditLogUsed, "access-log", Outcome::Success);
     archive.repo.audit(vec![event]).await?;
-    Ok(axum::Json(json!({ "entries": entries })))
+    Ok(axum::Json(AccessLog { entries }))
 }

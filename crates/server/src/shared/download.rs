@@ -7,6 +7,8 @@ use super::pages::download_refused;
 use super::{LinkBody, audit_context, check_address, failures_from, link_hash, unknown_link, well_formed};
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::{Binary, LINK_NOT_FOUND, TokenPath};
 use crate::patients::sharing::download_disabled;
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -15,14 +17,36 @@ use axum::response::{IntoResponse, Response};
 use cloudfilm_core::download::DownloadVerdict;
 use cloudfilm_store::sharing::TryDownload;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DownloadCode)]
 pub struct CodeRequest {
+    /// The security code texted to the account holder.
+    #[schema(example = "123456")]
     code: String,
 }
 
 /// `POST /api/v1/downloads/{token} {"code"}` → `application/zip` of the original DICOM files
-/// with a DICOMDIR and a signed manifest; the page's form posts here too.
+/// with a DICOMDIR and a signed manifest; the page's form posts here too (refusals of the form
+/// answer with the page again, as HTML).
+#[utoipa::path(post, path = "/api/v1/downloads/{token}", operation_id = "download", tag = "shared", params(TokenPath),
+    request_body(content((CodeRequest = "application/json"), (CodeRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The original DICOM files with a DICOMDIR and a signed manifest, streamed",
+            content((Binary = "application/zip"))),
+        (status = 400, description = "`invalid_form`: the form lacks a field", body = ErrorBody),
+        (status = 401, description = "`wrong_code`", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 403, description = "`download_disabled`: the organization no longer offers downloads",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 404, description = LINK_NOT_FOUND, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 410, description = "`link_expired` (after 30 minutes), `link_invalidated` (more than 10 wrong \
+            codes) or `exam_unavailable`", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "`invalid_code`: enter the code",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, description = "`rate_limited`: too many failures from this address",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+    ))]
 pub async fn download(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,

@@ -4,11 +4,11 @@
 //! the original DICOM as a zip. Tokens are kept only as keyed hashes; unknown, expired and
 //! revoked links answer alike for every caller, and every failure counts against the address.
 
-mod download;
+pub(crate) mod download;
 pub(crate) mod package;
 mod pages;
-mod unlock;
-mod viewer;
+pub(crate) mod unlock;
+pub(crate) mod viewer;
 
 use crate::Archive;
 use crate::app::{AppState, RequestContext};

@@ -5,7 +5,6 @@
 use super::viewer::ShareViewer;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::patients::exams::exam_body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -147,7 +146,8 @@ pub async fn view(State(state): State<AppState>, viewer: Result<ShareViewer, Api
 async fn view_body(state: &AppState, viewer: &ShareViewer) -> Result<String, ApiError> {
     let archive = &state.archive;
     let identified = !viewer.share.deidentified;
-    let exam = exam_body(archive, &viewer.exam, identified, "/api/v1/shared/exam/report.pdf").await?;
+    let exam =
+        serde_json::to_value(super::viewer::shared_exam(archive, viewer).await?).map_err(|_| ApiError::internal())?;
     viewer.record(archive, cloudfilm_audit::Action::PatientRecord, "viewed the exam through the share").await?;
     let text = |key: &str| exam.get(key).and_then(Value::as_str).map(escape).unwrap_or_default();
     let mut html = String::new();

@@ -7,6 +7,8 @@ use super::{LinkBody, audit_context, check_address, failures_from, link_hash, un
 use crate::Archive;
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::openapi::{LINK_NOT_FOUND, TokenPath};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,14 +20,26 @@ use cloudfilm_core::clock::stamp;
 use cloudfilm_core::masking::mask_phone;
 use cloudfilm_core::share::{ShareState, UnlockVerdict};
 use cloudfilm_store::sharing::{Unlock, Unlocked};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub const SHARE_COOKIE: &str = "cf_share";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UnlockRequest {
+    #[schema(example = "tulip-river-42")]
     password: String,
+}
+
+/// A share-scoped session opened.
+#[derive(Serialize, ToSchema)]
+pub struct ShareOpened {
+    /// When the share-scoped session ends.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Where the shared exam is read: `/api/v1/shared/exam`.
+    #[schema(value_type = String)]
+    pub exam: &'static str,
 }
 
 /// A share-scoped session: the cookie value and when it ends.
@@ -35,7 +49,27 @@ pub struct Opened {
 }
 
 /// `POST /api/v1/shared/{token}/unlock {"password"}` → 200 and the share-scoped session
-/// cookie; the form of the page `/s/{token}` posts here too and is sent on to `/shared/view`.
+/// cookie; the form of the page `/s/{token}` posts here too and is sent on to `/shared/view`
+/// (refusals of the form answer with the page again, as HTML).
+#[utoipa::path(post, path = "/api/v1/shared/{token}/unlock",
+    operation_id = "unlock_share", tag = "shared", params(TokenPath),
+    request_body(content((UnlockRequest = "application/json"), (UnlockRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Opened: a share-scoped session (JSON requests)", body = ShareOpened,
+            headers(("Set-Cookie" = String, description = "`cf_share` (HttpOnly)"))),
+        (status = 303, description = "Opened (form requests): on to `/shared/view`",
+            headers(("Location" = String), ("Set-Cookie" = String, description = "`cf_share` (HttpOnly)"))),
+        (status = 400, description = "`invalid_form`: the form lacks a field", body = ErrorBody),
+        (status = 401, description = "`wrong_password`",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 404, description = LINK_NOT_FOUND, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 410, description = "`share_expired` or `share_revoked`",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "`password_too_long`",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, description = "`share_locked` (too many wrong passwords for this share) or `rate_limited` (\
+            too many failures from this address)", content((ErrorBody = "application/json"), (String = "text/html"))),
+    ))]
 pub async fn unlock(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
@@ -49,7 +83,7 @@ pub async fn unlock(
     let mut response = if from_form {
         (StatusCode::SEE_OTHER, [(header::LOCATION, "/shared/view")]).into_response()
     } else {
-        axum::Json(json!({ "expires_at": stamp(opened.expires_at), "exam": "/api/v1/shared/exam" })).into_response()
+        axum::Json(ShareOpened { expires_at: stamp(opened.expires_at), exam: "/api/v1/shared/exam" }).into_response()
     };
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)

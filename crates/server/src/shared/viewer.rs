@@ -8,9 +8,17 @@ use super::{audit_context, link_hash};
 use crate::Archive;
 use crate::app::{AppState, RequestContext};
 use crate::error::ApiError;
-use crate::patients::exams::{exam_body, frame_param, image_row, pdf_report, rendered};
+use crate::error::ErrorBody;
+use crate::openapi::{
+    Binary, CANNOT_RENDER_406, CANNOT_RENDER_422, FRAME_TOO_LARGE, INVALID_RENDERING, NO_REPORT, NO_SUCH_IMAGE,
+    RenderQuery, SharedImagePath,
+};
+use crate::patients::PathParams;
+use crate::patients::exams::{
+    ExamDetail, SeriesView, deidentified_series, exam_detail, frame_param, image_row, pdf_report, rendered,
+};
 use crate::retrieve;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,8 +26,9 @@ use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_core::share::ShareState;
 use cloudfilm_store::patients::ExamRow;
 use cloudfilm_store::sharing::{Access, ShareRow, Transfer};
-use serde_json::Value;
+use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// A request of a live share-scoped session, with its share and exam.
 pub struct ShareViewer {
@@ -108,18 +117,80 @@ impl ShareViewer {
     }
 }
 
+/// The shared exam: as its owner sees it for a share of the original, or de-identified.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SharedExam {
+    Original(SharedOriginal),
+    Deidentified(SharedDeidentified),
+}
+
+/// A share of the original exam.
+#[derive(Serialize, ToSchema)]
+pub struct SharedOriginal {
+    #[serde(flatten)]
+    pub detail: ExamDetail,
+    /// `false` here.
+    pub deidentified: bool,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+/// A de-identified share: no date, descriptions, organization or report.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedDeidentified {
+    /// The image modalities, e.g. `CT/MR`.
+    pub modality: String,
+    pub report: NoReport,
+    pub series: Vec<SeriesView>,
+    /// `true` here.
+    pub deidentified: bool,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+/// A de-identified share has no report.
+#[derive(Serialize, ToSchema)]
+pub struct NoReport {
+    /// `false`.
+    pub available: bool,
+}
+
 /// `GET /api/v1/shared/exam`: the shared exam's detail (no report for a de-identified share).
-pub async fn detail(State(state): State<AppState>, viewer: ShareViewer) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/shared/exam",
+    operation_id = "shared_exam", tag = "shared", security(("share_session" = [])),
+    responses((status = 200, description = "The shared exam", body = SharedExam)))]
+pub async fn detail(State(state): State<AppState>, viewer: ShareViewer) -> Result<axum::Json<SharedExam>, ApiError> {
     let archive = &state.archive;
-    let identified = !viewer.share.deidentified;
-    let mut body = exam_body(archive, &viewer.exam, identified, "/api/v1/shared/exam/report.pdf").await?;
+    let body = shared_exam(archive, &viewer).await?;
     viewer.record(archive, Action::PatientRecord, "viewed the exam through the share").await?;
-    body["deidentified"] = Value::Bool(viewer.share.deidentified);
-    body["expires_at"] = Value::String(cloudfilm_core::clock::stamp(viewer.share.record.expires_at));
     Ok(axum::Json(body))
 }
 
+/// The shared exam as a share-scoped session sees it (the caller records the view).
+pub(crate) async fn shared_exam(
+    archive: &std::sync::Arc<Archive>,
+    viewer: &ShareViewer,
+) -> Result<SharedExam, ApiError> {
+    let expires_at = cloudfilm_core::clock::stamp(viewer.share.record.expires_at);
+    Ok(if viewer.share.deidentified {
+        let (modality, series) = deidentified_series(archive, &viewer.exam).await?;
+        let report = NoReport { available: false };
+        SharedExam::Deidentified(SharedDeidentified { modality, report, series, deidentified: true, expires_at })
+    } else {
+        let detail = exam_detail(archive, &viewer.exam, "/api/v1/shared/exam/report.pdf").await?;
+        SharedExam::Original(SharedOriginal { detail, deidentified: false, expires_at })
+    })
+}
+
 /// `GET /api/v1/shared/exam/report.pdf` (not for a de-identified share).
+#[utoipa::path(get, path = "/api/v1/shared/exam/report.pdf",
+    operation_id = "shared_report_pdf", tag = "shared", security(("share_session" = [])),
+    responses(
+        (status = 200, description = "The hospital's PDF report, inline", content((Binary = "application/pdf"))),
+        (status = 404, description = NO_REPORT, body = ErrorBody),
+    ))]
 pub async fn report_pdf(State(state): State<AppState>, viewer: ShareViewer) -> Result<Response, ApiError> {
     if viewer.share.deidentified {
         return Err(ApiError::not_found());
@@ -129,10 +200,21 @@ pub async fn report_pdf(State(state): State<AppState>, viewer: ShareViewer) -> R
 }
 
 /// `GET /api/v1/shared/exam/series/{s}/images/{n}`: a rendered frame.
+#[utoipa::path(get, path = "/api/v1/shared/exam/series/{series}/images/{n}",
+    operation_id = "shared_image", tag = "shared",
+    params(SharedImagePath, RenderQuery), security(("share_session" = [])),
+    responses(
+        (status = 200, description = "The frame rendered", content((Binary = "image/jpeg"), (Binary = "image/png"))),
+        (status = 400, description = INVALID_RENDERING, body = ErrorBody),
+        (status = 404, description = NO_SUCH_IMAGE, body = ErrorBody),
+        (status = 406, description = CANNOT_RENDER_406, body = ErrorBody),
+        (status = 413, description = FRAME_TOO_LARGE, body = ErrorBody),
+        (status = 422, description = CANNOT_RENDER_422, body = ErrorBody),
+    ))]
 pub async fn image(
     State(state): State<AppState>,
     viewer: ShareViewer,
-    Path((series_no, image_no)): Path<(usize, usize)>,
+    PathParams((series_no, image_no)): PathParams<(usize, usize)>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -151,10 +233,19 @@ pub async fn image(
 /// `GET /api/v1/shared/exam/series/{s}/images/{n}/dicom`: the instance de-identified, for a
 /// de-identified share only (a share of the original is for viewing; originals are
 /// downloaded by the account holder behind a security code).
+#[utoipa::path(get, path = "/api/v1/shared/exam/series/{series}/images/{n}/dicom",
+    operation_id = "shared_deidentified_instance", tag = "shared",
+    params(SharedImagePath), security(("share_session" = [])),
+    responses(
+        (status = 200, description = "The instance de-identified (PS3.15 basic profile)",
+            content((Binary = "application/dicom"))),
+        (status = 404, description = "`not_found`: no such image, or the share is of the original", body = ErrorBody),
+        (status = 422, description = "`cannot_decode`: the stored instance cannot be read here", body = ErrorBody),
+    ))]
 pub async fn deidentified_instance(
     State(state): State<AppState>,
     viewer: ShareViewer,
-    Path((series_no, image_no)): Path<(usize, usize)>,
+    PathParams((series_no, image_no)): PathParams<(usize, usize)>,
 ) -> Result<Response, ApiError> {
     let archive = &state.archive;
     if !viewer.share.deidentified {
