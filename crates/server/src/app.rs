@@ -35,6 +35,7 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
         .nest("/api/v1", crate::patients::routes().merge(crate::shared::api_routes()))
         .merge(crate::shared::page_routes())
         .merge(crate::portal::routes())
+        .merge(crate::ohif::routes(&state.archive.config.http.ohif_dir))
         .route(
             "/healthz",
             axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| {

@@ -98,6 +98,9 @@ pub struct HttpConfig {
     /// browser (CORS, credentials included). Empty: no CORS headers at all. Environment:
     /// comma-separated.
     pub cors_origins: Vec<String>,
+    /// A built OHIF viewer (`dist/` of the npm package `@ohif/app`) to serve under `/ohif/`,
+    /// configured for this archive's DICOMweb (also `--ohif`). Empty: not served.
+    pub ohif_dir: PathBuf,
     /// Seconds a connection may take to send a request's headers, counted from when it opens
     /// or its previous response ended: also how long an idle keep-alive connection stays.
     pub header_timeout_secs: u64,
@@ -154,6 +157,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
             cors_origins: Vec::new(),
+            ohif_dir: PathBuf::new(),
             header_timeout_secs: 30,
             body_grace_secs: 30,
             body_min_bytes_per_sec: 1024,

@@ -14,6 +14,7 @@ pub mod error;
 mod health;
 pub mod http_server;
 pub mod ingest;
+pub mod ohif;
 pub mod patients;
 pub mod portal;
 mod read_ahead;
