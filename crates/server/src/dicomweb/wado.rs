@@ -450,6 +450,13 @@ async fn send_frames(
         FrameMode::AsStored(media) if !is_native(&row.transfer_syntax) => (media, Some(row.transfer_syntax.clone())),
         _ => ("application/octet-stream", Some(EXPLICIT_LE.to_owned())),
     };
+    // Each part names its transfer syntax too: clients decode a part by its own Content-Type
+    // (OHIF's loader read a JPEG-LS frame labelled only `application/octet-stream` as raw
+    // little-endian samples and drew nothing).
+    let part_header = match &ts {
+        Some(ts) => format!("{part_type}; transfer-syntax={ts}"),
+        None => part_type.to_owned(),
+    };
     Ok(multipart::stream(part_type, ts.as_deref(), move |w| {
         let mut next = Some(first);
         for (i, &number) in frames.iter().enumerate() {
@@ -458,7 +465,7 @@ async fn send_frames(
                 None => frame_bytes(&archive, &auth, &row, number, mode)
                     .map_err(|e| std::io::Error::other(format!("frame {}: {}", i + 1, e.message)))?,
             };
-            if !w.part_header(part_type, None) || !w.send(bytes) || !w.part_end() {
+            if !w.part_header(&part_header, None) || !w.send(bytes) || !w.part_end() {
                 return Ok(());
             }
         }
