@@ -13,7 +13,7 @@
 //! to `/ohif/` as they are served, never changed on disk:
 //! - `index.html`: root-absolute `src`/`href` values get the prefix, `window.PUBLIC_URL` is
 //!   `/ohif/`, and its inline scripts are served as files under `/ohif/__cloudfilm/` (so that
-//!   the page's CSP allows no inline script);
+//!   the page's CSP allows no inline script; see [`CSP`] and [`WORKER_CSP`]);
 //! - style sheets: root-absolute `url(/…)`; `manifest.json`: root-absolute values;
 //! - scripts with webpack's runtime public path (`__webpack_require__.p = "/"`, the base of
 //!   every chunk, worker and wasm file): the value is spliced in while the file streams.
@@ -28,7 +28,7 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::collections::HashMap;
@@ -39,20 +39,30 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 /// Where OHIF is mounted; also its router base name.
 pub const PREFIX: &str = "/ohif/";
 
-/// What OHIF needs and nothing more, for every response under `/ohif/` (a worker's script
-/// response sets the worker's policy, so scripts carry it too):
-/// - scripts from this origin only, and `'wasm-unsafe-eval'` for its WebAssembly codecs (no
-///   `'unsafe-eval'`: nothing it runs here evaluates strings);
-/// - workers from this origin (its image decoders) and `blob:` ones (cornerstone starts some
-///   from blobs);
-/// - styles from this origin plus inline `style` attributes and elements: React components and
-///   the CSS-in-JS of its UI library set them at run time (styles cannot run code);
-/// - images from this origin, `data:` and `blob:` (icons, thumbnails drawn by the app);
-/// - fetches to this origin only (DICOMweb, its own wasm and chunks);
+/// What OHIF's pages need and nothing more, on every response under `/ohif/`. Found by running
+/// it under a policy without each source and reading the refusals (tests/browser/ohif.test.mjs
+/// fails on any):
+/// - scripts from this origin only: no eval, no inline script (the page's inline scripts are
+///   served as files), not even WebAssembly (the page compiles none; its decoders run in
+///   workers, see [`WORKER_CSP`]);
+/// - workers from this origin;
+/// - styles from this origin plus inline ones: React and its UI library set `style` attributes
+///   and elements at run time (refused: dozens of them; styles cannot run code);
+/// - images from this origin and `data:` (its icons are data URLs);
+/// - fetches to this origin only (DICOMweb, its own chunks and wasm), fonts from it;
 /// - never framed, no plugins, no forms, no `<base>`.
-pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; \
+pub const CSP: &str = "default-src 'none'; script-src 'self'; worker-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
     manifest-src 'self'; object-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a worker, whose script response sets it (asked with `Sec-Fetch-Dest: worker`):
+/// the page's, plus what the image decoders need. They are WebAssembly (JPEG, JPEG-LS,
+/// JPEG 2000, HTJ2K) built with Emscripten's embind, which makes its glue functions with
+/// `new Function`: `'wasm-unsafe-eval'` alone was refused ("Evaluating a string as JavaScript
+/// violates ..."), a JPEG-LS frame stayed black. Eval is thus allowed only where decoding
+/// runs: in workers, without the DOM, fetching from this origin only.
+pub const WORKER_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; \
+    worker-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The generated configuration (see the module comment). The data source's URLs are built in
 /// the browser from the page's own origin, so they are right behind any proxy.
@@ -214,8 +224,14 @@ fn relative(path: &str) -> Option<PathBuf> {
     out.components().all(|c| matches!(c, Component::Normal(_))).then_some(out)
 }
 
-async fn serve(State(ohif): State<Arc<Ohif>>, Path(path): Path<String>) -> Response {
-    ohif.file(&path).await
+async fn serve(State(ohif): State<Arc<Ohif>>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+    let mut response = ohif.file(&path).await;
+    let for_worker =
+        headers.get("sec-fetch-dest").is_some_and(|d| d.as_bytes() == b"worker" || d.as_bytes() == b"sharedworker");
+    if for_worker && response.status() == StatusCode::OK {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(WORKER_CSP));
+    }
+    response
 }
 
 impl Ohif {
