@@ -450,12 +450,15 @@ async fn send_frames(
         FrameMode::AsStored(media) if !is_native(&row.transfer_syntax) => (media, Some(row.transfer_syntax.clone())),
         _ => ("application/octet-stream", Some(EXPLICIT_LE.to_owned())),
     };
-    // Each part names its transfer syntax too: clients decode a part by its own Content-Type
-    // (OHIF's loader read a JPEG-LS frame labelled only `application/octet-stream` as raw
-    // little-endian samples and drew nothing).
+    // A compressed frame sent as stored under `application/octet-stream` names its syntax in
+    // its part too: clients decode a part by its own Content-Type (OHIF's loader read such a
+    // JPEG-LS frame as raw little-endian samples and drew nothing). Uncompressed parts (little
+    // endian, the type's default) and typed ones (`image/jpeg`, `image/jls`, ...) stay as they are.
     let part_header = match &ts {
-        Some(ts) => format!("{part_type}; transfer-syntax={ts}"),
-        None => part_type.to_owned(),
+        Some(ts) if part_type == "application/octet-stream" && ts != EXPLICIT_LE => {
+            format!("{part_type}; transfer-syntax={ts}")
+        }
+        _ => part_type.to_owned(),
     };
     Ok(multipart::stream(part_type, ts.as_deref(), move |w| {
         let mut next = Some(first);
