@@ -136,13 +136,14 @@ const HTTP_TIMEOUT_MS = 60_000;
  * Starts `cloudfilm --data <tmp> demo` on free loopback ports and waits (bounded) for its
  * banner. Returns { base, url, outbox, dataDir, stdout, stderr, stop() }; call stop() in an
  * `after` hook (SIGTERM, then SIGKILL after 10 s).
- * `name` names the server log written to artifacts/<name>-server.log.
+ * `name` names the server log written to artifacts/<name>-server.log; `args` are added to the
+ * demo command's (e.g. `['--ohif', dir]`).
  */
-export async function startDemo({ name = 'demo', scale = 0.2, env = {} } = {}) {
+export async function startDemo({ name = 'demo', scale = 0.2, env = {}, args: extraArgs = [] } = {}) {
   await mkdir(ARTIFACTS, { recursive: true });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cloudfilm-browser-'));
   const storage = await storageFor(name);
-  const args = ['--data', dataDir, 'demo', '--http', '127.0.0.1:0', '--dimse', '127.0.0.1:0', '--scale', String(scale)];
+  const args = ['--data', dataDir, 'demo', '--http', '127.0.0.1:0', '--dimse', '127.0.0.1:0', '--scale', String(scale), ...extraArgs];
   const child = spawn(BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -366,10 +367,10 @@ export class PatientApi {
 }
 
 /** Debian's Chromium, headless; never a browser that Playwright would download. */
-export async function launchBrowser() {
+export async function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', ...args],
     headless: true,
     timeout: 60_000,
   });

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// only) and `none` [default] deliver no codes (overrides `patients.sms`).
     #[arg(long)]
     sms: Option<String>,
+    /// A built OHIF viewer (the `dist/` directory of npm `@ohif/app`) to serve under `/ohif/`,
+    /// set up for this archive's DICOMweb (overrides `http.ohif_dir`).
+    #[arg(long, value_name = "DIR")]
+    ohif: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -46,6 +50,10 @@ pub struct DemoArgs {
     /// Size of the generated studies relative to the default (60 CT slices, 2×24 MR, 1 CR).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// A built OHIF viewer (the `dist/` directory of npm `@ohif/app`) to serve under `/ohif/`,
+    /// set up for this archive's DICOMweb (overrides `http.ohif_dir`).
+    #[arg(long, value_name = "DIR")]
+    ohif: Option<std::path::PathBuf>,
 }
 
 /// The calling AE title the demo registers, so that DCMTK's tools work at once.
@@ -61,6 +69,7 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [http] public_url             base URL for RetrieveURL values; from Host when empty
   [http] cors_origins           origins whose pages may call DICOMweb (CORS)      [none]
   [http] cors_credentials       ... with the user's credentials                   [true]
+  [http] ohif_dir               a built OHIF (dist/) served at /ohif/ (--ohif)    [none]
   [http] header_timeout_secs    seconds for a request's headers; idle keep-alive  [30]
   [http] body_grace_secs        seconds any request body may take ...             [30]
   [http] body_min_bytes_per_sec ... plus one second per this many bytes received  [1024]
@@ -192,6 +201,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     if let Some(sms) = args.sms {
         config.patients.sms = sms;
     }
+    let ohif = ohif_dir(&mut config, args.ohif)?;
     let archive = Arc::new(Archive::open(config).await?);
     let sign_in = sign_in_notice(&archive);
     run_server(archive, |url, dimse, metrics| {
@@ -199,6 +209,9 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         println!("DICOMweb: {url}/dicom-web");
         if let Some(metrics) = metrics {
             println!("Metrics: {metrics}");
+        }
+        if ohif {
+            println!("OHIF: {url}/ohif/");
         }
         if let Some(dimse) = dimse {
             println!("DIMSE: {dimse}");
@@ -208,6 +221,18 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         }
     })
     .await
+}
+
+/// Applies `--ohif DIR` and checks the directory in effect: whether OHIF is served.
+fn ohif_dir(config: &mut cloudfilm_server::Config, flag: Option<std::path::PathBuf>) -> anyhow::Result<bool> {
+    if let Some(dir) = flag {
+        config.http.ohif_dir = dir;
+    }
+    if config.http.ohif_dir.as_os_str().is_empty() {
+        return Ok(false);
+    }
+    cloudfilm_server::ohif::check(&config.http.ohif_dir)?;
+    Ok(true)
 }
 
 /// Without a provider that delivers codes nobody can sign in to the portal: said at start,
@@ -236,6 +261,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(metrics) = args.metrics {
         config.http.metrics_listen = metrics;
     }
+    let ohif = ohif_dir(&mut config, args.ohif)?;
     let outbox = config.data.join("sms-outbox.jsonl");
     config.patients.sms = args.sms.unwrap_or_else(|| format!("file:{}", outbox.display()));
     let sms = config.patients.sms.clone();
@@ -268,6 +294,11 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("DICOMweb:           {url}/dicom-web");
         if let Some(metrics) = metrics {
             println!("Metrics:            {metrics}");
+        }
+        if ohif {
+            println!(
+                "OHIF viewer:        {url}/ohif/ (user name: the API key's id, before its first '.'; password: the key)"
+            );
         }
         if let Some(dimse) = dimse {
             println!("DIMSE:              {dimse} (calling AE {DEMO_SCU} is registered)");

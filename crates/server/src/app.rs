@@ -39,6 +39,7 @@ pub fn router(archive: Arc<Archive>, port: u16) -> Router {
         .route(crate::openapi::PATH, axum::routing::get(crate::openapi::serve))
         .merge(crate::shared::page_routes())
         .merge(crate::portal::routes())
+        .merge(crate::ohif::routes(&state.archive.config.http.ohif_dir))
         .route(
             "/healthz",
             axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| {

@@ -101,6 +101,9 @@ pub struct HttpConfig {
     /// Whether those origins' pages may send the user's credentials (HTTP authentication,
     /// cookies) with their calls (`Access-Control-Allow-Credentials`).
     pub cors_credentials: bool,
+    /// A built OHIF viewer (`dist/` of the npm package `@ohif/app`) to serve under `/ohif/`,
+    /// configured for this archive's DICOMweb (also `--ohif`). Empty: not served.
+    pub ohif_dir: PathBuf,
     /// Seconds a connection may take to send a request's headers, counted from when it opens
     /// or its previous response ended: also how long an idle keep-alive connection stays.
     pub header_timeout_secs: u64,
@@ -160,6 +163,7 @@ impl Default for HttpConfig {
             public_url: String::new(),
             cors_origins: Vec::new(),
             cors_credentials: true,
+            ohif_dir: PathBuf::new(),
             header_timeout_secs: 30,
             body_grace_secs: 30,
             body_min_bytes_per_sec: 1024,

@@ -15,6 +15,7 @@ mod health;
 pub mod http_server;
 pub mod ingest;
 pub mod metrics;
+pub mod ohif;
 pub mod openapi;
 pub mod patients;
 pub mod portal;

@@ -450,6 +450,16 @@ async fn send_frames(
         FrameMode::AsStored(media) if !is_native(&row.transfer_syntax) => (media, Some(row.transfer_syntax.clone())),
         _ => ("application/octet-stream", Some(EXPLICIT_LE.to_owned())),
     };
+    // A compressed frame sent as stored under `application/octet-stream` names its syntax in
+    // its part too: clients decode a part by its own Content-Type (OHIF's loader read such a
+    // JPEG-LS frame as raw little-endian samples and drew nothing). Uncompressed parts (little
+    // endian, the type's default) and typed ones (`image/jpeg`, `image/jls`, ...) stay as they are.
+    let part_header = match &ts {
+        Some(ts) if part_type == "application/octet-stream" && ts != EXPLICIT_LE => {
+            format!("{part_type}; transfer-syntax={ts}")
+        }
+        _ => part_type.to_owned(),
+    };
     Ok(multipart::stream(part_type, ts.as_deref(), move |w| {
         let mut next = Some(first);
         for (i, &number) in frames.iter().enumerate() {
@@ -458,7 +468,7 @@ async fn send_frames(
                 None => frame_bytes(&archive, &auth, &row, number, mode)
                     .map_err(|e| std::io::Error::other(format!("frame {}: {}", i + 1, e.message)))?,
             };
-            if !w.part_header(part_type, None) || !w.send(bytes) || !w.part_end() {
+            if !w.part_header(&part_header, None) || !w.send(bytes) || !w.part_end() {
                 return Ok(());
             }
         }
