@@ -86,7 +86,10 @@ fn integrity_event(auth: &OrgAuth, row: &InstanceRow) -> AuditEvent {
 
 /// Records that stored bytes failed their check (S3); called from blocking tasks.
 pub fn record_integrity_alert(archive: &Archive, event: AuditEvent) {
-    tracing::error!(request_id = ?event.request_id, "a stored instance failed its integrity check");
+    tracing::error!(
+        request_id = event.request_id.as_deref().unwrap_or("-"),
+        "a stored instance failed its integrity check"
+    );
     let _ = tokio::runtime::Handle::current().block_on(archive.repo.audit(vec![event]));
 }
 
@@ -184,7 +187,10 @@ async fn opened(
 ) -> Result<Opened, ApiError> {
     if let Err(retrieve::RetrieveError::Store(cloudfilm_store::StoreError::Integrity)) = &opened {
         let event = integrity_event(auth, row);
-        tracing::error!(request_id = ?event.request_id, "a stored instance failed its integrity check");
+        tracing::error!(
+            request_id = event.request_id.as_deref().unwrap_or("-"),
+            "a stored instance failed its integrity check"
+        );
         archive.repo.audit(vec![event]).await?;
     }
     Ok(opened?)
