@@ -17,6 +17,7 @@ pub mod open;
 pub mod patients;
 pub mod postgres;
 pub mod reads;
+pub mod schema;
 pub mod scratch;
 pub mod sealed;
 pub mod service;

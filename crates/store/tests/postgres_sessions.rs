@@ -40,7 +40,7 @@ async fn durable_commits_and_fresh_plans_win_over_the_database_defaults() {
 async fn the_study_lookup_of_ingest_uses_its_index_after_the_archive_grew() {
     let db = ScratchDatabase::create().await;
     let mut conn = connect(&db).await;
-    sqlx::migrate!("./migrations/postgres").run(&mut conn).await.unwrap();
+    cloudfilm_store::schema::postgres().run(&mut conn).await.unwrap();
     conn.execute(
         "INSERT INTO organizations (code, name, cloud_film_enabled, download_enabled, created_at, updated_at) \
          VALUES ('HOSP', 'Hospital', true, true, '', ''); \

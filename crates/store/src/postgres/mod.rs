@@ -134,7 +134,7 @@ impl PgRepository {
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
-        sqlx::migrate!("./migrations/postgres")
+        crate::schema::postgres()
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;

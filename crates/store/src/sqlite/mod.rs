@@ -117,7 +117,7 @@ impl SqliteRepository {
         // The writer's commits do not copy the log into the database file themselves (a commit
         // that did waited for that copy and its sync): a checkpointer does, beside it.
         let mut conn = options(path).create_if_missing(true).pragma("wal_autocheckpoint", "0").connect().await?;
-        sqlx::migrate!("./migrations/sqlite")
+        crate::schema::sqlite()
             .run(&mut conn)
             .await
             .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
