@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// set up for this archive's DICOMweb (overrides `http.ohif_dir`).
     #[arg(long, value_name = "DIR")]
     ohif: Option<std::path::PathBuf>,
+    /// A reverse proxy (address or CIDR network) whose `Forwarded` / `X-Forwarded-*` headers
+    /// are believed; repeatable (replaces `http.trusted_proxies`).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Args)]
@@ -77,6 +81,8 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [http] max_connections        HTTP connections at once (open-file limit too)    [1024]
   [http] max_connections_per_address  from one client address                     [128]
   [http] metrics_listen         Prometheus listener (GET /metrics; also --metrics)  [off]
+  [http] trusted_proxies        proxies whose X-Forwarded-For etc. are believed
+                                (also --trusted-proxy, repeatable)                [none]
   [dimse] enabled               run the DIMSE listener                            [true]
   [dimse] listen                DIMSE listen address (also --dimse)               [127.0.0.1:11112]
   [dimse] ae_title              the archive's AE title                            [CLOUDFILM]
@@ -200,6 +206,10 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     }
     if let Some(sms) = args.sms {
         config.patients.sms = sms;
+    }
+    if !args.trusted_proxies.is_empty() {
+        config.http.trusted_proxies = args.trusted_proxies;
+        config.http.trusted_proxy_networks().map_err(anyhow::Error::msg)?;
     }
     let ohif = ohif_dir(&mut config, args.ohif)?;
     let archive = Arc::new(Archive::open(config).await?);

@@ -12,6 +12,9 @@ pub struct ConnectionGate {
     total: usize,
     open: HashMap<IpAddr, usize>,
     open_total: usize,
+    /// Addresses that carry many clients' connections (trusted reverse proxies): only the
+    /// total cap applies to them.
+    uncapped: Vec<ipnet::IpNet>,
 }
 
 /// Why a connection was not taken.
@@ -26,7 +29,20 @@ pub enum GateRefusal {
 impl ConnectionGate {
     /// Caps of at least one each.
     pub fn new(per_address: usize, total: usize) -> ConnectionGate {
-        ConnectionGate { per_address: per_address.max(1), total: total.max(1), open: HashMap::new(), open_total: 0 }
+        ConnectionGate {
+            per_address: per_address.max(1),
+            total: total.max(1),
+            open: HashMap::new(),
+            open_total: 0,
+            uncapped: Vec::new(),
+        }
+    }
+
+    /// Connections from these networks (trusted reverse proxies, each carrying many clients)
+    /// count in all but not per address.
+    pub fn without_address_cap_for(mut self, networks: Vec<ipnet::IpNet>) -> ConnectionGate {
+        self.uncapped = networks;
+        self
     }
 
     /// Takes a connection from `peer`, or says which cap it would pass.
@@ -35,7 +51,7 @@ impl ConnectionGate {
             return Err(GateRefusal::Total);
         }
         let held = self.open.entry(peer).or_insert(0);
-        if *held >= self.per_address {
+        if *held >= self.per_address && !self.uncapped.iter().any(|net| net.contains(&peer)) {
             return Err(GateRefusal::PerAddress);
         }
         *held += 1;
@@ -127,6 +143,17 @@ mod tests {
         gate.release(ip(1));
         assert_eq!(gate.admit(ip(3)), Ok(()));
         assert_eq!(gate.open_total(), 3);
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_held_only_to_the_total() {
+        let mut gate = ConnectionGate::new(1, 4).without_address_cap_for(vec!["10.0.0.1/32".parse().unwrap()]);
+        assert_eq!(gate.admit(ip(1)), Ok(()));
+        assert_eq!(gate.admit(ip(1)), Ok(()));
+        assert_eq!(gate.admit(ip(2)), Ok(()));
+        assert_eq!(gate.admit(ip(2)), Err(GateRefusal::PerAddress));
+        assert_eq!(gate.admit(ip(1)), Ok(()));
+        assert_eq!(gate.admit(ip(1)), Err(GateRefusal::Total));
     }
 
     #[test]

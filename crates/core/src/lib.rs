@@ -5,6 +5,7 @@ pub mod clock;
 pub mod connections;
 pub mod consent;
 pub mod download;
+pub mod forwarded;
 pub mod ids;
 pub mod instance;
 pub mod masking;

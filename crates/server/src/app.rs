@@ -6,6 +6,9 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use cloudfilm_audit::{Action, AuditEvent, Outcome};
+use cloudfilm_core::forwarded;
+use cloudfilm_core::refusals::Refusal;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -15,17 +18,26 @@ pub struct AppState {
     pub archive: Arc<Archive>,
     /// The port the server is bound to, for URLs when a client's Host header omits it.
     pub port: u16,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// Who is calling and which request this is; set on every request.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
+    /// The client: the socket's peer, or the first untrusted hop behind trusted proxies.
     pub client_ip: IpAddr,
+    /// Whether the client reached us (or the first trusted proxy) over HTTPS.
+    pub https: bool,
+    /// The request came through a trusted proxy (its Host header is the public one).
+    pub via_proxy: bool,
 }
 
 pub fn router(archive: Arc<Archive>, port: u16) -> Router {
-    let state = AppState { archive, port };
+    // Validated when the configuration loaded.
+    let trusted_proxies = Arc::new(archive.config.http.trusted_proxy_networks().unwrap_or_default());
+    let state = AppState { archive, port, trusted_proxies };
     let mut dicomweb = crate::dicomweb::routes();
     // Validated when the configuration loaded; an origin that fails here gets no CORS.
     if let Ok(Some(cors)) =
@@ -71,7 +83,7 @@ async fn signing_key(axum::extract::State(state): axum::extract::State<AppState>
 
 /// The server's own URL (configured `http.public_url`, else from the Host header), without a
 /// trailing slash: the base of DICOMweb URLs and of share and download links.
-pub fn site_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+pub fn site_url(state: &AppState, headers: &axum::http::HeaderMap, context: &RequestContext) -> String {
     let configured = state.archive.config.http.public_url.trim_end_matches('/');
     if !configured.is_empty() {
         return configured.to_owned();
@@ -84,7 +96,14 @@ pub fn site_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
     // Some clients (python-requests on chunked uploads) send the host without its port.
     let has_port =
         host.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !host.ends_with(']');
-    if has_port || state.port == 80 { format!("http://{host}") } else { format!("http://{host}:{}", state.port) }
+    let scheme = if context.https { "https" } else { "http" };
+    let default_port = if context.https { 443 } else { 80 };
+    // Behind a proxy the Host it passes on is the public one, its port included.
+    if has_port || state.port == default_port || context.via_proxy {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{}", state.port)
+    }
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -98,9 +117,19 @@ async fn context_and_headers(
     next: Next,
 ) -> Response {
     let request_id = cloudfilm_crypto::random::hex_id()[..16].to_owned();
-    let client_ip =
+    let peer =
         request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    request.extensions_mut().insert(RequestContext { request_id: request_id.clone(), client_ip });
+    let client = client_behind_proxies(&state, peer, request.headers());
+    let context = RequestContext {
+        request_id: request_id.clone(),
+        client_ip: client.ip,
+        https: client.https == Some(true),
+        via_proxy: client.via_proxy,
+    };
+    if client.spoofed {
+        note_spoofed_forwarding(&state, &context);
+    }
+    request.extensions_mut().insert(context);
     let method = request.method().clone();
     // A path no route knows is whatever a client sent: it is not written down.
     let path = match request.extensions().get::<axum::extract::MatchedPath>() {
@@ -135,6 +164,42 @@ async fn context_and_headers(
             .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }
     response
+}
+
+/// The client of a request from `peer`: forwarding headers are believed only from trusted
+/// proxies (`http.trusted_proxies`).
+fn client_behind_proxies(state: &AppState, peer: IpAddr, headers: &axum::http::HeaderMap) -> forwarded::Client {
+    let joined = |name: &HeaderName| -> Option<String> {
+        let values: Vec<&str> = headers.get_all(name).iter().map(|v| v.to_str().unwrap_or("\u{fffd}")).collect();
+        (!values.is_empty()).then(|| values.join(","))
+    };
+    let (forwarded, xff, proto) = (
+        joined(&header::FORWARDED),
+        joined(&HeaderName::from_static("x-forwarded-for")),
+        joined(&HeaderName::from_static("x-forwarded-proto")),
+    );
+    let headers = forwarded::ForwardingHeaders {
+        forwarded: forwarded.as_deref(),
+        x_forwarded_for: xff.as_deref(),
+        x_forwarded_proto: proto.as_deref(),
+    };
+    forwarded::client(peer, &state.trusted_proxies, headers)
+}
+
+/// Forwarding headers from an address that is not a trusted proxy were ignored; the attempt is
+/// audited as a security alert (the first of a window per address, then counted), off the
+/// request's path.
+fn note_spoofed_forwarding(state: &AppState, context: &RequestContext) {
+    let why = "forwarding headers from an address that is not a trusted proxy were ignored";
+    let event = AuditEvent::new(Action::SecurityAlert, "http", "http", Outcome::Failure(why.to_owned()))
+        .from_client(Some(context.client_ip.to_string()), Some(context.request_id.clone()));
+    let (archive, address) = (state.archive.clone(), context.client_ip);
+    tokio::spawn(async move {
+        let refusal = Refusal { object: "http", reason: why };
+        if let Err(e) = archive.audit_refusal(refusal, address, event).await {
+            tracing::error!(error = %e, "a spoofed forwarding header could not be audited");
+        }
+    });
 }
 
 /// A path as logs may show it: the secret tokens of share and download links replaced (S16).

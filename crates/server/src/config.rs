@@ -119,6 +119,10 @@ pub struct HttpConfig {
     pub max_connections_per_address: usize,
     /// Address of the Prometheus listener (`GET /metrics`); empty: no metrics (also `--metrics`).
     pub metrics_listen: String,
+    /// Reverse proxies (CIDR, or one address) whose `Forwarded` / `X-Forwarded-For` /
+    /// `X-Forwarded-Proto` headers are believed (also `--trusted-proxy`). Empty: none, the
+    /// client is the socket's peer. Environment: comma-separated.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -156,6 +160,22 @@ impl Default for Config {
     }
 }
 
+impl HttpConfig {
+    /// The trusted proxies as networks (a bare address is its own /32 or /128).
+    pub fn trusted_proxy_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("http.trusted_proxies: {entry:?} is not an address or a CIDR network"))
+            })
+            .collect()
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
@@ -171,6 +191,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             max_connections_per_address: 128,
             metrics_listen: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -223,6 +244,7 @@ impl Config {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("http.cors_origins")
+                    .with_list_parse_key("http.trusted_proxies")
                     .source(Some(sectioned)),
             )
             .build()?
@@ -235,6 +257,7 @@ impl Config {
         crate::cors::Cors::new(&self.http.cors_origins, self.http.cors_credentials)
             .map_err(|e| config::ConfigError::Message(e.to_string()))?;
         self.check_blobs().map_err(|e| config::ConfigError::Message(e.to_string()))?;
+        self.http.trusted_proxy_networks().map_err(config::ConfigError::Message)?;
         Ok(self)
     }
 
@@ -287,5 +310,20 @@ mod redaction_tests {
         assert_eq!(super::redact_password("postgres://cf:s3cret@db:5432/cf"), "postgres://cf:***@db:5432/cf");
         assert_eq!(super::redact_password("postgres://cf@db/cf"), "postgres://cf@db/cf");
         assert_eq!(super::redact_password("sqlite:///data/index.db"), "sqlite:///data/index.db");
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    #[test]
+    fn trusted_proxies_are_networks_or_single_addresses() {
+        let mut http = super::HttpConfig {
+            trusted_proxies: vec!["10.0.0.0/8".into(), " 192.0.2.7 ".into()],
+            ..Default::default()
+        };
+        let nets = http.trusted_proxy_networks().unwrap();
+        assert_eq!(nets[1].to_string(), "192.0.2.7/32");
+        http.trusted_proxies.push("proxy.example.org".into());
+        assert!(http.trusted_proxy_networks().unwrap_err().contains("proxy.example.org"));
     }
 }

@@ -60,9 +60,10 @@ impl Drop for Admission {
 }
 
 impl Gate {
-    pub fn new(name: &'static str, per_address: usize, total: usize) -> Gate {
+    /// A gate; connections from `uncapped` networks (trusted proxies) count only in all.
+    pub fn new(name: &'static str, per_address: usize, total: usize, uncapped: Vec<ipnet::IpNet>) -> Gate {
         Gate {
-            inner: Arc::new(Mutex::new(ConnectionGate::new(per_address, total))),
+            inner: Arc::new(Mutex::new(ConnectionGate::new(per_address, total).without_address_cap_for(uncapped))),
             name,
             last_logged: Arc::new(AtomicU64::new(0)),
         }

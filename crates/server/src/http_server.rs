@@ -31,7 +31,9 @@ pub async fn serve(
     let http = archive.config.http.clone();
     let budget = connections::budget(&archive.config);
     tracing::info!(http = budget.http, dimse = budget.dimse, "connections the open-file limit allows at once");
-    let gate = Gate::new("http", http.max_connections_per_address, budget.http);
+    // A trusted proxy carries many clients' connections: only the total applies to it.
+    let proxies = http.trusted_proxy_networks().unwrap_or_default();
+    let gate = Gate::new("http", http.max_connections_per_address, budget.http, proxies);
     let router = app::router(archive, port);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(http.header_timeout_secs.max(1)));

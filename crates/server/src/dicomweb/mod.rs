@@ -45,8 +45,8 @@ pub fn path_uid(raw: &str) -> Result<String, ApiError> {
 }
 
 /// The DICOMweb base URL for RetrieveURL and BulkDataURI values.
-pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    format!("{}/dicom-web", crate::app::site_url(state, headers))
+pub fn base_url(state: &AppState, headers: &HeaderMap, context: &crate::app::RequestContext) -> String {
+    format!("{}/dicom-web", crate::app::site_url(state, headers, context))
 }
 
 /// The media type a compressed frame is sent as (PS3.18 Table 8.7.3-2).

@@ -106,7 +106,7 @@ async fn search(
         let archive = archive.clone();
         async move { archive.repo.audit(vec![event]).await }
     });
-    let base = base_url(&state, &headers);
+    let base = base_url(&state, &headers, &auth.context);
     let attrs = json::returned_attrs(&query);
     let results: Vec<json::ResultJson> = rows
         .iter()

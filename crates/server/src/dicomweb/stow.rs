@@ -160,7 +160,7 @@ async fn receive(
         Ok(results) => results,
         Err(StoreError::Full) => {
             let all = (0..count).map(|_| out_of_space()).collect::<Vec<_>>();
-            return Ok(respond(&all, &base_url(&state, &headers), StatusCode::INSUFFICIENT_STORAGE));
+            return Ok(respond(&all, &base_url(&state, &headers, &auth.context), StatusCode::INSUFFICIENT_STORAGE));
         }
         Err(e) => return Err(e.into()),
     };
@@ -174,7 +174,7 @@ async fn receive(
         (0, _) => StatusCode::CONFLICT,
         _ => StatusCode::ACCEPTED,
     };
-    Ok(respond(&results, &base_url(&state, &headers), status))
+    Ok(respond(&results, &base_url(&state, &headers, &auth.context), status))
 }
 
 fn out_of_space() -> IngestResult {

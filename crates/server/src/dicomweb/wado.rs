@@ -129,7 +129,7 @@ pub async fn instances(
     }
     audit_access(&state, &auth, &rows, format!("wado-rs: {} instance(s)", rows.len())).await?;
     let archive = state.archive.clone();
-    let base = base_url(&state, &headers);
+    let base = base_url(&state, &headers, &auth.context);
     if let Some(ts) = convert_to {
         return Ok(converted_instances(archive, auth, rows, base, ts));
     }
@@ -248,7 +248,7 @@ pub async fn metadata(
     }
     audit_access(&state, &auth, &rows, format!("wado-rs metadata: {} instance(s)", rows.len())).await?;
     let archive = state.archive.clone();
-    let base = base_url(&state, &headers);
+    let base = base_url(&state, &headers, &auth.context);
     let auth2 = auth.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<Vec<serde_json::Value>, ApiError> {
         let mut out = Vec::with_capacity(rows.len());

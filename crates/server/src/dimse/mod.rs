@@ -37,7 +37,7 @@ pub async fn listen(
     // many again, so that beyond the limit it still gets its A-ASSOCIATE-RJ, while a quarter
     // of the connections stay for everyone else.
     let total = crate::connections::budget(&archive.config).dimse;
-    let gate = crate::connections::Gate::new("dimse", (limit + limit.div_ceil(2)).min(total), total);
+    let gate = crate::connections::Gate::new("dimse", (limit + limit.div_ceil(2)).min(total), total, Vec::new());
     tokio::pin!(shutdown);
     loop {
         let (socket, peer) = tokio::select! {

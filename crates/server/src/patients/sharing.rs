@@ -112,7 +112,7 @@ pub async fn create_share(
             if request.deidentified { ", de-identified copy" } else { "" }
         ));
     archive.repo.create_share(share, now, vec![event]).await?;
-    let url = format!("{}/s/{token}", site_url(&state, &headers));
+    let url = format!("{}/s/{token}", site_url(&state, &headers, &signed.context));
     let body = CreatedShare {
         id,
         qr_svg: qr_svg(&url),
@@ -273,7 +273,7 @@ pub async fn create_download(
     super::send_text(archive, &phone, crate::sms::SmsKind::DownloadCode, &text).await?;
     let body = CreatedDownload {
         id,
-        url: format!("{}/d/{token}", site_url(&state, &headers)),
+        url: format!("{}/d/{token}", site_url(&state, &headers, &signed.context)),
         expires_at: stamp(policy.expires_at(now)),
         code_sent_to: mask_phone(phone.as_str()),
     };
