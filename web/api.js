@@ -17,7 +17,8 @@ function cookie(name) {
 export async function api(method, path, body) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET') headers['X-CSRF-Token'] = cookie('cf_csrf');
+  // Over HTTPS the archive names its cookies with the __Host- prefix.
+  if (method !== 'GET') headers['X-CSRF-Token'] = cookie('__Host-cf_csrf') || cookie('cf_csrf');
   const response = await fetch('/api/v1' + path, {
     method,
     headers,

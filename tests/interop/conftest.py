@@ -33,8 +33,9 @@ START_TIMEOUT = 60  # seconds until the server prints where it listens
 STOP_TIMEOUT = 20  # seconds after SIGTERM before the server is killed
 HTTP_TIMEOUT = 120  # seconds for one HTTP request (a few malformed samples take ~1 min to refuse)
 
-LISTENING = re.compile(r"^cloudfilm listening on (http://127\.0\.0\.1:(\d+))\s*$")
+LISTENING = re.compile(r"^cloudfilm listening on (https?://127\.0\.0\.1:(\d+))\s*$")
 DIMSE_LISTENING = re.compile(r"^DIMSE: AE (\S+) at 127\.0\.0\.1:(\d+)\s*$")
+DIMSE_TLS_LISTENING = re.compile(r"^DIMSE TLS: AE (\S+) at 127\.0\.0\.1:(\d+)\s*$")
 METRICS_LISTENING = re.compile(r"^Metrics: (http://127\.0\.0\.1:\d+/metrics)\s*$")
 BANNER_LINE_TIMEOUT = 10  # seconds for each further banner line after the first
 
@@ -161,6 +162,8 @@ def session_for(key: str | None, scheme: str = "bearer") -> requests.Session:
     """A requests session that presents `key` (or nothing) and never uses a proxy."""
     s = requests.Session()
     s.trust_env = False  # only ever talk to 127.0.0.1 directly
+    # The TLS tests' own certificate, when a server of theirs is the one called.
+    s.verify = os.environ.get("CLOUDFILM_TEST_CA_BUNDLE") or True
     if key is not None:
         if scheme == "bearer":
             s.headers["Authorization"] = f"Bearer {key}"
@@ -185,6 +188,8 @@ class Cloudfilm:
         # From the banner's `DIMSE: AE <title> at 127.0.0.1:<port>` line (None if not printed).
         self.dimse_ae: str | None = None
         self.dimse_port: int | None = None
+        # From `DIMSE TLS: AE <title> at 127.0.0.1:<port>` (with --dimse-tls; printed before DIMSE).
+        self.dimse_tls_port: int | None = None
         # From the banner's `Metrics: http://127.0.0.1:<port>/metrics` line (with --metrics).
         self.metrics_url: str | None = None
         self.exit_code: int | None = None
@@ -252,7 +257,7 @@ class Cloudfilm:
         self.url = match.group(1)
         self.dicomweb = self.url + "/dicom-web"
         # The rest of the banner (DICOMweb line, then the DIMSE line); bounded in lines and time.
-        for _ in range(4):
+        for _ in range(6):
             try:
                 line = lines.get(timeout=BANNER_LINE_TIMEOUT)
             except queue.Empty:
@@ -262,6 +267,9 @@ class Cloudfilm:
             metrics = METRICS_LISTENING.match(line)
             if metrics:
                 self.metrics_url = metrics.group(1)
+            dimse_tls = DIMSE_TLS_LISTENING.match(line)
+            if dimse_tls:
+                self.dimse_tls_port = int(dimse_tls.group(2))
             dimse = DIMSE_LISTENING.match(line)
             if dimse:
                 self.dimse_ae, self.dimse_port = dimse.group(1), int(dimse.group(2))

@@ -366,8 +366,12 @@ class PatientClient:
     def url(self, path: str) -> str:
         return self.server.url + path
 
+    def cookie(self, name: str) -> str | None:
+        """A cookie of the archive's: `__Host-` prefixed when the archive serves HTTPS."""
+        return self.http.cookies.get(f"__Host-{name}") or self.http.cookies.get(name)
+
     def _csrf(self) -> dict:
-        token = self.http.cookies.get("cf_csrf")
+        token = self.cookie("cf_csrf")
         return {"X-CSRF-Token": token} if token else {}
 
     def get(self, path: str, **kw) -> requests.Response:
@@ -386,7 +390,7 @@ class PatientClient:
         code = self.outbox.wait_code(mark, self.phone)
         r = self.post("/api/v1/auth/login", {"phone": self.phone, "code": code})
         assert r.status_code == 200, f"login: {r.status_code} {r.text}"
-        assert self.http.cookies.get("cf_session") and self.http.cookies.get("cf_csrf"), "login set no session cookies"
+        assert self.cookie("cf_session") and self.cookie("cf_csrf"), "login set no session cookies"
         policy = self.get("/api/v1/policy")
         assert policy.status_code == 200, policy.text
         r = self.post("/api/v1/me/consents", {"policy_version": policy.json()["version"], "health_data": True})

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod import;
 mod migrate;
+mod self_signed;
 mod serve;
 mod verify;
 

@@ -35,6 +35,45 @@ pub struct ServeArgs {
     /// are believed; repeatable (replaces `http.trusted_proxies`).
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxies: Vec<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// TLS for the listeners (both files PEM; reloaded on SIGHUP).
+#[derive(Args)]
+pub struct TlsArgs {
+    /// Certificate chain (leaf first) for HTTPS on the HTTP address; plain HTTP is then not
+    /// served there (overrides `http.tls_cert`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key of `--tls-cert` (overrides `http.tls_key`).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Address of a DIMSE listener speaking TLS (the registered port is 2762; overrides
+    /// `dimse.tls_listen`).
+    #[arg(long, value_name = "ADDR")]
+    dimse_tls: Option<String>,
+    /// Its certificate chain, if not the HTTPS one (overrides `dimse.tls_cert`).
+    #[arg(long, value_name = "FILE", requires = "dimse_tls_key")]
+    dimse_tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (overrides `dimse.tls_key`).
+    #[arg(long, value_name = "FILE", requires = "dimse_tls_cert")]
+    dimse_tls_key: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    fn apply(self, config: &mut cloudfilm_server::Config) -> anyhow::Result<()> {
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            (config.http.tls_cert, config.http.tls_key) = (cert, key);
+        }
+        if let Some(addr) = self.dimse_tls {
+            config.dimse.tls_listen = addr;
+        }
+        if let (Some(cert), Some(key)) = (self.dimse_tls_cert, self.dimse_tls_key) {
+            (config.dimse.tls_cert, config.dimse.tls_key) = (cert, key);
+        }
+        config.check_tls().map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Args)]
@@ -58,6 +97,13 @@ pub struct DemoArgs {
     /// set up for this archive's DICOMweb (overrides `http.ohif_dir`).
     #[arg(long, value_name = "DIR")]
     ohif: Option<std::path::PathBuf>,
+    /// Serve HTTPS (and DIMSE over TLS on `--dimse-tls`, if given) with a self-signed
+    /// certificate for localhost, made once in DATA/tls/ (its SHA-256 fingerprint is printed).
+    #[arg(long)]
+    tls: bool,
+    /// Address of a DIMSE listener speaking TLS (with `--tls`).
+    #[arg(long, value_name = "ADDR", requires = "tls")]
+    dimse_tls: Option<String>,
 }
 
 /// The calling AE title the demo registers, so that DCMTK's tools work at once.
@@ -83,6 +129,8 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [http] metrics_listen         Prometheus listener (GET /metrics; also --metrics)  [off]
   [http] trusted_proxies        proxies whose X-Forwarded-For etc. are believed
                                 (also --trusted-proxy, repeatable)                [none]
+  [http] tls_cert, tls_key      PEM files: HTTPS only on listen (--tls-cert/--tls-key;
+                                reloaded on SIGHUP)                               [none]
   [dimse] enabled               run the DIMSE listener                            [true]
   [dimse] listen                DIMSE listen address (also --dimse)               [127.0.0.1:11112]
   [dimse] ae_title              the archive's AE title                            [CLOUDFILM]
@@ -91,6 +139,8 @@ Configuration (file given by --config, then environment CLOUDFILM_<SECTION>__<KE
   [dimse] artim_timeout_secs    seconds to request an association                 [30]
   [dimse] dimse_timeout_secs    seconds to wait for a message or response         [120]
   [dimse] network_timeout_secs  seconds per network read/write or connect         [60]
+  [dimse] tls_listen            DIMSE over TLS listen address (--dimse-tls)       [none]
+  [dimse] tls_cert, tls_key     its PEM files; the HTTP ones when empty
   [limits] max_request_bytes    largest STOW-RS request                           [8 GiB]
   [limits] max_instance_bytes   largest instance                                  [2 GiB]
   [limits] max_inflated_bytes   largest inflated deflate data set                 [1 GiB]
@@ -127,49 +177,69 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
     })
 }
 
+/// Where the server listens, for the banner.
+struct Listening {
+    url: String,
+    /// `AE <title> at <addr>`.
+    dimse: Option<String>,
+    dimse_tls: Option<String>,
+    metrics: Option<String>,
+    /// SHA-256 of the HTTPS certificate.
+    fingerprint: Option<String>,
+}
+
 /// Binds HTTP (and DIMSE when enabled), prints where, serves until a signal, then stops
 /// both, lets associations in progress finish, and closes the archive (last signed head).
-async fn run_server(
-    archive: Arc<Archive>,
-    banner: impl FnOnce(&str, Option<&str>, Option<&str>),
-) -> anyhow::Result<ExitCode> {
-    let listen = archive.config.http.listen.clone();
-    let listener =
-        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let dimse = if archive.config.dimse.enabled {
-        let addr = archive.config.dimse.listen.clone();
-        Some(tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen for DIMSE on {addr}"))?)
-    } else {
-        None
+async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&Listening)) -> anyhow::Result<ExitCode> {
+    use cloudfilm_server::tls::ReloadableCertificate;
+    let config = &archive.config;
+    let bind = |addr: String, what: &'static str| async move {
+        tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
     };
-    let metrics = match archive.config.http.metrics_listen.as_str() {
+    let listener = bind(config.http.listen.clone(), "HTTP").await?;
+    let dimse = match config.dimse.enabled {
+        true => Some(bind(config.dimse.listen.clone(), "DIMSE").await?),
+        false => None,
+    };
+    let dimse_tls = match config.dimse.tls_listen.as_str() {
         "" => None,
-        addr => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
-        ),
+        addr => Some(bind(addr.to_owned(), "DIMSE over TLS").await?),
     };
-    let url = format!("http://{}", listener.local_addr()?);
-    let dimse_addr = dimse
-        .as_ref()
-        .map(|l| l.local_addr())
-        .transpose()?
-        .map(|a| format!("AE {} at {a}", archive.config.dimse.ae_title));
+    let metrics = match config.http.metrics_listen.as_str() {
+        "" => None,
+        addr => Some(bind(addr.to_owned(), "metrics").await?),
+    };
+    let https = match config.https() {
+        true => Some(ReloadableCertificate::load(&config.http.tls_cert, &config.http.tls_key)?),
+        false => None,
+    };
+    let dimse_certificate = match (&dimse_tls, config.dimse_tls_files()) {
+        (Some(_), Some((cert, _))) if cert == config.http.tls_cert => https.clone(),
+        (Some(_), Some((cert, key))) => Some(ReloadableCertificate::load(&cert, &key)?),
+        _ => None,
+    };
+    cloudfilm_server::tls::reload_on_hangup(https.iter().chain(&dimse_certificate).cloned().collect())?;
+    let scheme = if https.is_some() { "https" } else { "http" };
+    let ae = |listener: &tokio::net::TcpListener| -> std::io::Result<String> {
+        Ok(format!("AE {} at {}", config.dimse.ae_title, listener.local_addr()?))
+    };
+    let mut listening = Listening {
+        url: format!("{scheme}://{}", listener.local_addr()?),
+        dimse: dimse.as_ref().map(ae).transpose()?,
+        dimse_tls: dimse_tls.as_ref().map(ae).transpose()?,
+        metrics: None,
+        fingerprint: https.as_ref().map(|c| c.fingerprint()),
+    };
     let signal = shutdown_signal()?;
-    let metrics_url = match metrics {
-        Some(listener) => {
-            let url = format!("http://{}/metrics", listener.local_addr()?);
-            tokio::spawn(cloudfilm_server::metrics::serve(
-                archive.clone(),
-                listener,
-                cloudfilm_server::metrics::install()?,
-            ));
-            Some(url)
-        }
-        None => None,
-    };
-    banner(&url, dimse_addr.as_deref(), metrics_url.as_deref());
+    if let Some(listener) = metrics {
+        listening.metrics = Some(format!("http://{}/metrics", listener.local_addr()?));
+        tokio::spawn(cloudfilm_server::metrics::serve(
+            archive.clone(),
+            listener,
+            cloudfilm_server::metrics::install()?,
+        ));
+    }
+    banner(&listening);
     std::io::stdout().flush()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stopping = archive.clone();
@@ -178,14 +248,21 @@ async fn run_server(
         stopping.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = stop.send(true);
     });
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
     };
     cloudfilm_server::refusals::flush_periodically(archive.clone());
-    let dimse_task =
-        dimse.map(|l| tokio::spawn(cloudfilm_server::dimse::listen(archive.clone(), l, wait(stopped.clone()))));
-    cloudfilm_server::http_server::serve(archive.clone(), listener, wait(stopped)).await?;
-    if let Some(task) = dimse_task {
+    let dimse_tasks: Vec<_> = [(dimse, None), (dimse_tls, dimse_certificate)]
+        .into_iter()
+        .filter_map(|(listener, tls)| Some((listener?, tls)))
+        .map(|(listener, tls)| {
+            tokio::spawn(cloudfilm_server::dimse::listen(archive.clone(), listener, tls, wait(stopped.clone())))
+        })
+        .collect();
+    cloudfilm_server::http_server::serve(archive.clone(), listener, https, wait(stopped)).await?;
+    for task in dimse_tasks {
         let _ = task.await;
     }
     tracing::info!("shutting down");
@@ -211,19 +288,28 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         config.http.trusted_proxies = args.trusted_proxies;
         config.http.trusted_proxy_networks().map_err(anyhow::Error::msg)?;
     }
+    args.tls.apply(&mut config)?;
     let ohif = ohif_dir(&mut config, args.ohif)?;
     let archive = Arc::new(Archive::open(config).await?);
     let sign_in = sign_in_notice(&archive);
-    run_server(archive, |url, dimse, metrics| {
+    run_server(archive, |at| {
+        let url = &at.url;
         println!("cloudfilm listening on {url}");
         println!("DICOMweb: {url}/dicom-web");
-        if let Some(metrics) = metrics {
+        if let Some(fingerprint) = &at.fingerprint {
+            println!("TLS certificate SHA-256: {fingerprint}");
+        }
+        if let Some(metrics) = &at.metrics {
             println!("Metrics: {metrics}");
         }
         if ohif {
             println!("OHIF: {url}/ohif/");
         }
-        if let Some(dimse) = dimse {
+        // (TLS first: the line of the plain listener ends what scripts wait for.)
+        if let Some(dimse) = &at.dimse_tls {
+            println!("DIMSE TLS: {dimse}");
+        }
+        if let Some(dimse) = &at.dimse {
             println!("DIMSE: {dimse}");
         }
         if let Some(notice) = sign_in {
@@ -272,6 +358,14 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         config.http.metrics_listen = metrics;
     }
     let ohif = ohif_dir(&mut config, args.ohif)?;
+    let at_cert = config.data.join("tls").join("cert.pem");
+    if args.tls {
+        let (cert, key) = crate::self_signed::for_localhost(&config.data.join("tls"))?;
+        (config.http.tls_cert, config.http.tls_key) = (cert, key);
+        if let Some(addr) = args.dimse_tls {
+            config.dimse.tls_listen = addr;
+        }
+    }
     let outbox = config.data.join("sms-outbox.jsonl");
     config.patients.sms = args.sms.unwrap_or_else(|| format!("file:{}", outbox.display()));
     let sms = config.patients.sms.clone();
@@ -298,11 +392,15 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         stored += results.iter().filter(|r| r.disposition == ingest::Disposition::Stored).count();
     }
     let patient = cloudfilm_dicom::synth::demo_patient();
-    run_server(archive, |url, dimse, metrics| {
+    run_server(archive, |at| {
+        let url = &at.url;
         println!("cloudfilm demo is running");
         println!("URL:                {url}/");
         println!("DICOMweb:           {url}/dicom-web");
-        if let Some(metrics) = metrics {
+        if let Some(fingerprint) = &at.fingerprint {
+            println!("TLS certificate:    {} (self-signed; SHA-256 {fingerprint})", at_cert.display());
+        }
+        if let Some(metrics) = &at.metrics {
             println!("Metrics:            {metrics}");
         }
         if ohif {
@@ -310,8 +408,11 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 "OHIF viewer:        {url}/ohif/ (user name: the API key's id, before its first '.'; password: the key)"
             );
         }
-        if let Some(dimse) = dimse {
+        if let Some(dimse) = &at.dimse {
             println!("DIMSE:              {dimse} (calling AE {DEMO_SCU} is registered)");
+        }
+        if let Some(dimse) = &at.dimse_tls {
+            println!("DIMSE over TLS:     {dimse}");
         }
         println!("API key:            {}", key.key);
         println!("Demo patient phone: {} (one-time codes: {sms})", patient.phone);

@@ -120,12 +120,10 @@ async fn context_and_headers(
     let peer =
         request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let client = client_behind_proxies(&state, peer, request.headers());
-    let context = RequestContext {
-        request_id: request_id.clone(),
-        client_ip: client.ip,
-        https: client.https == Some(true),
-        via_proxy: client.via_proxy,
-    };
+    let own_tls = request.extensions().get::<crate::http_server::Transport>().is_some_and(|t| t.tls);
+    let https = own_tls || client.https == Some(true);
+    let context =
+        RequestContext { request_id: request_id.clone(), client_ip: client.ip, https, via_proxy: client.via_proxy };
     if client.spoofed {
         note_spoofed_forwarding(&state, &context);
     }
@@ -158,8 +156,8 @@ async fn context_and_headers(
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    // Served over TLS (behind the terminating proxy): browsers must keep to HTTPS for a year.
-    if state.archive.config.patients.secure_cookies {
+    // Served over TLS (here, or at the proxy): browsers must keep to HTTPS for a year.
+    if https || state.archive.config.patients.secure_cookies {
         headers
             .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }

@@ -85,6 +85,13 @@ pub struct DimseConfig {
     pub dimse_timeout_secs: u64,
     /// Seconds for one network read or write, and for connecting to a C-MOVE destination.
     pub network_timeout_secs: u64,
+    /// Address of a second DIMSE listener speaking TLS (PS3.15 B.1/B.9; the registered port
+    /// is 2762); empty: none (also `--dimse-tls`).
+    pub tls_listen: String,
+    /// Its PEM certificate chain and key; the HTTP ones when empty (also `--dimse-tls-cert`,
+    /// `--dimse-tls-key`).
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -123,6 +130,11 @@ pub struct HttpConfig {
     /// `X-Forwarded-Proto` headers are believed (also `--trusted-proxy`). Empty: none, the
     /// client is the socket's peer. Environment: comma-separated.
     pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain (leaf first) for HTTPS on `listen` (also `--tls-cert`); with
+    /// `tls_key`, plain HTTP is no longer served there. Reloaded on SIGHUP.
+    pub tls_cert: PathBuf,
+    /// PEM private key of `tls_cert` (also `--tls-key`).
+    pub tls_key: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -192,6 +204,8 @@ impl Default for HttpConfig {
             max_connections_per_address: 128,
             metrics_listen: String::new(),
             trusted_proxies: Vec::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
         }
     }
 }
@@ -207,6 +221,9 @@ impl Default for DimseConfig {
             artim_timeout_secs: 30,
             dimse_timeout_secs: 120,
             network_timeout_secs: 60,
+            tls_listen: String::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
         }
     }
 }
@@ -258,7 +275,40 @@ impl Config {
             .map_err(|e| config::ConfigError::Message(e.to_string()))?;
         self.check_blobs().map_err(|e| config::ConfigError::Message(e.to_string()))?;
         self.http.trusted_proxy_networks().map_err(config::ConfigError::Message)?;
+        self.check_tls().map_err(config::ConfigError::Message)?;
         Ok(self)
+    }
+
+    /// A certificate needs its key and the other way round.
+    pub fn check_tls(&self) -> Result<(), String> {
+        let given = |p: &Path| !p.as_os_str().is_empty();
+        if given(&self.http.tls_cert) != given(&self.http.tls_key) {
+            return Err("http.tls_cert and http.tls_key go together".into());
+        }
+        if given(&self.dimse.tls_cert) != given(&self.dimse.tls_key) {
+            return Err("dimse.tls_cert and dimse.tls_key go together".into());
+        }
+        if !self.dimse.tls_listen.is_empty() && self.dimse_tls_files().is_none() {
+            return Err("dimse.tls_listen needs a certificate (dimse.tls_cert/tls_key or http.tls_cert/tls_key)".into());
+        }
+        Ok(())
+    }
+
+    /// Whether the HTTP listener speaks TLS.
+    pub fn https(&self) -> bool {
+        !self.http.tls_cert.as_os_str().is_empty()
+    }
+
+    /// Cookies are `Secure` (and `__Host-` named) when served over TLS, here or at a proxy.
+    pub fn secure_cookies(&self) -> bool {
+        self.patients.secure_cookies || self.https()
+    }
+
+    /// The certificate and key files of the DIMSE TLS listener: its own, else the HTTP ones.
+    pub fn dimse_tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let own = (self.dimse.tls_cert.clone(), self.dimse.tls_key.clone());
+        let http = (self.http.tls_cert.clone(), self.http.tls_key.clone());
+        [own, http].into_iter().find(|(cert, _)| !cert.as_os_str().is_empty())
     }
 
     /// Refuses a blob store URL that cannot be parsed (scheme, bucket name, parameters).

@@ -112,6 +112,11 @@ pub async fn accept(listener: &tokio::net::TcpListener, name: &'static str) -> (
     }
 }
 
+/// A connection's byte stream, plain or TLS, as the HTTP and DIMSE servers read and write it.
+pub trait Socket: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Socket for T {}
+
 /// A socket whose writes fail with `TimedOut` once one has waited `limit` without progress:
 /// a client that stops reading its response does not hold the connection for ever.
 pub struct WriteDeadline<S> {

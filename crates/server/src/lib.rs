@@ -24,6 +24,7 @@ pub mod refusals;
 pub mod retrieve;
 pub mod shared;
 pub mod sms;
+pub mod tls;
 
 pub use archive::Archive;
 pub use config::Config;

@@ -16,7 +16,7 @@ use dicom_ul::pdu::Pdu;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use transport::{PduStream, TransportError};
 
@@ -24,12 +24,16 @@ use transport::{PduStream, TransportError};
 const MAX_REQUEST_PDU: u32 = 1024 * 1024;
 
 /// Serves associations until `shutdown` resolves, then waits (a few seconds at most) for the
-/// associations in progress.
+/// associations in progress. With `tls` (PS3.15 B.1/B.9: the DIMSE TLS port) every connection
+/// must complete a TLS handshake, within the ARTIM time, before it may request an association.
 pub async fn listen(
     archive: Arc<Archive>,
     listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
+    tls: Option<Arc<crate::tls::ReloadableCertificate>>,
+    shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) -> std::io::Result<()> {
+    let acceptor = tls.map(|certificate| tokio_rustls::TlsAcceptor::from(certificate.server_config(&[])));
+    let name = if acceptor.is_some() { "dimse-tls" } else { "dimse" };
     let limit = archive.config.dimse.max_associations.max(1);
     let permits = Arc::new(Semaphore::new(limit));
     // Connections still negotiating count too (the budget has room for as many again as
@@ -37,17 +41,33 @@ pub async fn listen(
     // many again, so that beyond the limit it still gets its A-ASSOCIATE-RJ, while a quarter
     // of the connections stay for everyone else.
     let total = crate::connections::budget(&archive.config).dimse;
-    let gate = crate::connections::Gate::new("dimse", (limit + limit.div_ceil(2)).min(total), total, Vec::new());
-    tokio::pin!(shutdown);
+    let gate = crate::connections::Gate::new(name, (limit + limit.div_ceil(2)).min(total), total, Vec::new());
+    let mut shutdown = shutdown;
+    let artim = Duration::from_secs(archive.config.dimse.artim_timeout_secs);
     loop {
         let (socket, peer) = tokio::select! {
-            pair = crate::connections::accept(&listener, "dimse") => pair,
+            pair = crate::connections::accept(&listener, name) => pair,
             _ = &mut shutdown => break,
         };
         // Beyond the caps the socket is closed at once: it held a descriptor for no time.
         let Ok(admission) = gate.admit(peer.ip()) else { continue };
-        let (archive, permits) = (archive.clone(), permits.clone());
+        let _ = socket.set_nodelay(true);
+        let (archive, permits, acceptor) = (archive.clone(), permits.clone(), acceptor.clone());
         tokio::spawn(async move {
+            let socket: Box<dyn crate::connections::Socket> = match acceptor {
+                None => Box::new(socket),
+                Some(acceptor) => match tokio::time::timeout(artim, acceptor.accept(socket)).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Err(e)) => {
+                        tracing::warn!(peer = %peer.ip(), error = %e, "a DIMSE TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(peer = %peer.ip(), "a DIMSE TLS handshake did not finish in time");
+                        return;
+                    }
+                },
+            };
             handle(archive, socket, peer, permits).await;
             drop(admission);
         });
@@ -56,7 +76,12 @@ pub async fn listen(
     Ok(())
 }
 
-async fn handle(archive: Arc<Archive>, socket: TcpStream, peer: SocketAddr, permits: Arc<Semaphore>) {
+async fn handle(
+    archive: Arc<Archive>,
+    socket: Box<dyn crate::connections::Socket>,
+    peer: SocketAddr,
+    permits: Arc<Semaphore>,
+) {
     let config = &archive.config.dimse;
     let mut stream = PduStream::new(socket, MAX_REQUEST_PDU, Duration::from_secs(config.network_timeout_secs));
     let request = match stream.recv_within(Duration::from_secs(config.artim_timeout_secs)).await {

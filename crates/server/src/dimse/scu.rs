@@ -30,7 +30,8 @@ pub async fn open(
         .await
         .map_err(|_| format!("no connection to {host}:{port} within {timeout:?}"))?
         .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    let mut stream = PduStream::new(socket, 1024 * 1024, timeout);
+    let _ = socket.set_nodelay(true);
+    let mut stream = PduStream::new(Box::new(socket), 1024 * 1024, timeout);
     let proposed: Vec<PresentationContextProposed> = wanted
         .iter()
         .enumerate()

@@ -5,7 +5,6 @@
 use dicom_ul::pdu::{Pdu, read_pdu, write_pdu};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -22,7 +21,8 @@ pub enum TransportError {
 }
 
 pub struct PduStream {
-    socket: TcpStream,
+    /// Plain TCP or TLS.
+    socket: Box<dyn crate::connections::Socket>,
     /// Largest PDU body accepted from the peer.
     max_incoming: u32,
     timeout: Duration,
@@ -31,8 +31,7 @@ pub struct PduStream {
 }
 
 impl PduStream {
-    pub fn new(socket: TcpStream, max_incoming: u32, timeout: Duration) -> PduStream {
-        let _ = socket.set_nodelay(true);
+    pub fn new(socket: Box<dyn crate::connections::Socket>, max_incoming: u32, timeout: Duration) -> PduStream {
         PduStream { socket, max_incoming, timeout, peer_max: 0 }
     }
 

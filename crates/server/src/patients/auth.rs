@@ -203,7 +203,7 @@ pub async fn logout(State(state): State<AppState>, signed: Signed) -> Result<Res
     let event = signed.event(Action::Logout, "patient-portal", Outcome::Success).with_detail("logout");
     archive.repo.revoke_session(signed.token_hash.clone(), archive.clock.now(), vec![event]).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    for cookie in cleared_cookies() {
+    for cookie in cleared_cookies(archive) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)

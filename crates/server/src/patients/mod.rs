@@ -23,7 +23,7 @@ use cloudfilm_core::otp::OtpPurpose;
 use cloudfilm_store::sealed::TokenKind;
 
 pub use json::{Body, PathParams};
-pub use session::{Patient, Signed, cookie};
+pub use session::{Patient, Signed, archive_cookie, cookie, set_cookie};
 
 /// Largest JSON body the patient API reads.
 const MAX_BODY: usize = 64 * 1024;

@@ -42,6 +42,24 @@ impl Signed {
     }
 }
 
+/// A cookie's name as this archive sets it: with Secure cookies (TLS here or at the proxy) it
+/// carries the `__Host-` prefix, so browsers keep it to HTTPS, this host and `Path=/`.
+pub fn cookie_name(archive: &Archive, base: &str) -> String {
+    if archive.config.secure_cookies() { format!("__Host-{base}") } else { base.to_owned() }
+}
+
+/// A `Set-Cookie` value for `base` (named as [`cookie_name`] says), `Secure` when it must be.
+pub fn set_cookie(archive: &Archive, base: &str, value: &str, attributes: &str) -> HeaderValue {
+    let secure = if archive.config.secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{}={value}; Path=/; {attributes}{secure}", cookie_name(archive, base)))
+        .expect("cookie values are url-safe tokens")
+}
+
+/// The value of the cookie `base` as this archive names it.
+pub fn archive_cookie<'a>(archive: &Archive, headers: &'a HeaderMap, base: &str) -> Option<&'a str> {
+    cookie(headers, &cookie_name(archive, base))
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -82,20 +100,17 @@ pub fn fresh_session(archive: &Archive) -> FreshSession {
 
 /// `Set-Cookie` values that start a session.
 pub fn session_cookies(archive: &Archive, fresh: &FreshSession) -> [HeaderValue; 2] {
-    let secure = if archive.config.patients.secure_cookies { "; Secure" } else { "" };
     [
-        HeaderValue::from_str(&format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}", fresh.token))
-            .expect("url-safe token"),
-        HeaderValue::from_str(&format!("{CSRF_COOKIE}={}; Path=/; SameSite=Strict{secure}", fresh.csrf))
-            .expect("url-safe token"),
+        set_cookie(archive, SESSION_COOKIE, &fresh.token, "HttpOnly; SameSite=Strict"),
+        set_cookie(archive, CSRF_COOKIE, &fresh.csrf, "SameSite=Strict"),
     ]
 }
 
 /// `Set-Cookie` values that end a session in the browser.
-pub fn cleared_cookies() -> [HeaderValue; 2] {
+pub fn cleared_cookies(archive: &Archive) -> [HeaderValue; 2] {
     [
-        HeaderValue::from_static("cf_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
-        HeaderValue::from_static("cf_csrf=; Path=/; Max-Age=0; SameSite=Strict"),
+        set_cookie(archive, SESSION_COOKIE, "", "Max-Age=0; HttpOnly; SameSite=Strict"),
+        set_cookie(archive, CSRF_COOKIE, "", "Max-Age=0; SameSite=Strict"),
     ]
 }
 
@@ -105,7 +120,7 @@ impl FromRequestParts<AppState> for Signed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let archive = &state.archive;
         let context = parts.extensions.get::<RequestContext>().cloned().expect("the request context layer runs first");
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(unauthenticated)?;
+        let token = archive_cookie(archive, &parts.headers, SESSION_COOKIE).ok_or_else(unauthenticated)?;
         let token_hash = keyed(archive, "session", token);
         let record = archive.repo.session(&token_hash).await?.ok_or_else(unauthenticated)?;
         let now = archive.clock.now();
@@ -115,7 +130,7 @@ impl FromRequestParts<AppState> for Signed {
         }
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
             let header_token = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            let cookie_token = cookie(&parts.headers, CSRF_COOKIE).unwrap_or_default();
+            let cookie_token = archive_cookie(archive, &parts.headers, CSRF_COOKIE).unwrap_or_default();
             let valid = !header_token.is_empty()
                 && header_token == cookie_token
                 && constant_time_eq(&keyed(archive, "csrf", header_token), &record.csrf_hash);

@@ -90,13 +90,9 @@ pub async fn unlock(
 }
 
 fn session_cookie(archive: &Archive, opened: &Opened) -> HeaderValue {
-    let secure = if archive.config.patients.secure_cookies { "; Secure" } else { "" };
     let max_age = (opened.expires_at - archive.clock.now()).num_seconds().max(1);
-    HeaderValue::from_str(&format!(
-        "{SHARE_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
-        opened.token
-    ))
-    .expect("url-safe token")
+    let attributes = format!("Max-Age={max_age}; HttpOnly; SameSite=Strict");
+    crate::patients::set_cookie(archive, SHARE_COOKIE, &opened.token, &attributes)
 }
 
 async fn open_share(
@@ -182,6 +178,6 @@ async fn notify_first_open(archive: &Archive, account_id: &AccountId) {
 }
 
 /// The share-scoped session a request carries, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
-    crate::patients::cookie(headers, SHARE_COOKIE)
+pub fn session_token<'a>(archive: &Archive, headers: &'a HeaderMap) -> Option<&'a str> {
+    crate::patients::archive_cookie(archive, headers, SHARE_COOKIE)
 }

@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for ShareViewer {
                 "open the share link with its password first",
             )
         };
-        let token = session_token(&parts.headers).ok_or_else(unauthenticated)?;
+        let token = session_token(&state.archive, &parts.headers).ok_or_else(unauthenticated)?;
         let session = archive
             .repo
             .share_session(&link_hash(archive, "share-session", token))
