@@ -251,6 +251,29 @@ pub fn write_dataset(obj: &InMemDicomObject, transfer_syntax: &str) -> Result<Ve
 mod tests {
     use super::*;
 
+    /// Found by the `dimse` fuzz target: an element past where pixel data would be, with a
+    /// length of 4 GB in 9 bytes. The check stopped there (as it does for stored instances,
+    /// whose parse stops there too) while the identifier's parser read on and reserved it.
+    #[test]
+    fn a_forged_length_after_the_pixel_data_tag_is_refused_before_parsing() {
+        let forged = [0xFE, 0xFF, 0xFF, 0xFF, 0x63, 0xF5, 0x00, 0xF5, 0x00];
+        for ts in ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"] {
+            let refused = read_identifier(&forged, ts).unwrap_err();
+            assert!(refused.contains("declares") || refused.contains("malformed"), "{refused}");
+        }
+    }
+
+    /// Also found by the `dimse` target: a UL of one byte. The parser reads no value from it
+    /// and goes on from there, the check skipped the byte: from then on they disagreed, and
+    /// a header the check never saw declared 2 GB.
+    #[test]
+    fn a_value_that_is_not_a_whole_number_of_values_is_refused() {
+        let mut bytes = vec![0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00];
+        bytes.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80]);
+        let refused = read_identifier(&bytes, "1.2.840.10008.1.2").unwrap_err();
+        assert!(refused.contains("not a multiple of 4"), "{refused}");
+    }
+
     #[test]
     fn storage_classes_come_from_the_dictionary() {
         assert_eq!(classify("1.2.840.10008.5.1.4.1.1.2"), SopClassRole::Storage, "CT Image Storage");

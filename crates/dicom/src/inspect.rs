@@ -143,7 +143,8 @@ fn read_up_to<R: Read>(src: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Checks a bare data set (a command set, an identifier) before it is parsed: declared
 /// lengths within the bytes, nesting bounded (S6).
 pub fn check_dataset(bytes: &[u8], ts: &dicom_encoding::TransferSyntax) -> Result<(), InspectError> {
-    walk(&mut std::io::Cursor::new(bytes), 0, ts).map(|_| ())
+    // Every element is checked: the parser that follows reads them all, pixel data or not.
+    walk_guarded(&mut std::io::Cursor::new(bytes), 0, ts, false).map(|_| ())
 }
 
 /// Where the data set begins in a Part-10 file (after preamble and file meta).
@@ -273,12 +274,8 @@ fn inflated_header<R: Read + Seek>(
         )));
     }
     let explicit = crate::transfer::lookup(crate::transfer::EXPLICIT_VR_LITTLE_ENDIAN).expect("explicit VR LE");
-    if let PixelPosition::Native { offset, len, .. } = walk(&mut inflated, 0, explicit)? {
-        // Whatever follows the pixel data is walked too: the whole data set is parsed when read.
-        if offset + len < size {
-            walk(&mut inflated, offset + len, explicit)?;
-        }
-    }
+    // (The walk goes past the pixel data too: the whole data set is parsed when read.)
+    walk(&mut inflated, 0, explicit)?;
     // The header is parsed as any other, up to the pixel data, from a file meta that now
     // says explicit VR little endian followed by the inflated data set.
     let meta_bytes = explicit_meta(meta)?;
@@ -362,6 +359,31 @@ fn walk<R: Read + Seek>(
     dataset_start: u64,
     ts: &dicom_encoding::TransferSyntax,
 ) -> Result<PixelPosition, InspectError> {
+    walk_guarded(src, dataset_start, ts, true)
+}
+
+/// [`walk_until`], a panic of the lazy reader on a hostile data set (found by fuzzing: an item
+/// after the pixel sequence has ended) taken as the malformed data set it is.
+fn walk_guarded<R: Read + Seek>(
+    src: &mut R,
+    dataset_start: u64,
+    ts: &dicom_encoding::TransferSyntax,
+    stop_past_pixels: bool,
+) -> Result<PixelPosition, InspectError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk_until(src, dataset_start, ts, stop_past_pixels)))
+        .unwrap_or_else(|_| Err(InspectError::Malformed("the data set's structure could not be followed".into())))
+}
+
+/// [`walk`]: every element the parser will read is checked, the pixel data's neighbours
+/// included (a forged element may follow it out of order). With `stop_past_pixels`, the walk
+/// ends at the first top-level tag past the pixel data, where stored instances are parsed no
+/// further; without, it goes to the end (a bare data set is parsed whole).
+fn walk_until<R: Read + Seek>(
+    src: &mut R,
+    dataset_start: u64,
+    ts: &dicom_encoding::TransferSyntax,
+    stop_past_pixels: bool,
+) -> Result<PixelPosition, InspectError> {
     let malformed = |e: &dyn std::fmt::Display| InspectError::Malformed(e.to_string());
     let total = src.seek(SeekFrom::End(0)).map_err(|e| malformed(&e))?;
     src.seek(SeekFrom::Start(dataset_start)).map_err(|e| malformed(&e))?;
@@ -378,6 +400,7 @@ fn walk<R: Read + Seek>(
     let mut pixel_items = 0usize;
     let mut fragments: Vec<(u64, u32)> = Vec::new();
     let mut offset_table: Vec<u8> = Vec::new();
+    let mut found: Option<PixelPosition> = None;
     while let Some(token) = reader.advance() {
         match token.map_err(|e| malformed(&e))? {
             LazyDataToken::ItemStart { .. } if in_pixels && depth == 1 => {
@@ -395,7 +418,11 @@ fn walk<R: Read + Seek>(
                     return Err(InspectError::Malformed(format!("sequences are nested deeper than {MAX_DEPTH}")));
                 }
             }
-            LazyDataToken::SequenceEnd if in_pixels && depth == 1 => break,
+            LazyDataToken::SequenceEnd if in_pixels && depth == 1 => {
+                let (fragments, offset_table) = (std::mem::take(&mut fragments), std::mem::take(&mut offset_table));
+                found.get_or_insert(PixelPosition::Encapsulated { fragments, offset_table });
+                (in_pixels, depth) = (false, 0);
+            }
             LazyDataToken::SequenceEnd | LazyDataToken::ItemEnd => depth = depth.saturating_sub(1),
             LazyDataToken::LazyItemValue { len, decoder } => {
                 let at = decoder.position();
@@ -419,18 +446,44 @@ fn walk<R: Read + Seek>(
                 if at + u64::from(len) > total {
                     return Err(too_long(format!("element {}", header.tag), u64::from(len), at));
                 }
+                // A binary value whose length is not a whole number of values is read by the
+                // parser one way and skipped here another: everything after it would be
+                // checked out of step with how it is parsed.
+                if let Some(width) = value_width(header.vr)
+                    && len % width != 0
+                {
+                    return Err(InspectError::Malformed(format!(
+                        "element {} ({}) has {len} bytes, not a multiple of {width}",
+                        header.tag, header.vr
+                    )));
+                }
                 if depth == 0 && header.tag == tags::PIXEL_DATA {
-                    return Ok(PixelPosition::Native { offset: at, len: u64::from(len), vr: header.vr });
+                    found.get_or_insert(PixelPosition::Native { offset: at, len: u64::from(len), vr: header.vr });
                 }
                 decoder.skip_bytes(len).map_err(|e| malformed(&e))?;
             }
-            LazyDataToken::ElementHeader(header) if depth == 0 && header.tag > tags::PIXEL_DATA => {
+            LazyDataToken::ElementHeader(header) if depth == 0 && header.tag > tags::PIXEL_DATA && stop_past_pixels => {
                 break;
             }
             _ => {}
         }
     }
-    Ok(if in_pixels { PixelPosition::Encapsulated { fragments, offset_table } } else { PixelPosition::None })
+    Ok(match found {
+        Some(position) => position,
+        // A pixel sequence the file ends inside.
+        None if in_pixels => PixelPosition::Encapsulated { fragments, offset_table },
+        None => PixelPosition::None,
+    })
+}
+
+/// The size of one value of a binary VR (its values' lengths must be multiples of it).
+fn value_width(vr: VR) -> Option<u32> {
+    match vr {
+        VR::SS | VR::US | VR::OW => Some(2),
+        VR::AT | VR::FL | VR::SL | VR::UL | VR::OF | VR::OL => Some(4),
+        VR::FD | VR::SV | VR::UV | VR::OD | VR::OV => Some(8),
+        _ => None,
+    }
 }
 
 /// The frame layout, once the image attributes are known.
@@ -590,6 +643,30 @@ mod tests {
         let cut = &bytes[..bytes.len() - 50_000];
         let err = inspect(&mut Cursor::new(cut)).unwrap_err();
         assert!(matches!(&err, InspectError::Malformed(m) if m.contains("declares 100000 bytes")), "{err}");
+    }
+
+    /// Found by the `part10` and `render` fuzz targets: after the pixel data, an element with
+    /// a lower tag (out of order) declaring 3 GB. Inspection stopped at the pixel data; reading
+    /// the stored instance parsed on and reserved it.
+    #[test]
+    fn an_element_out_of_order_after_the_pixel_data_is_checked_too() {
+        let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+        let mut bytes = instance(vec![
+            us(tags::ROWS, 8),
+            us(tags::COLUMNS, 8),
+            us(tags::BITS_ALLOCATED, 16),
+            us(tags::BITS_STORED, 16),
+            us(tags::HIGH_BIT, 15),
+            us(tags::SAMPLES_PER_PIXEL, 1),
+            us(tags::PIXEL_REPRESENTATION, 0),
+            DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(vec![7u16; 64].into())),
+        ]);
+        assert!(inspect(&mut Cursor::new(&bytes)).is_ok());
+        // (0D88,D800) UN, 0xC0000000 bytes declared, 4 present.
+        bytes.extend_from_slice(&[0x88, 0x0D, 0x00, 0xD8, b'U', b'N', 0, 0, 0, 0, 0, 0xC0, 1, 2, 3, 4]);
+        let err = inspect(&mut Cursor::new(&bytes)).unwrap_err();
+        assert!(matches!(&err, InspectError::Malformed(m) if m.contains("declares 3221225472 bytes")), "{err}");
     }
 
     #[test]
