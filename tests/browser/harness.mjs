@@ -173,7 +173,7 @@ export async function startDemo({ name = 'demo', scale = 0.2, env = {}, args: ex
       reject(new Error(`cloudfilm demo did not announce itself within ${START_TIMEOUT_MS / 1000} s; stdout so far:\n${stdout}`));
     }, START_TIMEOUT_MS);
     const check = () => {
-      const url = stdout.match(/^URL:\s+(http:\/\/127\.0\.0\.1:\d+)\/\s*$/m);
+      const url = stdout.match(/^URL:\s+(https?:\/\/127\.0\.0\.1:\d+)\/\s*$/m);
       const sms = stdout.match(/^Demo patient phone:\s+(\d+) \(one-time codes: file:(.+)\)\s*$/m);
       if (url && sms) {
         clearTimeout(timer);
