@@ -210,7 +210,11 @@ def test_a_broken_reload_keeps_the_certificate_in_use(cloudfilm_factory, tmp_pat
     saved.write_bytes(good)
     cert.write_text("not a certificate\n")
     os.kill(server.proc.pid, signal.SIGHUP)
-    time.sleep(0.5)
+    # The reload was tried and refused (the server says so), not merely not yet done.
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    while "TLS certificate not reloaded" not in server.stderr_tail(100_000):
+        assert time.monotonic() < deadline, f"no word of the refused reload: {server.stderr_tail()}"
+        time.sleep(0.1)
     r = requests.get(server.url + "/healthz", verify=str(saved), timeout=HTTP_TIMEOUT)
     assert r.status_code == 200
     assert server.proc.poll() is None
