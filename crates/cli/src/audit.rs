@@ -55,25 +55,7 @@ async fn export(global: &Global, mut after: u64) -> anyhow::Result<ExitCode> {
 async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
     let archive = Archive::open(global.config()?).await?;
     archive.repo.settle_audit(SETTLE).await?;
-    let outside = archive.heads.read().await?;
-    let kept = archive.repo.kept_audit_heads().await?;
-    let public_key = archive.signer.public_key();
-    let outcome = async {
-        // Every head the database keeps must be kept outside it too.
-        let heads = merge_heads(&outside, &kept, &public_key, true)?;
-        let mut verifier = Verifier::new(&heads, &public_key)?;
-        let mut after = 0;
-        loop {
-            let page = archive.repo.audit_entries(after, 10_000).await.map_err(|e| anyhow::anyhow!(e))?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for entry in &page {
-                verifier.push(entry)?;
-            }
-        }
-        Ok::<_, anyhow::Error>(verifier.finish()?)
-    }
-    .await;
+    let outcome = verify_chain(&archive).await;
     let (code, event) = match &outcome {
         Ok(report) => {
             println!(
@@ -91,4 +73,24 @@ async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
     archive.repo.audit(vec![event.with_detail("audit verify")]).await?;
     archive.close().await;
     Ok(code)
+}
+
+/// The archive's whole chain against its signed heads (those kept outside the index and those
+/// it keeps; every kept head must be outside too).
+pub(crate) async fn verify_chain(archive: &Archive) -> anyhow::Result<cloudfilm_audit::VerifyReport> {
+    let outside = archive.heads.read().await?;
+    let kept = archive.repo.kept_audit_heads().await?;
+    let public_key = archive.signer.public_key();
+    let heads = merge_heads(&outside, &kept, &public_key, true)?;
+    let mut verifier = Verifier::new(&heads, &public_key)?;
+    let mut after = 0;
+    loop {
+        let page = archive.repo.audit_entries(after, 10_000).await.map_err(|e| anyhow::anyhow!(e))?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for entry in &page {
+            verifier.push(entry)?;
+        }
+    }
+    Ok(verifier.finish()?)
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod import;
 mod migrate;
 mod self_signed;
@@ -93,6 +94,10 @@ enum Command {
     /// The audit chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Back up the archive while it runs (`--to DIR`), or check a backup (`verify DIR`).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data directory.
+    Restore(backup::RestoreArgs),
     /// Copy an embedded archive (SQLite + blob directory) to PostgreSQL and an object store.
     Migrate(migrate::MigrateArgs),
     /// Print the effective configuration (defaults, file, environment) as TOML.
@@ -146,6 +151,8 @@ pub fn run() -> std::process::ExitCode {
             Command::Apikey(cmd) => admin::apikey(&cli.global, cmd).await,
             Command::Import(args) => import::run(&cli.global, args).await,
             Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+            Command::Backup(args) => backup::backup(&cli.global, args).await,
+            Command::Restore(args) => backup::restore(&cli.global, args).await,
             Command::Migrate(args) => migrate::run(&cli.global, args).await,
             Command::VerifyManifest(args) => verify::run(args),
             Command::Config => {

@@ -63,7 +63,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn public_key(value: &str) -> anyhow::Result<[u8; 32]> {
+pub(crate) fn public_key(value: &str) -> anyhow::Result<[u8; 32]> {
     let text = if value.len() == 64 && value.chars().all(|c| c.is_ascii_hexdigit()) {
         value.to_owned()
     } else {

@@ -106,8 +106,13 @@ impl KeyRing {
             }
         }
         let text = Zeroizing::new(fs::read_to_string(path)?);
+        KeyRing::from_json(&text)
+    }
+
+    /// A ring from its file's JSON (the file, or a backup's copy once unsealed).
+    pub fn from_json(text: &str) -> Result<KeyRing, CryptoError> {
         let file: KeyRingFile =
-            serde_json::from_str(&text).map_err(|e| CryptoError::KeyRing(format!("unreadable key ring: {e}")))?;
+            serde_json::from_str(text).map_err(|e| CryptoError::KeyRing(format!("unreadable key ring: {e}")))?;
         let mut masters = BTreeMap::new();
         for entry in &file.keys {
             let one = KeyRing::from_base64(&entry.secret)?;
@@ -119,8 +124,8 @@ impl KeyRing {
         Ok(KeyRing { masters, active: file.active, root: file.root })
     }
 
-    /// Writes the ring to a new file readable by its owner only; never overwrites.
-    pub fn save_new(&self, path: &Path) -> Result<(), CryptoError> {
+    /// The ring as its file holds it (every version's secret: handle as the ring itself).
+    pub fn to_json(&self) -> Zeroizing<String> {
         let file = KeyRingFile {
             format: 1,
             active: self.active,
@@ -135,7 +140,12 @@ impl KeyRing {
                 })
                 .collect(),
         };
-        let text = Zeroizing::new(serde_json::to_string_pretty(&file).expect("serializable"));
+        Zeroizing::new(serde_json::to_string_pretty(&file).expect("serializable"))
+    }
+
+    /// Writes the ring to a new file readable by its owner only; never overwrites.
+    pub fn save_new(&self, path: &Path) -> Result<(), CryptoError> {
+        let text = self.to_json();
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -7,6 +7,7 @@ pub mod blob;
 pub mod field;
 pub mod keyring;
 pub mod manifest;
+pub mod passphrase;
 pub mod password;
 pub mod random;
 pub mod signing;

@@ -70,9 +70,14 @@ impl Manifest {
     /// The manifest's bytes and their signature file.
     pub fn signed(&self, signer: &ArchiveSigner) -> (Vec<u8>, Vec<u8>) {
         let bytes = serde_json::to_vec_pretty(self).expect("a manifest serializes");
-        let signature = format!("{}\n", hex::encode(signer.sign(&bytes)));
-        (bytes, signature.into_bytes())
+        let signature = signature_file(signer, &bytes);
+        (bytes, signature)
     }
+}
+
+/// The signature file of `signed` bytes: the hex Ed25519 signature and a newline.
+pub fn signature_file(signer: &ArchiveSigner, signed: &[u8]) -> Vec<u8> {
+    format!("{}\n", hex::encode(signer.sign(signed))).into_bytes()
 }
 
 /// Checks a package against its manifest: the signature with `public_key`, then every file
@@ -83,18 +88,30 @@ pub fn verify(
     public_key: &[u8; 32],
     files: &Digests,
 ) -> Result<Manifest, ManifestError> {
-    let signature = std::str::from_utf8(signature)
-        .ok()
-        .and_then(|s| hex::decode(s.trim()).ok())
-        .ok_or(ManifestError::BadSignature)?;
-    if !signing::verify(public_key, manifest, &signature) {
-        return Err(ManifestError::BadSignature);
-    }
+    check_signature(manifest, signature, public_key)?;
     let parsed: Manifest = serde_json::from_slice(manifest).map_err(|e| ManifestError::Unreadable(e.to_string()))?;
     if parsed.format != FORMAT {
         return Err(ManifestError::Unreadable(format!("unknown format {:?}", parsed.format)));
     }
-    for entry in &parsed.files {
+    check_files(&parsed.files, files)?;
+    Ok(parsed)
+}
+
+/// Checks a signature file (hex, as [`Manifest::signed`] writes it) over `signed` bytes.
+pub fn check_signature(signed: &[u8], signature: &[u8], public_key: &[u8; 32]) -> Result<(), ManifestError> {
+    let signature = std::str::from_utf8(signature)
+        .ok()
+        .and_then(|s| hex::decode(s.trim()).ok())
+        .ok_or(ManifestError::BadSignature)?;
+    if !signing::verify(public_key, signed, &signature) {
+        return Err(ManifestError::BadSignature);
+    }
+    Ok(())
+}
+
+/// Checks that the files present are exactly those listed, each of its listed size and SHA-256.
+pub fn check_files(listed: &[FileEntry], files: &Digests) -> Result<(), ManifestError> {
+    for entry in listed {
         match files.get(&entry.path) {
             None => return Err(ManifestError::Missing(entry.path.clone())),
             Some((size, sha256)) if *size != entry.size || *sha256 != entry.sha256 => {
@@ -103,11 +120,11 @@ pub fn verify(
             Some(_) => {}
         }
     }
-    let listed: std::collections::BTreeSet<&str> = parsed.files.iter().map(|e| e.path.as_str()).collect();
+    let listed: std::collections::BTreeSet<&str> = listed.iter().map(|e| e.path.as_str()).collect();
     if let Some(extra) = files.keys().find(|path| !listed.contains(path.as_str())) {
         return Err(ManifestError::Unlisted(extra.clone()));
     }
-    Ok(parsed)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod scratch;
 pub mod sealed;
 pub mod service;
 pub mod sharing;
+pub mod snapshot;
 pub mod sqlite;
 pub mod tls;
 pub mod tx;
