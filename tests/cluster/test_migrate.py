@@ -91,7 +91,55 @@ def test_a_migration_killed_halfway_resumes_and_the_target_serves_everything(tmp
             node.stop()
         verify = node.cli("audit", "verify", check=False)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        backup_with_the_engines_tools(tmp_path, node, garage, target_db, env)
     finally:
         garage.stop()
         subprocess.run(["psql", "-q", POSTGRES_SERVER, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+                       capture_output=True, timeout=60)
+
+
+def backup_with_the_engines_tools(tmp_path: Path, node: Cloudfilm, garage: GarageCluster, database: str,
+                                  env: dict[str, str]) -> None:
+    """On PostgreSQL + S3, `backup --to` seals the ring and names the engines' tools; a dump restored
+    with pg_restore and a bucket copy, opened with the unsealed ring, pass `backup verify --engines`;
+    a copy that lost an object does not."""
+    backup = tmp_path / "backup"
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("the cluster's backup passphrase\n")
+    planned = node.cli("backup", "--to", str(backup), "--passphrase-file", str(passphrase))
+    assert "pg_dump" in planned.stdout and (backup / "keyring.sealed").exists(), planned.stdout
+    assert "postgres://" in planned.stdout and "@" not in planned.stdout.split("pg_dump")[1].split("\n")[0]
+
+    dump = backup / "index.pgdump"
+    subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", database], check=True, timeout=120)
+    restored = f"cloudfilm_restored_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", "-q", POSTGRES_SERVER, "-c", f"CREATE DATABASE {restored}"], check=True, timeout=60)
+    restored_db = POSTGRES_SERVER.rsplit("/", 1)[0] + "/" + restored
+    try:
+        subprocess.run(["pg_restore", "--no-owner", f"--dbname={restored_db}", str(dump)], check=True, timeout=120)
+        s3 = garage.client(0)
+        copy = garage.create_bucket(f"copy-{uuid.uuid4().hex[:12]}")
+        objects = s3.list_objects(garage.bucket)
+        for key in objects:
+            s3.put_object(copy, key, s3.get_object(garage.bucket, key).body)
+        ring = tmp_path / "unsealed-ring.json"
+        node.cli("backup", "unseal", str(backup), "--to", str(ring), "--passphrase-file", str(passphrase))
+        assert oct(ring.stat().st_mode & 0o777) == "0o600"
+
+        def verify_copy() -> subprocess.CompletedProcess:
+            copy_url = f"s3://{copy}?endpoint={garage.endpoint}&region={garage.region}"
+            return subprocess.run(
+                [BIN, "--data", str(tmp_path / "verifier"), "--database", restored_db, "--blobs", copy_url,
+                 "--keys", str(ring), "backup", "verify", "--engines"],
+                env=env, capture_output=True, text=True, timeout=300)
+
+        checked = verify_copy()
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"{len(SAMPLES)} blobs read back" in checked.stdout, checked.stdout
+        blob = next(k for k in objects if "audit" not in k)
+        s3.delete_object(copy, blob)
+        checked = verify_copy()
+        assert checked.returncode == 1 and blob.rsplit("/", 1)[-1] in checked.stdout, (blob, checked.stdout, checked.stderr)
+    finally:
+        subprocess.run(["psql", "-q", POSTGRES_SERVER, "-c", f"DROP DATABASE IF EXISTS {restored} WITH (FORCE)"],
                        capture_output=True, timeout=60)

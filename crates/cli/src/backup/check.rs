@@ -94,15 +94,7 @@ pub async fn check(dir: &Path, public_key: Option<[u8; 32]>, passphrase: Option<
     let ring = match passphrase {
         None => None,
         Some(passphrase) => {
-            let sealed = read(SEALED_RING)?;
-            let json = cloudfilm_crypto::passphrase::open(&sealed, passphrase).map_err(|e| match e {
-                cloudfilm_crypto::CryptoError::Integrity => {
-                    anyhow::anyhow!("{SEALED_RING}: wrong passphrase (or the file was altered)")
-                }
-                other => anyhow::anyhow!("{SEALED_RING}: {other}"),
-            })?;
-            let text = std::str::from_utf8(&json).with_context(|| format!("{SEALED_RING} holds no key ring"))?;
-            let ring = KeyRing::from_json(text).with_context(|| format!("{SEALED_RING} holds no key ring"))?;
+            let ring = open_ring(&dir.join(SEALED_RING), passphrase)?;
             if ArchiveSigner::new(&ring).public_key() != key {
                 bail!("{SEALED_RING} holds the key ring of another archive than the one that signed {MANIFEST}");
             }
@@ -110,6 +102,17 @@ pub async fn check(dir: &Path, public_key: Option<[u8; 32]>, passphrase: Option<
         }
     };
     Ok(Checked { manifest, ring, blobs })
+}
+
+/// The key ring a sealed file holds.
+pub fn open_ring(sealed: &Path, passphrase: &str) -> anyhow::Result<KeyRing> {
+    let sealed = std::fs::read(sealed).with_context(|| format!("{SEALED_RING} cannot be read"))?;
+    let json = cloudfilm_crypto::passphrase::open(&sealed, passphrase).map_err(|e| match e {
+        cloudfilm_crypto::CryptoError::Integrity => anyhow::anyhow!("{SEALED_RING}: wrong passphrase (or the file was altered)"),
+        other => anyhow::anyhow!("{SEALED_RING}: {other}"),
+    })?;
+    let text = std::str::from_utf8(&json).with_context(|| format!("{SEALED_RING} holds no key ring"))?;
+    KeyRing::from_json(text).with_context(|| format!("{SEALED_RING} holds no key ring"))
 }
 
 /// The audit chain of an index against the signed heads of a heads file and those the index

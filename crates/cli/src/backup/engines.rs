@@ -28,8 +28,8 @@ pub async fn plan(config: &Config, to: &Path, passphrase: &str) -> anyhow::Resul
             with an S3 tool (the objects are ciphertext; the sealed ring is what reads them).\n\
          To check a copy: pg_restore it into an empty database, make the bucket copy reachable, then\n  \
          cloudfilm --database postgres://…/restored --blobs s3://copy?… --keys RING backup verify --engines\n\
-         (RING: the ring unsealed, or the archive's own); it reads every blob back against its hash and\n\
-         verifies the audit chain against the signed heads kept in the bucket."
+         (RING: `cloudfilm backup unseal {dir} --to RING`, or the archive's own); it reads every blob back\n\
+         against its hash and verifies the audit chain against the signed heads kept in the bucket."
     );
     Ok(ExitCode::SUCCESS)
 }

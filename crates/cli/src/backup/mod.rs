@@ -85,6 +85,20 @@ enum BackupCommand {
         #[command(flatten)]
         passphrase: Passphrase,
     },
+    /// Write a backup's key ring, unsealed, to a new file: what a restored PostgreSQL dump and
+    /// bucket copy are opened with (`--keys FILE`).
+    Unseal(UnsealArgs),
+}
+
+#[derive(Args)]
+pub struct UnsealArgs {
+    /// The backup directory.
+    dir: PathBuf,
+    /// The key ring file to write (new; readable by its owner only).
+    #[arg(long, value_name = "FILE")]
+    to: PathBuf,
+    #[command(flatten)]
+    passphrase: Passphrase,
 }
 
 #[derive(Args)]
@@ -131,6 +145,7 @@ pub async fn backup(global: &crate::Global, args: BackupArgs) -> anyhow::Result<
             let dir = dir.expect("clap requires it without --engines");
             check::run(&dir, key, passphrase.get()?.as_deref().map(String::as_str)).await
         }
+        (Some(BackupCommand::Unseal(args)), _) => unseal(&args),
         (None, Some(to)) => take::run(global, &to, &args.passphrase.required("a backup")?).await,
         (None, None) => anyhow::bail!("say where to: `cloudfilm backup --to DIR` (or `cloudfilm backup verify DIR`)"),
     }
@@ -138,6 +153,14 @@ pub async fn backup(global: &crate::Global, args: BackupArgs) -> anyhow::Result<
 
 pub async fn restore(global: &crate::Global, args: RestoreArgs) -> anyhow::Result<ExitCode> {
     restore::run(global, &args.from, &args.passphrase.required("a restore")?).await
+}
+
+fn unseal(args: &UnsealArgs) -> anyhow::Result<ExitCode> {
+    let passphrase = args.passphrase.required("unsealing a key ring")?;
+    let ring = check::open_ring(&args.dir.join(SEALED_RING), &passphrase)?;
+    ring.save_new(&args.to).with_context(|| format!("cannot write {} (it must not exist)", args.to.display()))?;
+    println!("the key ring is in {} (mode 600): keep it as safe as the archive's own", args.to.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Where a blob's ciphertext is inside a backup; `None` for a name that is not a blob id (a
