@@ -216,9 +216,13 @@ class Cloudfilm:
     def revoke_key(self, key: str) -> None:
         self.cli("apikey", "revoke", key.split(".", 1)[0])
 
-    def add_ae(self, org: str, title: str, host: str | None = None, port: int | None = None) -> None:
-        """Registers a DICOM node to `org` (`cloudfilm org ae add`)."""
+    def add_ae(self, org: str, title: str, host: str | None = None, port: int | None = None,
+               certificate: Path | None = None) -> None:
+        """Registers a DICOM node to `org` (`cloudfilm org ae add`), bound to a TLS client
+        certificate when one is given."""
         args = ["org", "ae", "add", org, title]
+        if certificate is not None:
+            args += ["--certificate", str(certificate)]
         if host is not None:
             args += ["--host", host]
         if port is not None:

@@ -172,6 +172,37 @@ def test_dcmtk_stores_and_finds_over_dimse_tls(tls_world, certificate):
     assert uid in find.stdout + find.stderr, (find.stdout + find.stderr)[-2000:]
 
 
+def test_a_node_bound_to_its_client_certificate_is_accepted_only_with_it(tls_world, certificate, tmp_path):
+    """`org ae add --certificate`: the node's own certificate (self-signed, as modalities' are)
+    over DIMSE TLS is accepted; the same AE title with no certificate, another certificate or on
+    the plain port is rejected (A-ASSOCIATE-RJ, audited); DCMTK's `+tls KEY CERT` is the client."""
+    server = tls_world.server
+    cert, _ = certificate
+    node_cert, node_key = make_certificate(tmp_path / "node")
+    other_cert, other_key = make_certificate(tmp_path / "other")
+    server.add_ae("H1", "PINNED_SCU", certificate=node_cert)
+    listed = server.cli("org", "ae", "list", "H1").stdout
+    pin = fingerprint(node_cert).replace(":", "").lower()
+    assert f"PINNED_SCU\tany host\t-\t{pin}" in listed, listed
+    target = ["-aet", "PINNED_SCU", "-aec", "CLOUDFILM", "127.0.0.1", str(server.dimse_tls_port)]
+    sample = get_testdata_file("CT_small.dcm")
+
+    def store(*tls: str, port_target: list[str] = target) -> subprocess.CompletedProcess:
+        return subprocess.run(["/usr/bin/storescu", *tls, *port_target, sample], capture_output=True, text=True,
+                              timeout=TOOL_TIMEOUT)
+
+    bound = store("+tls", str(node_key), str(node_cert), "+cf", str(cert))
+    assert bound.returncode == 0, bound.stdout + bound.stderr
+    for refused in (store("--anonymous-tls", "+cf", str(cert)),
+                    store("+tls", str(other_key), str(other_cert), "+cf", str(cert)),
+                    store(port_target=[*target[:-1], str(server.dimse_port)])):
+        assert refused.returncode != 0, refused.stdout + refused.stderr
+        assert "Association Rejected" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
+    exported = server.cli("audit", "export").stdout.splitlines()
+    alerts = [line for line in exported if "bound to a TLS client certificate" in line]
+    assert len(alerts) >= 1, "the refusals are audited"
+
+
 def test_an_expired_certificate_is_replaced_with_sighup(cloudfilm_factory, tmp_path):
     cert, key = make_certificate(tmp_path / "tls", days_from=-30, days_to=-1)
     expired_print = fingerprint(cert)

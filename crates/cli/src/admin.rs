@@ -52,6 +52,10 @@ pub enum AeCommand {
         host: Option<String>,
         #[arg(long)]
         port: Option<u16>,
+        /// Bind the node to its TLS client certificate (PEM; the first certificate is the
+        /// node's): it is then accepted only over DIMSE TLS, presenting that certificate.
+        #[arg(long, value_name = "FILE")]
+        certificate: Option<std::path::PathBuf>,
     },
     /// List an organization's nodes.
     List {
@@ -138,17 +142,22 @@ pub async fn org(global: &Global, cmd: OrgCommand) -> anyhow::Result<ExitCode> {
 
 async fn ae(archive: &Archive, cmd: AeCommand) -> anyhow::Result<()> {
     match cmd {
-        AeCommand::Add { code, title, host, port } => {
+        AeCommand::Add { code, title, host, port, certificate } => {
             let org = archive.repo.org_by_code(&code).await?.with_context(|| format!("no organization {code}"))?;
-            archive.add_ae(&org, &title, host, port, &cli_actor()).await?;
-            println!("{title}\t{code}");
+            let pin = certificate.as_deref().map(cloudfilm_server::tls::certificate_sha256).transpose()?;
+            archive.add_ae(&org, &title, host, port, pin.clone(), &cli_actor()).await?;
+            match pin {
+                Some(pin) => println!("{title}\t{code}\tTLS client certificate SHA-256 {pin}"),
+                None => println!("{title}\t{code}"),
+            }
         }
         AeCommand::List { code } => {
             let org = archive.repo.org_by_code(&code).await?.with_context(|| format!("no organization {code}"))?;
             for ae in archive.repo.application_entities(org.id).await? {
                 let host = ae.host.as_deref().unwrap_or("any host");
                 let port = ae.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-                println!("{}\t{host}\t{port}", ae.title);
+                let pin = ae.certificate.as_deref().unwrap_or("any client");
+                println!("{}\t{host}\t{port}\t{pin}", ae.title);
             }
         }
         AeCommand::Remove { title } => {

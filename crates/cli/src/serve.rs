@@ -378,7 +378,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let key = archive.create_api_key(&org, Vec::new(), &cli_actor()).await?;
     let scu = AeTitle::parse(DEMO_SCU).expect("a valid AE title");
     if archive.repo.application_entity(&scu).await?.is_none() {
-        archive.add_ae(&org, &scu, None, None, &cli_actor()).await?;
+        archive.add_ae(&org, &scu, None, None, None, &cli_actor()).await?;
     }
     let (mut stored, mut total) = (0, 0);
     for spec in cloudfilm_dicom::synth::demo_studies(args.scale) {

@@ -214,14 +214,18 @@ impl Archive {
         title: &AeTitle,
         host: Option<String>,
         port: Option<u16>,
+        certificate: Option<String>,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let place = match (&host, port) {
+        let mut place = match (&host, port) {
             (Some(h), Some(p)) => format!(" at {h}:{p}"),
             (Some(h), None) => format!(" from {h}"),
             (None, Some(p)) => format!(" on port {p}"),
             (None, None) => String::new(),
         };
+        if let Some(pin) = &certificate {
+            place.push_str(&format!(", bound to TLS client certificate {pin}"));
+        }
         let event = AuditEvent::new(
             Action::SecurityAttributesChanged,
             actor,
@@ -229,7 +233,7 @@ impl Archive {
             Outcome::Success,
         )
         .with_detail(format!("DICOM node registered{place}"));
-        self.repo.add_ae(org.id, title.clone(), host, port, vec![event]).await
+        self.repo.add_ae(org.id, title.clone(), host, port, certificate, vec![event]).await
     }
 
     pub async fn remove_ae(&self, title: &AeTitle, actor: &str) -> Result<(), StoreError> {

@@ -56,7 +56,7 @@ pub async fn serve(
     http2.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
     let (http1, http2) = (Arc::new(http1), Arc::new(http2));
     let acceptor = tls.map(|certificate| {
-        tokio_rustls::TlsAcceptor::from(certificate.server_config(&[b"h2".as_slice(), b"http/1.1".as_slice()]))
+        tokio_rustls::TlsAcceptor::from(certificate.server_config(&[b"h2".as_slice(), b"http/1.1".as_slice()], false))
     });
     let transport = Transport { tls: acceptor.is_some() };
     let write_timeout = Duration::from_secs(http.write_timeout_secs.max(1));

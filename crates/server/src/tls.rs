@@ -3,10 +3,13 @@
 //! effect without a restart; connections already open keep the one they started with. A reload
 //! that fails (missing file, key not matching) keeps the certificate in use and says why.
 
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -50,16 +53,79 @@ impl ReloadableCertificate {
         current.cert.first().map(|leaf| fingerprint(leaf.as_ref())).unwrap_or_default()
     }
 
-    /// A server configuration presenting this certificate, offering `alpn` protocols in order.
-    pub fn server_config(self: &Arc<Self>, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+    /// A server configuration presenting this certificate, offering `alpn` protocols in order;
+    /// with `client_certificates`, clients are asked for a certificate (optional; see
+    /// [`ClientCertificateOffered`]).
+    pub fn server_config(self: &Arc<Self>, alpn: &[&[u8]], client_certificates: bool) -> Arc<rustls::ServerConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let algorithms = provider.signature_verification_algorithms;
+        let builder = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .expect("ring supports TLS 1.2 and 1.3")
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
+            .expect("ring supports TLS 1.2 and 1.3");
+        let builder = if client_certificates {
+            builder.with_client_cert_verifier(Arc::new(ClientCertificateOffered { algorithms }))
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder.with_cert_resolver(self.clone());
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(config)
+    }
+}
+
+/// Client certificates on the DIMSE TLS port: asked for, optional, and not judged by any
+/// authority here. rustls still checks that the client holds the certificate's private key
+/// (the handshake signature); what a certificate is worth is decided afterwards, against the
+/// certificate a DICOM node is bound to (its SHA-256, registered with the node), as SSH pins
+/// host keys. Hospitals' modalities mostly carry self-signed certificates, which a pin serves
+/// and a certificate authority would not.
+#[derive(Debug)]
+struct ClientCertificateOffered {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for ClientCertificateOffered {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -87,6 +153,18 @@ fn read(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(Arc::new(certified)),
         Err(_) => Err(TlsError::Mismatch { cert: cert.to_owned(), key: key.to_owned() }),
     }
+}
+
+/// The SHA-256 (lowercase hex) of the first certificate of a PEM file: what binds a DICOM
+/// node to its TLS client certificate.
+pub fn certificate_sha256(path: &Path) -> Result<String, TlsError> {
+    let unreadable = |reason: String| TlsError::Certificate { path: path.to_owned(), reason };
+    let first = CertificateDer::pem_file_iter(path)
+        .map_err(|e| unreadable(e.to_string()))?
+        .next()
+        .ok_or_else(|| unreadable("no certificate in the file".into()))?
+        .map_err(|e| unreadable(e.to_string()))?;
+    Ok(hex::encode(Sha256::digest(first.as_ref())))
 }
 
 /// `AB:CD:…` of SHA-256 over DER bytes.

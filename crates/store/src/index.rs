@@ -151,11 +151,13 @@ impl Index {
         title: AeTitle,
         host: Option<String>,
         port: Option<u16>,
+        certificate: Option<String>,
         audit: Vec<AuditEvent>,
     ) -> Result<()> {
         self.run(move |tx| {
             Box::pin(async move {
-                Ok((archive::add_ae(tx, org_id, &title, host.as_deref(), port, &stamp_now()).await?, audit))
+                let (host, certificate) = (host.as_deref(), certificate.as_deref());
+                Ok((archive::add_ae(tx, org_id, &title, host, port, certificate, &stamp_now()).await?, audit))
             })
         })
         .await

@@ -31,6 +31,9 @@ pub struct AeRecord {
     /// When set, the node may call only from this host, and C-MOVE sends there.
     pub host: Option<String>,
     pub port: Option<u16>,
+    /// When set, the node is accepted only over DIMSE TLS presenting this client certificate
+    /// (SHA-256 of its DER, lowercase hex).
+    pub certificate: Option<String>,
 }
 
 /// An instance whose blob is durable, ready for the index.

@@ -34,6 +34,7 @@ pub fn sqlite() -> Migrator {
             "0006_data_requests.sql",
             "0007_audit_heads.sql",
             "0008_member_consent.sql",
+            "0009_ae_certificates.sql",
         )
         .into_iter()
         .map(embedded)
@@ -43,7 +44,9 @@ pub fn sqlite() -> Migrator {
 
 /// The cluster's (PostgreSQL) index.
 pub fn postgres() -> Migrator {
-    Migrator::with_migrations(files!("postgres": "0001_schema.sql").into_iter().map(embedded).collect())
+    Migrator::with_migrations(
+        files!("postgres": "0001_schema.sql", "0002_ae_certificates.sql").into_iter().map(embedded).collect(),
+    )
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ pub trait ArchiveTx: Send {
         title: &AeTitle,
         host: Option<&str>,
         port: Option<u16>,
+        certificate: Option<&str>,
         at: &str,
     ) -> Result<bool>;
     async fn delete_ae(&mut self, title: &AeTitle) -> Result<bool>;

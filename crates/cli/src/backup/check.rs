@@ -108,7 +108,9 @@ pub async fn check(dir: &Path, public_key: Option<[u8; 32]>, passphrase: Option<
 pub fn open_ring(sealed: &Path, passphrase: &str) -> anyhow::Result<KeyRing> {
     let sealed = std::fs::read(sealed).with_context(|| format!("{SEALED_RING} cannot be read"))?;
     let json = cloudfilm_crypto::passphrase::open(&sealed, passphrase).map_err(|e| match e {
-        cloudfilm_crypto::CryptoError::Integrity => anyhow::anyhow!("{SEALED_RING}: wrong passphrase (or the file was altered)"),
+        cloudfilm_crypto::CryptoError::Integrity => {
+            anyhow::anyhow!("{SEALED_RING}: wrong passphrase (or the file was altered)")
+        }
         other => anyhow::anyhow!("{SEALED_RING}: {other}"),
     })?;
     let text = std::str::from_utf8(&json).with_context(|| format!("{SEALED_RING} holds no key ring"))?;

@@ -1,4 +1,5 @@
-//! The DIMSE listener (PS3.7, PS3.8): one port, associations from registered AE titles only,
+//! The DIMSE listener (PS3.7, PS3.8): one port, associations from registered AE titles only
+//! (and, for a node bound to its TLS client certificate, over DIMSE TLS with that certificate),
 //! C-ECHO, C-STORE (through the same ingest pipeline as STOW-RS), C-FIND, C-GET and C-MOVE.
 
 mod association;
@@ -13,6 +14,7 @@ use association::Association;
 use cloudfilm_audit::{Action, AuditEvent, Outcome};
 use cloudfilm_core::refusals::Refusal;
 use dicom_ul::pdu::Pdu;
+use sha2::Digest;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +34,7 @@ pub async fn listen(
     tls: Option<Arc<crate::tls::ReloadableCertificate>>,
     shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) -> std::io::Result<()> {
-    let acceptor = tls.map(|certificate| tokio_rustls::TlsAcceptor::from(certificate.server_config(&[])));
+    let acceptor = tls.map(|certificate| tokio_rustls::TlsAcceptor::from(certificate.server_config(&[], true)));
     let name = if acceptor.is_some() { "dimse-tls" } else { "dimse" };
     let limit = archive.config.dimse.max_associations.max(1);
     let permits = Arc::new(Semaphore::new(limit));
@@ -54,10 +56,14 @@ pub async fn listen(
         let _ = socket.set_nodelay(true);
         let (archive, permits, acceptor) = (archive.clone(), permits.clone(), acceptor.clone());
         tokio::spawn(async move {
-            let socket: Box<dyn crate::connections::Socket> = match acceptor {
-                None => Box::new(socket),
+            let (socket, client_certificate): (Box<dyn crate::connections::Socket>, _) = match acceptor {
+                None => (Box::new(socket), None),
                 Some(acceptor) => match tokio::time::timeout(artim, acceptor.accept(socket)).await {
-                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Ok(stream)) => {
+                        let certificate = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+                        let pin = certificate.map(|leaf| hex::encode(sha2::Sha256::digest(leaf.as_ref())));
+                        (Box::new(stream), pin)
+                    }
                     Ok(Err(e)) => {
                         tracing::warn!(peer = %peer.ip(), error = %e, "a DIMSE TLS handshake failed");
                         return;
@@ -68,7 +74,7 @@ pub async fn listen(
                     }
                 },
             };
-            handle(archive, socket, peer, permits).await;
+            handle(archive, socket, peer, client_certificate, permits).await;
             drop(admission);
         });
     }
@@ -80,6 +86,7 @@ async fn handle(
     archive: Arc<Archive>,
     socket: Box<dyn crate::connections::Socket>,
     peer: SocketAddr,
+    client_certificate: Option<String>,
     permits: Arc<Semaphore>,
 ) {
     let config = &archive.config.dimse;
@@ -102,7 +109,7 @@ async fn handle(
     let calling = cloudfilm_core::AeTitle::parse(&request.calling_ae_title)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| "invalid".into());
-    match negotiation::accept(&mut stream, &archive, request, peer.ip()).await {
+    match negotiation::accept(&mut stream, &archive, request, peer.ip(), client_certificate.as_deref()).await {
         Ok(negotiated) => {
             crate::metrics::association("accepted");
             stream.set_max_incoming(config.max_pdu_length);

@@ -61,6 +61,8 @@ pub enum Refused {
     UnknownCaller,
     #[error("calling AE title registered for another host")]
     WrongHost,
+    #[error("calling AE title bound to a TLS client certificate the caller did not present")]
+    WrongCertificate,
     #[error("called AE title is not the archive's")]
     WrongCalled,
     #[error("unsupported application context")]
@@ -105,12 +107,14 @@ async fn host_matches(registered: &str, peer: IpAddr) -> bool {
     }
 }
 
-/// Reads the A-ASSOCIATE-RQ and answers it.
+/// Reads the A-ASSOCIATE-RQ and answers it. `client_certificate`: the SHA-256 of the TLS client
+/// certificate the caller presented (DIMSE TLS), if any.
 pub async fn accept(
     stream: &mut PduStream,
     archive: &Archive,
     request: AssociationRQ,
     peer: IpAddr,
+    client_certificate: Option<&str>,
 ) -> Result<Negotiated, Refused> {
     let config = &archive.config.dimse;
     if trim(&request.application_context_name) != APPLICATION_CONTEXT {
@@ -141,6 +145,12 @@ pub async fn accept(
     {
         stream.send(&reject(AssociationRJServiceUserReason::CallingAETitleNotRecognized)).await?;
         return Err(Refused::WrongHost);
+    }
+    if let Some(pin) = &registered.certificate
+        && client_certificate != Some(pin.as_str())
+    {
+        stream.send(&reject(AssociationRJServiceUserReason::CallingAETitleNotRecognized)).await?;
+        return Err(Refused::WrongCertificate);
     }
 
     let mut contexts = HashMap::new();

@@ -40,9 +40,10 @@ pub async fn add_ae(
     title: &AeTitle,
     host: Option<&str>,
     port: Option<u16>,
+    certificate: Option<&str>,
     at: &str,
 ) -> Result<()> {
-    if tx.insert_ae(org_id, title, host, port, at).await? {
+    if tx.insert_ae(org_id, title, host, port, certificate, at).await? {
         Ok(())
     } else {
         Err(StoreError::AlreadyExists(format!("AE title {title}")))

@@ -18,9 +18,9 @@ use sqlx::{QueryBuilder, Row};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-const AE_BY_TITLE: &str = "SELECT a.ae_title, a.host, a.port, o.id, o.code, o.name, o.cloud_film_enabled, \
+const AE_BY_TITLE: &str = "SELECT a.ae_title, a.host, a.port, a.certificate_sha256, o.id, o.code, o.name, o.cloud_film_enabled, \
     o.download_enabled FROM application_entities a JOIN organizations o ON o.id = a.org_id WHERE a.ae_title = $1";
-const AE_BY_ORG: &str = "SELECT a.ae_title, a.host, a.port, o.id, o.code, o.name, o.cloud_film_enabled, \
+const AE_BY_ORG: &str = "SELECT a.ae_title, a.host, a.port, a.certificate_sha256, o.id, o.code, o.name, o.cloud_film_enabled, \
     o.download_enabled FROM application_entities a JOIN organizations o ON o.id = a.org_id WHERE a.org_id = $1 \
     ORDER BY a.ae_title";
 

@@ -31,6 +31,7 @@ pub fn application_entity(r: &DbRow) -> Result<AeRecord> {
         org: org(r)?,
         host: r.try_get("host")?,
         port: r.try_get::<Option<i64>, _>("port")?.map(|p| p as u16),
+        certificate: r.try_get("certificate_sha256")?,
     })
 }
 

@@ -99,16 +99,18 @@ impl ArchiveTx for SqlTx<'_> {
         title: &AeTitle,
         host: Option<&str>,
         port: Option<u16>,
+        certificate: Option<&str>,
         at: &str,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO application_entities (ae_title, org_id, host, port, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (ae_title) DO NOTHING",
+            "INSERT INTO application_entities (ae_title, org_id, host, port, certificate_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ae_title) DO NOTHING",
         )
         .bind(title.as_str())
         .bind(org_id)
         .bind(host)
         .bind(port.map(i64::from))
+        .bind(certificate)
         .bind(at)
         .execute(&mut *self.conn)
         .await?;
