@@ -20,6 +20,7 @@ pub mod resident_id;
 pub mod rights;
 pub mod session;
 pub mod share;
+pub mod stow_content_type;
 pub mod uid;
 
 pub use ae::AeTitle;

@@ -208,9 +208,12 @@ fn inspect_failure(e: &InspectError) -> IngestResult {
     IngestResult::failed(e.failure_reason(), e.to_string())
 }
 
-fn store_failure(e: &StoreError) -> IngestResult {
-    if e.is_out_of_resources() {
-        IngestResult::failed(reason::OUT_OF_RESOURCES, "the archive is out of storage space")
+pub fn store_failure(e: &StoreError) -> IngestResult {
+    if let Some(why) = e.write_refusal() {
+        if matches!(e, StoreError::Io(_)) {
+            tracing::error!(error = %e, "an instance could not be written: the storage returned an I/O error");
+        }
+        IngestResult::failed(reason::OUT_OF_RESOURCES, why)
     } else {
         IngestResult::failed(reason::PROCESSING_FAILURE, "the archive could not write the instance")
     }

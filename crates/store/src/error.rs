@@ -24,9 +24,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether this is the kind of failure that answers "out of resources" (HTTP 507, 0xA700).
+    /// Whether a write failed for want of working storage, which answers "out of resources"
+    /// (HTTP 507, 0xA700; S2): the disk is full, or it returned an I/O error.
     pub fn is_out_of_resources(&self) -> bool {
-        matches!(self, StoreError::Full)
+        self.write_refusal().is_some()
+    }
+
+    /// What the client is told when a write failed for want of working storage.
+    pub fn write_refusal(&self) -> Option<&'static str> {
+        match self {
+            StoreError::Full => Some("the archive is out of storage space"),
+            StoreError::Io(_) => Some("the archive's storage failed to write the instance (I/O error)"),
+            _ => None,
+        }
     }
 }
 

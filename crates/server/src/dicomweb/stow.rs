@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cloudfilm_store::{ImportContext, StoreError};
+use cloudfilm_store::ImportContext;
 use serde_json::{Value, json};
 
 pub async fn store(
@@ -35,36 +35,20 @@ pub async fn store_in_study(
 
 /// The boundary of a `multipart/related` body whose parts are `application/dicom`.
 fn boundary(headers: &HeaderMap) -> Result<String, ApiError> {
-    let unsupported = |m: &str| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m);
-    let raw = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| unsupported("STOW-RS takes multipart/related; type=\"application/dicom\""))?;
-    let mime: mime::Mime =
-        raw.parse().map_err(|_| ApiError::bad_request("bad_content_type", "the Content-Type header does not parse"))?;
-    if mime.essence_str() != "multipart/related" {
-        return Err(unsupported("STOW-RS takes multipart/related; type=\"application/dicom\""));
-    }
-    if let Some(part_type) = mime.get_param("type")
-        && !part_type.as_str().eq_ignore_ascii_case("application/dicom")
-    {
-        return Err(unsupported("only application/dicom parts are accepted (not metadata + bulk data)"));
-    }
-    mime.get_param(mime::BOUNDARY)
-        .map(|b| b.as_str().to_owned())
-        .filter(|b| valid_boundary(b))
-        .ok_or_else(|| ApiError::bad_request("missing_boundary", "the multipart Content-Type has no valid boundary"))
-}
-
-/// Longest boundary accepted. RFC 2046 §5.1.1 says 70 characters, but peers send more (a
-/// widely used archive sends two UUIDs, 73): accepted up to this bound.
-const MAX_BOUNDARY: usize = 256;
-
-/// A boundary of RFC 2046 `bchars` (letters, digits, `'()+_,-./:=?` and inner spaces), at most
-/// [`MAX_BOUNDARY`] long and not ending in a space.
-fn valid_boundary(b: &str) -> bool {
-    let bchar = |c: u8| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c);
-    (1..=MAX_BOUNDARY).contains(&b.len()) && b.bytes().all(bchar) && !b.ends_with(' ')
+    use cloudfilm_core::stow_content_type::{StowContentType, stow_boundary};
+    let raw = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    stow_boundary(raw).map_err(|e| match e {
+        StowContentType::NotMultipartRelated | StowContentType::NotDicomParts => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string())
+        }
+        StowContentType::Unparsable if raw.is_empty() => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            StowContentType::NotMultipartRelated.to_string(),
+        ),
+        StowContentType::Unparsable => ApiError::bad_request("bad_content_type", e.to_string()),
+        StowContentType::NoBoundary => ApiError::bad_request("missing_boundary", e.to_string()),
+    })
 }
 
 fn multipart_error(e: multer::Error) -> ApiError {
@@ -121,12 +105,12 @@ async fn receive(
         // Out of space: this instance fails with 0xA700 (S2), its bytes are read and dropped,
         // and the request goes on so that the response names every instance.
         let mut spool = match Spool::new(archive) {
-            Ok(spool) => Some(spool),
-            Err(e) if e.is_out_of_resources() => None,
+            Ok(spool) => Ok(spool),
+            Err(e) if e.is_out_of_resources() => Err(e),
             Err(e) => return Err(e.into()),
         };
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            let Some(writing) = spool.as_mut() else { continue };
+            let Ok(writing) = spool.as_mut() else { continue };
             match writing.write(&chunk) {
                 Ok(()) => {}
                 Err(SpoolError::TooLarge(limit)) => {
@@ -136,13 +120,13 @@ async fn receive(
                         format!("an instance is larger than the limit of {limit} bytes; nothing was stored"),
                     ));
                 }
-                Err(SpoolError::Store(e)) if e.is_out_of_resources() => spool = None,
+                Err(SpoolError::Store(e)) if e.is_out_of_resources() => spool = Err(e),
                 Err(SpoolError::Store(e)) => return Err(e.into()),
             }
         }
         received.push(match spool {
-            Some(spool) => ingest::inspect(archive, spool).await,
-            None => Err(out_of_space()),
+            Ok(spool) => ingest::inspect(archive, spool).await,
+            Err(e) => Err(ingest::store_failure(&e)),
         });
     }
     if received.is_empty() {
@@ -158,8 +142,8 @@ async fn receive(
     };
     let results = match ingest::commit(archive, auth.org.id, received, expected_study.as_deref(), context).await {
         Ok(results) => results,
-        Err(StoreError::Full) => {
-            let all = (0..count).map(|_| out_of_space()).collect::<Vec<_>>();
+        Err(e) if e.is_out_of_resources() => {
+            let all = (0..count).map(|_| ingest::store_failure(&e)).collect::<Vec<_>>();
             return Ok(respond(&all, &base_url(&state, &headers, &auth.context), StatusCode::INSUFFICIENT_STORAGE));
         }
         Err(e) => return Err(e.into()),
@@ -175,10 +159,6 @@ async fn receive(
         _ => StatusCode::ACCEPTED,
     };
     Ok(respond(&results, &base_url(&state, &headers, &auth.context), status))
-}
-
-fn out_of_space() -> IngestResult {
-    IngestResult::failed(reason::OUT_OF_RESOURCES, "the archive is out of storage space")
 }
 
 /// The Store Instances Response Module (PS3.18 Table 10.5.3-1) as DICOM JSON.
@@ -234,26 +214,4 @@ fn respond(results: &[IngestResult], base: &str, status: StatusCode) -> Response
         }
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_boundary;
-
-    #[test]
-    fn boundaries_of_real_peers_are_accepted_and_garbage_is_not() {
-        let two_uuids = "0f8c4b0e-5a4e-4c1b-9f1e-2f7d8c9b0a11-6b1d7e3a-2c4f-4e8a-b5d9-1a2b3c4d5e6f";
-        assert_eq!(two_uuids.len(), 73);
-        assert!(valid_boundary(two_uuids));
-        assert!(valid_boundary("a"));
-        assert!(valid_boundary("simple boundary"));
-        assert!(valid_boundary("=_Part_0_1234.5678:'(x)+,/?"));
-        assert!(valid_boundary(&"b".repeat(256)));
-        assert!(!valid_boundary(&"b".repeat(257)));
-        assert!(!valid_boundary(""));
-        assert!(!valid_boundary("ends in a space "));
-        for garbage in ["semi;colon", "quote\"d", "tab\there", "line\r\nbreak", "ni\u{e9}", "a<b>", "star*"] {
-            assert!(!valid_boundary(garbage), "{garbage:?}");
-        }
-    }
 }

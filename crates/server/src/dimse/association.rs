@@ -44,14 +44,11 @@ enum Sink {
     Refused(&'static str),
 }
 
-const NO_SPACE: &str = "the archive is out of storage space";
-
 /// Why a spool refused an instance, for the audit entry.
 fn refusal(e: &ingest::SpoolError) -> &'static str {
     match e {
         ingest::SpoolError::TooLarge(_) => "the instance is larger than the configured limit",
-        ingest::SpoolError::Store(s) if s.is_out_of_resources() => NO_SPACE,
-        ingest::SpoolError::Store(_) => "the archive could not write the instance",
+        ingest::SpoolError::Store(s) => s.write_refusal().unwrap_or("the archive could not write the instance"),
     }
 }
 
@@ -225,8 +222,9 @@ impl Association {
         };
         let mut spool = match Spool::new(&self.archive) {
             Ok(spool) => spool,
-            Err(e) if e.is_out_of_resources() => return Ok(Sink::Refused(NO_SPACE)),
-            Err(_) => return Ok(Sink::Refused("the archive could not write the instance")),
+            Err(e) => {
+                return Ok(Sink::Refused(e.write_refusal().unwrap_or("the archive could not write the instance")));
+            }
         };
         if let Err(e) = spool.write(&prefix) {
             return Ok(Sink::Refused(refusal(&e)));
@@ -331,7 +329,8 @@ impl Association {
                 Disposition::Failed { reason, .. } => *reason,
             },
             Err(e) if e.is_out_of_resources() => {
-                self.audit_refusal(NO_SPACE).await;
+                tracing::error!(request_id = %self.request_id, error = %e, "C-STORE refused: the storage failed");
+                self.audit_refusal(e.write_refusal().unwrap_or_default()).await;
                 status::OUT_OF_RESOURCES
             }
             // Nothing was acknowledged: the sender keeps the instance and retries.

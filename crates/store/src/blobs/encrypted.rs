@@ -55,7 +55,10 @@ impl Blobs {
         let id = cloudfilm_crypto::random::hex_id();
         let file = self.store.staging().create(&id)?;
         // The writer emits whole 64 KiB segments: no buffering needed between it and the file.
-        let writer = BlobWriter::new(&self.ring, &id, file)?;
+        // Its header is written at once: a disk that fails it leaves no empty file behind.
+        let writer = BlobWriter::new(&self.ring, &id, file).inspect_err(|_| {
+            let _ = self.store.staging().remove(&id);
+        })?;
         Ok(PendingBlob { id, store: self.store.clone(), writer: Some(writer), put: false, keep: false })
     }
 
