@@ -41,7 +41,7 @@ from pydicom.dataset import Dataset
 from pydicom.fileset import FileSet
 from pydicom.uid import generate_uid
 
-from conftest import BIN, HTTP_TIMEOUT, Cloudfilm, session_for
+from conftest import BIN, HTTP_TIMEOUT, STORAGE, Cloudfilm, session_for
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"  # local only: never downloads
 DCMTK = Path("/usr/bin")  # by full path: a Python storescu & co. may shadow DCMTK on PATH
@@ -1017,3 +1017,38 @@ def test_revoking_a_share_ends_its_open_sessions(world):
     listed = patient.get(f"/api/v1/exams/{world.exam}/shares").json()["shares"]
     state = {s["id"]: s["state"] for s in listed}
     assert state.get(share["id"]) == "revoked", state
+
+
+# ---- a stored byte flipped (S3) --------------------------------------------------------------
+
+
+@pytest.mark.skipif(STORAGE.endswith("+garage"), reason="the blobs are in Garage: no local blob file to flip")
+def test_a_flipped_stored_byte_breaks_the_download_rather_than_delivering_it(cloudfilm_factory, tmp_path_factory):
+    """The package is streamed: when an instance fails its integrity check halfway, the zip must
+    break (an error status, a cut transfer or an unreadable zip), never arrive whole with
+    altered data in it; the failure is a security alert in the audit."""
+    flipped = make_world(cloudfilm_factory, tmp_path_factory.mktemp("flipped"))
+    server = flipped.server
+    stored = [p for p in (server.data_dir / "blobs" / "objects").rglob("*") if p.is_file()]
+    target = max(stored, key=lambda p: p.stat().st_size)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+
+    token, code = flipped.patient.create_download(flipped.exam)
+    delivered = None
+    try:
+        r = download(server, token, code)
+        if r.status_code == 200:
+            delivered = r.content
+    except requests.exceptions.RequestException:
+        pass  # the transfer was cut: what a client must see
+    if delivered is not None:
+        try:
+            with zipfile.ZipFile(io.BytesIO(delivered)) as z:
+                broken = z.testzip() is not None
+        except zipfile.BadZipFile:
+            broken = True
+        assert broken, "a package with a failed instance was delivered whole"
+    entries = server.cli("audit", "export").stdout.splitlines()
+    assert any("110113" in e and "integrity" in e for e in entries), "\n".join(entries[-8:])

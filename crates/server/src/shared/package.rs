@@ -54,6 +54,9 @@ pub fn stream(archive: Arc<Archive>, file_name: &str, contents: Contents, purpos
             Err(e) => {
                 tracing::error!(error = %e, "a package failed while streaming");
                 let _ = tx.blocking_send(Err(std::io::Error::other("the package could not be completed")));
+                if failed_integrity(e) {
+                    crate::dicomweb::wado::record_integrity_alert(&archive, integrity_event(&contents, &purpose));
+                }
                 format!("failed: {e}")
             }
         };
@@ -65,6 +68,38 @@ pub fn stream(archive: Arc<Archive>, file_name: &str, contents: Contents, purpos
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("an ASCII file name"));
     response
+}
+
+/// Whether stored bytes failed their check (S3) while the package was written.
+fn failed_integrity(e: &anyhow::Error) -> bool {
+    use cloudfilm_store::StoreError;
+    e.chain().any(|cause| {
+        matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Integrity))
+            || matches!(
+                cause.downcast_ref::<retrieve::RetrieveError>(),
+                Some(retrieve::RetrieveError::Store(StoreError::Integrity))
+            )
+    })
+}
+
+/// The security alert of a package cut short by an instance that failed its check.
+fn integrity_event(contents: &Contents, purpose: &Purpose) -> cloudfilm_audit::AuditEvent {
+    use cloudfilm_audit::{Action, AuditEvent, Outcome};
+    let (actor, client_ip, request_id) = match purpose {
+        Purpose::Download { context, link } => {
+            (format!("download:{}", link.id), Some(context.client_ip.to_string()), Some(context.request_id.clone()))
+        }
+        Purpose::Export { event } => (event.actor.clone(), event.client_ip.clone(), event.request_id.clone()),
+    };
+    let object = contents.exams.first().map(|(_, exam)| format!("exam:{}", exam.exam_id)).unwrap_or_default();
+    AuditEvent::new(
+        Action::SecurityAlert,
+        actor,
+        object,
+        Outcome::Failure("stored instance failed its integrity check".into()),
+    )
+    .from_client(client_ip, request_id)
+    .with_detail("package cut short: an instance failed its integrity check")
 }
 
 fn tokio_stream_of(
