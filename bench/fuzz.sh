@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A longer fuzzing run than the test suite's 15 s a target: SECONDS per target (default 600),
+# A longer fuzzing run than the test suite's 10 s a target: SECONDS per target (default 600),
 # all targets or those named. The corpus in fuzz/corpus/ grows from run to run.
 # Usage: bench/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
