@@ -39,7 +39,7 @@ fn verify(dir: &Path) -> (bool, String) {
 fn a_backup_taken_during_ingest_restores_every_acknowledged_instance() {
     let live = tempfile::tempdir().unwrap();
     let key = org_with_key(live.path(), "H1");
-    let instances: Arc<Vec<Vec<u8>>> = Arc::new((0..6).flat_map(|s| study(700 + s, 25)).collect());
+    let instances: Arc<Vec<Vec<u8>>> = Arc::new((0..4).flat_map(|s| study(700 + s, 20)).collect());
     let server = Server::start(live.path(), &[]);
 
     // Ingest runs through the backup: batches of five, each acknowledged or not.
@@ -71,8 +71,8 @@ fn a_backup_taken_during_ingest_restores_every_acknowledged_instance() {
         })
     };
     let started = Instant::now();
-    while acknowledged.lock().unwrap().len() < 40 {
-        assert!(started.elapsed() < Duration::from_secs(60), "ingest acknowledged 40 instances within a minute");
+    while acknowledged.lock().unwrap().len() < 20 {
+        assert!(started.elapsed() < Duration::from_secs(60), "ingest acknowledged 20 instances within a minute");
         std::thread::sleep(Duration::from_millis(20));
     }
     let before: Vec<usize> = acknowledged.lock().unwrap().keys().copied().collect();
