@@ -41,8 +41,9 @@ def failing(cloudfilm_factory, tmp_path_factory):
     return server
 
 
-def blob_files(server) -> list[Path]:
-    return [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file() and p.name != "tmp.lock"]
+def blob_files(server) -> list[str]:
+    """The names of the blob files (staged or in place: a settled blob moves, keeping its name)."""
+    return [p.name for p in (server.data_dir / "blobs").rglob("*") if p.is_file() and p.name != "tmp.lock"]
 
 
 def test_an_io_error_refuses_cleanly_keeps_reads_and_heals_by_itself(failing):
@@ -78,3 +79,19 @@ def test_an_io_error_refuses_cleanly_keeps_reads_and_heals_by_itself(failing):
     assert again.status_code == 200, again.text[:300]
     assert _c_store(failing.dimse_port, instance(SMALL)) == 0
     assert "I/O error" in failing.stderr_tail(), "the operator's log says the storage failed"
+
+
+def test_a_failed_fsync_is_never_acknowledged(failing):
+    """The writes land in the page cache and only their flush to the disk fails (fsync, syncfs):
+    the instance is refused, never acknowledged after a retried sync."""
+    before_files = blob_files(failing)
+    failing.switch.write_text("sync")
+    try:
+        response = stow(failing, failing.key, [instance(SMALL)])
+        assert response.status_code == 507, (response.status_code, response.text[:300])
+        assert failure_reasons(response) == [OUT_OF_RESOURCES], response.text[:300]
+        assert _c_store(failing.dimse_port, instance(SMALL)) == OUT_OF_RESOURCES
+        assert sorted(blob_files(failing)) == sorted(before_files)
+    finally:
+        failing.switch.unlink()
+    assert stow(failing, failing.key, [instance(SMALL)]).status_code == 200
