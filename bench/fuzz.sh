@@ -3,4 +3,5 @@
 # all targets or those named. The corpus in fuzz/corpus/ grows from run to run.
 # Usage: bench/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
-exec "$(dirname "$0")/../fuzz/run" "${1:-600}" "${@:2}"
+# With AddressSanitizer here (unsafe Rust's memory errors), unless FUZZ_SANITIZER says otherwise.
+FUZZ_SANITIZER=${FUZZ_SANITIZER:-address} exec "$(dirname "$0")/../fuzz/run" "${1:-600}" "${@:2}"

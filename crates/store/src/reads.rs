@@ -12,6 +12,27 @@ use cloudfilm_core::{AccountId, MemberId, OrgId, StudyPk};
 use cloudfilm_core::{AeTitle, OrgCode};
 use std::collections::HashSet;
 
+/// A page of the audit log: the entries after `$1`, at most `$2`, in order.
+pub(crate) const AUDIT_PAGE: &str =
+    "SELECT seq, canonical, leaf, chain FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// An audit entry from a row of [`AUDIT_PAGE`], whichever the database.
+pub(crate) fn stored_entry<'r, R>(r: &'r R) -> std::result::Result<StoredEntry, sqlx::Error>
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(StoredEntry {
+        seq: r.try_get::<i64, _>("seq")? as u64,
+        canonical: r.try_get("canonical")?,
+        leaf: r.try_get("leaf")?,
+        chain: r.try_get("chain")?,
+    })
+}
+
 #[async_trait]
 pub trait ArchiveReads: Send + Sync {
     async fn org_by_code(&self, code: &OrgCode) -> Result<Option<Org>>;

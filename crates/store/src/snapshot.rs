@@ -7,8 +7,8 @@
 
 use crate::error::{Result, StoreError};
 use cloudfilm_audit::StoredEntry;
+use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{Connection, Row};
 use std::path::Path;
 
 /// Writes a snapshot of the live database at `live` to `to` (which must not exist).
@@ -32,21 +32,8 @@ pub async fn open(path: &Path) -> Result<SqlitePool> {
 
 /// The audit entries after `after_seq`, at most `limit`, in order.
 pub async fn audit_entries(pool: &SqlitePool, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>> {
-    let rows = sqlx::query("SELECT seq, canonical, leaf, chain FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-        .bind(after_seq as i64)
-        .bind(limit as i64)
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredEntry {
-                seq: r.try_get::<i64, _>("seq")? as u64,
-                canonical: r.try_get("canonical")?,
-                leaf: r.try_get("leaf")?,
-                chain: r.try_get("chain")?,
-            })
-        })
-        .collect()
+    let rows = sqlx::query(crate::reads::AUDIT_PAGE).bind(after_seq as i64).bind(limit as i64).fetch_all(pool).await?;
+    Ok(rows.iter().map(crate::reads::stored_entry).collect::<std::result::Result<_, _>>()?)
 }
 
 /// How many instances, studies and audit entries a snapshot holds (for the backup's summary).

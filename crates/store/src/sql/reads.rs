@@ -113,22 +113,12 @@ impl ArchiveReads for Readers {
 #[async_trait]
 impl AuditReads for Readers {
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEntry>> {
-        let rows =
-            sqlx::query("SELECT seq, canonical, leaf, chain FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after_seq as i64)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEntry {
-                    seq: r.try_get::<i64, _>("seq")? as u64,
-                    canonical: r.try_get("canonical")?,
-                    leaf: r.try_get("leaf")?,
-                    chain: r.try_get("chain")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(crate::reads::AUDIT_PAGE)
+            .bind(after_seq as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(crate::reads::stored_entry).collect::<std::result::Result<_, _>>()?)
     }
 
     async fn kept_audit_heads(&self) -> Result<Vec<SignedHead>> {
