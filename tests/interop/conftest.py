@@ -36,7 +36,7 @@ HTTP_TIMEOUT = 120  # seconds for one HTTP request (a few malformed samples take
 LISTENING = re.compile(r"^cloudfilm listening on (https?://127\.0\.0\.1:(\d+))\s*$")
 DIMSE_LISTENING = re.compile(r"^DIMSE: AE (\S+) at 127\.0\.0\.1:(\d+)\s*$")
 DIMSE_TLS_LISTENING = re.compile(r"^DIMSE TLS: AE (\S+) at 127\.0\.0\.1:(\d+)\s*$")
-METRICS_LISTENING = re.compile(r"^Metrics: (http://127\.0\.0\.1:\d+/metrics)\s*$")
+METRICS_LISTENING = re.compile(r"^Metrics: (https?://127\.0\.0\.1:\d+/metrics)\s*$")
 BANNER_LINE_TIMEOUT = 10  # seconds for each further banner line after the first
 
 

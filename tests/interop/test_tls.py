@@ -71,7 +71,7 @@ def fingerprint(cert_path: Path) -> str:
 
 def tls_env(cert: Path, key: Path) -> dict:
     return {"CLOUDFILM_HTTP__TLS_CERT": str(cert), "CLOUDFILM_HTTP__TLS_KEY": str(key),
-            "CLOUDFILM_DIMSE__TLS_LISTEN": "127.0.0.1:0"}
+            "CLOUDFILM_DIMSE__TLS_LISTEN": "127.0.0.1:0", "CLOUDFILM_HTTP__METRICS_LISTEN": "127.0.0.1:0"}
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,16 @@ def test_plain_clients_are_refused_on_the_tls_ports(tls_world):
     echo = subprocess.run(["/usr/bin/echoscu", "-aet", "TLS_SCU", "-aec", "CLOUDFILM", "127.0.0.1",
                            str(server.dimse_tls_port)], capture_output=True, text=True, timeout=TOOL_TIMEOUT)
     assert echo.returncode != 0, echo.stdout + echo.stderr
+    assert server.metrics_url and server.metrics_url.startswith("https://"), server.metrics_url
+    metrics_port = int(server.metrics_url.rsplit(":", 1)[1].split("/")[0])
+    answer = plain_text_answer(metrics_port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert not answer.startswith(b"HTTP/"), answer[:200]
+
+
+def test_the_metrics_listener_speaks_https_with_the_same_certificate(tls_world, certificate):
+    cert, _ = certificate
+    scraped = curl("--cacert", str(cert), "-w", "\n%{http_code}", tls_world.server.metrics_url)
+    assert scraped.stdout.endswith("\n200") and "cloudfilm_" in scraped.stdout, (scraped.stdout[-300:], scraped.stderr)
 
 
 def test_dcmtk_stores_and_finds_over_dimse_tls(tls_world, certificate):

@@ -232,11 +232,12 @@ async fn run_server(archive: Arc<Archive>, banner: impl FnOnce(&Listening)) -> a
     };
     let signal = shutdown_signal()?;
     if let Some(listener) = metrics {
-        listening.metrics = Some(format!("http://{}/metrics", listener.local_addr()?));
+        listening.metrics = Some(format!("{scheme}://{}/metrics", listener.local_addr()?));
         tokio::spawn(cloudfilm_server::metrics::serve(
             archive.clone(),
             listener,
             cloudfilm_server::metrics::install()?,
+            https.clone(),
         ));
     }
     banner(&listening);

@@ -88,16 +88,22 @@ fn read_meta<R: Read + Seek>(src: &mut R) -> Result<(FileMetaTable, u64), Inspec
 const MAX_META_ELEMENT: u64 = 64 * 1024;
 
 /// Checks the declared lengths of the file meta group (always Explicit VR Little Endian)
-/// before dicom-rs reads it, since its reader allocates what a length declares (S6).
+/// before dicom-rs reads it, since its reader allocates what a length declares (S6). dicom-rs
+/// reads as many bytes as the group length (0002,0000) declares, whatever groups they claim,
+/// so every element up to there is checked, and one of another group there is a forgery.
 fn check_meta_lengths<R: Read + Seek>(src: &mut R, from: u64) -> Result<(), InspectError> {
     let bad = |m: String| InspectError::BadMeta(m);
     let total = src.seek(SeekFrom::End(0)).map_err(|e| bad(e.to_string()))?;
     let mut at = from;
-    while at + 8 <= total {
+    let mut group_end = None;
+    while at + 8 <= total && group_end.is_none_or(|end| at < end) {
         src.seek(SeekFrom::Start(at)).map_err(|e| bad(e.to_string()))?;
         let mut head = [0u8; 8];
         src.read_exact(&mut head).map_err(|e| bad(e.to_string()))?;
         if u16::from_le_bytes([head[0], head[1]]) != 0x0002 {
+            if group_end.is_some() {
+                return Err(bad("an element of another group lies inside the file meta group's length".into()));
+            }
             return Ok(());
         }
         let (len, header) = match &head[4..6] {
@@ -116,13 +122,14 @@ fn check_meta_lengths<R: Read + Seek>(src: &mut R, from: u64) -> Result<(), Insp
             return Err(bad(format!("a file meta element declares {len} bytes")));
         }
         // The group length (0002,0000) says how long the rest of the group is.
-        if head[..4] == [0x02, 0x00, 0x00, 0x00] && len == 4 {
+        if head[..4] == [0x02, 0x00, 0x00, 0x00] && len == 4 && group_end.is_none() {
             let mut value = [0u8; 4];
             src.read_exact(&mut value).map_err(|e| bad(e.to_string()))?;
             let group = u64::from(u32::from_le_bytes(value));
             if group > 16 * MAX_META_ELEMENT || at + header + len + group > total {
                 return Err(bad(format!("the file meta group declares {group} bytes")));
             }
+            group_end = Some(at + header + len + group);
         }
         at += header + len;
     }
@@ -596,6 +603,16 @@ fn encapsulated_layout<R: Read + Seek>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_element_of_another_group_inside_the_meta_group_length_is_refused_before_parsing() {
+        // Found by fuzzing (part10): dicom-rs read the whole declared group, a forged element
+        // of group 4C02 inside it, and allocated gigabytes for what followed.
+        let bytes = include_bytes!("../../../fuzz/regressions/part10/meta-element-of-unknown-vr-with-huge-length");
+        let error = inspect_bounded(&mut std::io::Cursor::new(&bytes[..]), true, 1 << 20).unwrap_err();
+        assert!(matches!(error, InspectError::BadMeta(_)), "{error}");
+        assert!(read_whole(bytes, 1 << 20).is_err());
+    }
+
     use super::*;
     use dicom_core::value::DataSetSequence;
     use dicom_core::{DataElement, PrimitiveValue, VR};

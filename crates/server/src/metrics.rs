@@ -141,10 +141,20 @@ fn outcome(succeeded: bool) -> &'static str {
     if succeeded { "success" } else { "failure" }
 }
 
-/// Serves the metrics listener (`GET /metrics` only) until the process ends.
-pub async fn serve(archive: Arc<Archive>, listener: tokio::net::TcpListener, handle: PrometheusHandle) {
+/// Serves the metrics listener (`GET /metrics` only) until the process ends; with `tls` (the
+/// archive's HTTPS certificate), over HTTPS only.
+pub async fn serve(
+    archive: Arc<Archive>,
+    listener: tokio::net::TcpListener,
+    handle: PrometheusHandle,
+    tls: Option<Arc<crate::tls::ReloadableCertificate>>,
+) {
     let app = axum::Router::new().route("/metrics", axum::routing::get(scrape)).with_state((archive, handle));
-    if let Err(e) = axum::serve(listener, app).await {
+    let served = match tls {
+        None => axum::serve(listener, app).await,
+        Some(certificate) => axum::serve(crate::tls::TlsListener::new(listener, &certificate), app).await,
+    };
+    if let Err(e) = served {
         tracing::warn!(error = %e, "the metrics listener stopped");
     }
 }

@@ -167,6 +167,47 @@ pub fn certificate_sha256(path: &Path) -> Result<String, TlsError> {
     Ok(hex::encode(Sha256::digest(first.as_ref())))
 }
 
+/// A listener whose connections complete a TLS handshake (within 10 s) before they are served,
+/// for a small internal listener (the metrics'): handshakes are made one at a time.
+pub struct TlsListener {
+    inner: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl TlsListener {
+    pub fn new(inner: tokio::net::TcpListener, certificate: &Arc<ReloadableCertificate>) -> TlsListener {
+        TlsListener {
+            inner,
+            acceptor: tokio_rustls::TlsAcceptor::from(certificate.server_config(&[b"http/1.1"], false)),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (socket, peer) = match self.inner.accept().await {
+                Ok(pair) => pair,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let handshake = self.acceptor.accept(socket);
+            if let Ok(Ok(stream)) = tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await {
+                return (stream, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
 /// `AB:CD:…` of SHA-256 over DER bytes.
 pub fn fingerprint(der: &[u8]) -> String {
     let mut text = String::with_capacity(95);

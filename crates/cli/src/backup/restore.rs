@@ -28,37 +28,14 @@ pub async fn run(global: &Global, from: &Path, passphrase: &str) -> anyhow::Resu
     }
     super::empty_private_dir(&config.data)?;
 
-    let checked = super::check::check(from, None, Some(passphrase))
+    let mut checked = super::check::check(from, None, Some(passphrase))
         .await
         .with_context(|| format!("the backup in {} does not verify", from.display()))?;
-    let ring = Arc::new(checked.ring.expect("the passphrase was given"));
-    ring.save_new(&keys).with_context(|| format!("cannot write the key ring to {}", keys.display()))?;
-    copy_synced(&from.join(INDEX), &index)?;
-    copy_synced(&from.join(HEADS), &heads)?;
+    let ring = Arc::new(checked.ring.take().expect("the passphrase was given"));
+    fill(&config, from, &checked, ring, (&index, &keys, &heads)).await.with_context(|| {
+        format!("the restore stopped halfway: remove {} before trying again", config.data.display())
+    })?;
 
-    // The blobs, each read back and decrypted against its hash.
-    let (blobs, _) =
-        BlobsLocation::parse(&config.blobs_url())?.without_cache().open(&config.data, ring.clone()).await?;
-    for (id, sha256) in &checked.blobs {
-        let source = from.join(super::blob_path(id).expect("checked ids"));
-        let staged = blobs.store().staging().path(id);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let mut out = std::fs::File::create(&staged)?;
-            super::copy_hashing(&mut std::fs::File::open(&source)?, &mut out)?;
-            out.sync_all()?;
-            Ok(())
-        })
-        .await??;
-        blobs.store().put(std::slice::from_ref(id)).await?;
-        blobs.store().settle(id).await?;
-        let (reader, id, sha256) = (blobs.clone(), id.clone(), sha256.clone());
-        tokio::task::spawn_blocking(move || reader.read_verified(&id, &sha256))
-            .await?
-            .with_context(|| "a restored blob does not decrypt to its recorded content")?;
-    }
-
-    // The archive takes the blob store's lock itself.
-    drop(blobs);
     let archive = Archive::open(config).await?;
     let report = crate::audit::verify_chain(&archive).await.context("the restored audit chain does not verify")?;
     let m = &checked.manifest;
@@ -75,6 +52,41 @@ pub async fn run(global: &Global, from: &Path, passphrase: &str) -> anyhow::Resu
     archive.close().await;
     println!("{detail}: every blob read back against its hash, audit chain of {} entries verified", report.entries);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the ring, the index and the heads, then every blob into the configured store, each
+/// read back and decrypted against its hash.
+async fn fill(
+    config: &cloudfilm_server::Config,
+    from: &Path,
+    checked: &super::check::Checked,
+    ring: Arc<cloudfilm_crypto::KeyRing>,
+    (index, keys, heads): (&Path, &Path, &Path),
+) -> anyhow::Result<()> {
+    ring.save_new(keys).with_context(|| format!("cannot write the key ring to {}", keys.display()))?;
+    copy_synced(&from.join(INDEX), index)?;
+    copy_synced(&from.join(HEADS), heads)?;
+    let (blobs, _) = BlobsLocation::parse(&config.blobs_url())?.without_cache().open(&config.data, ring).await?;
+    for (id, sha256) in &checked.blobs {
+        let source = from.join(super::blob_path(id).expect("checked ids"));
+        let staged = blobs.store().staging().path(id);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut out = std::fs::File::create(&staged)?;
+            super::copy_hashing(&mut std::fs::File::open(&source)?, &mut out)?;
+            out.sync_all()?;
+            Ok(())
+        })
+        .await??;
+        blobs.store().put(std::slice::from_ref(id)).await?;
+        blobs.store().settle(id).await?;
+        let (reader, blob, sum) = (blobs.clone(), id.clone(), sha256.clone());
+        tokio::task::spawn_blocking(move || reader.read_verified(&blob, &sum))
+            .await?
+            .with_context(|| format!("restored blob {id} does not decrypt to its recorded content"))?;
+    }
+    // Dropped here: the archive opened next takes the blob store's lock itself.
+    drop(blobs);
+    Ok(())
 }
 
 fn copy_synced(from: &Path, to: &Path) -> anyhow::Result<()> {
