@@ -55,15 +55,8 @@ fn a_backup_taken_during_ingest_restores_every_acknowledged_instance() {
                 if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
                     return;
                 }
-                let parts: Vec<(&str, &[u8])> =
-                    chunk.iter().map(|&k| ("application/dicom", &instances[k][..])).collect();
-                let (content_type, body) = multipart(&parts);
-                let sent = client
-                    .post(format!("{url}/studies"))
-                    .bearer_auth(&key)
-                    .header("Content-Type", content_type)
-                    .body(body)
-                    .send();
+                let batch: Vec<&[u8]> = chunk.iter().map(|&k| &instances[k][..]).collect();
+                let sent = post_instances(&client, &url, &key, &batch);
                 if sent.is_ok_and(|r| r.status() == 200) {
                     acknowledged.lock().unwrap().extend(chunk.iter().map(|&k| (k, ())));
                 }

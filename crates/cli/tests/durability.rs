@@ -36,15 +36,8 @@ fn kill_9_during_ingest_loses_nothing_acknowledged() {
             let mut i = start;
             loop {
                 let indices: Vec<usize> = (0..batch).map(|k| (i + k) % instances.len()).collect();
-                let parts: Vec<(&str, &[u8])> =
-                    indices.iter().map(|&k| ("application/dicom", instances[k].as_slice())).collect();
-                let (content_type, body) = multipart(&parts);
-                let sent = client
-                    .post(format!("{url}/studies"))
-                    .bearer_auth(&key)
-                    .header("Content-Type", content_type)
-                    .body(body)
-                    .send();
+                let parts: Vec<&[u8]> = indices.iter().map(|&k| instances[k].as_slice()).collect();
+                let sent = post_instances(&client, &url, &key, &parts);
                 match sent {
                     Ok(r) if r.status() == 200 => {
                         let mut ack = acknowledged.lock().unwrap();

@@ -188,6 +188,18 @@ pub fn stow_parts(server: &Server, key: &str, path: &str, parts: &[(&str, &[u8])
     Stow { status, json, warning }
 }
 
+/// POSTs `instances` to `{dicomweb}/studies` with a client of the caller's (ingest loops).
+pub fn post_instances(
+    client: &reqwest::blocking::Client,
+    dicomweb: &str,
+    key: &str,
+    instances: &[&[u8]],
+) -> reqwest::Result<reqwest::blocking::Response> {
+    let parts: Vec<(&str, &[u8])> = instances.iter().map(|i| ("application/dicom", *i)).collect();
+    let (content_type, body) = multipart(&parts);
+    client.post(format!("{dicomweb}/studies")).bearer_auth(key).header("Content-Type", content_type).body(body).send()
+}
+
 pub fn stow(server: &Server, key: &str, instances: &[&[u8]]) -> Stow {
     let parts: Vec<(&str, &[u8])> = instances.iter().map(|i| ("application/dicom", *i)).collect();
     stow_parts(server, key, "/studies", &parts)
